@@ -1,0 +1,57 @@
+"""rfs_otel: the RFS Framework's metrics API as a fast facade over OpenTelemetry."""
+
+from __future__ import annotations
+
+from ._collector import MetricsCollector
+from ._default import (
+    get_metrics_collector,
+    record_counter,
+    record_gauge,
+    record_histogram,
+    record_summary,
+    set_metrics_collector,
+)
+from ._errors import (
+    InvalidLabelError,
+    InvalidMetricNameError,
+    InvalidValueError,
+    MetricConflictError,
+    MetricError,
+)
+from ._instruments import Counter, Gauge, Histogram, Summary
+from ._memory_storage import MemoryMetricsStorage
+from ._records import Metric, MetricType
+from ._result import Failure, Result, Success, UnwrapError
+from ._storage import MetricsStorage
+from ._validation import DEFAULT_BUCKETS, DEFAULT_QUANTILES
+from ._version import __version__
+
+__all__ = [
+    "DEFAULT_BUCKETS",
+    "DEFAULT_QUANTILES",
+    "Counter",
+    "Failure",
+    "Gauge",
+    "Histogram",
+    "InvalidLabelError",
+    "InvalidMetricNameError",
+    "InvalidValueError",
+    "MemoryMetricsStorage",
+    "Metric",
+    "MetricConflictError",
+    "MetricError",
+    "MetricType",
+    "MetricsCollector",
+    "MetricsStorage",
+    "Result",
+    "Success",
+    "Summary",
+    "UnwrapError",
+    "__version__",
+    "get_metrics_collector",
+    "record_counter",
+    "record_gauge",
+    "record_histogram",
+    "record_summary",
+    "set_metrics_collector",
+]

@@ -1,0 +1,277 @@
+"""``MetricsCollector``: creates and reuses series, and hands their state to the storages' OTel readers."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.view import View
+from opentelemetry.sdk.resources import Resource
+
+from ._cells import ThreadCells
+from ._family import Family
+from ._instruments import Counter, Gauge, Histogram, Summary
+from ._memory_storage import MemoryMetricsStorage
+from ._records import Metric, MetricType
+from ._result import Failure, Result, Success
+from ._sdk import SdkBridge
+from ._storage import MetricsStorage
+from ._validation import (
+    DEFAULT_QUANTILES,
+    check_buckets,
+    check_name,
+    check_positive,
+    check_quantiles,
+)
+
+__all__ = ["MetricsCollector"]
+
+S = TypeVar("S")
+Labels = Mapping[str, object]
+
+
+def _storages(storage: MetricsStorage | Iterable[MetricsStorage] | None) -> list[MetricsStorage]:
+    if storage is None:
+        return [MemoryMetricsStorage()]
+    items = [storage] if isinstance(storage, MetricsStorage) else list(storage)
+    for item in items:
+        if not isinstance(item, MetricsStorage):
+            raise TypeError(f"storage must be a MetricsStorage or a list of them, got {item!r}")
+    return items
+
+
+class MetricsCollector:
+    """Creates the RFS instruments and exports them through OpenTelemetry to every storage.
+
+    Owns its own ``MeterProvider`` (the global one is never touched) unless ``meter_provider=``
+    attaches it to one the service already has.
+    """
+
+    def __init__(
+        self,
+        storage: MetricsStorage | Iterable[MetricsStorage] | None = None,
+        meter_provider: MeterProvider | None = None,
+        views: Sequence[View] = (),
+        resource: Resource | None = None,
+        *,
+        clock: Callable[[], float] | None = None,
+        export_timeout: float = 30.0,
+    ) -> None:
+        self._storages = _storages(storage)
+        self._clock: Callable[[], float] = clock or time.monotonic
+        self._export_timeout = export_timeout
+        self._cells = ThreadCells()
+        self._families: dict[str, Family] = {}
+        self._cache: dict[Any, Any] = {}
+        self._lock = threading.RLock()
+        self._export_lock = threading.Lock()
+        self._closed = False
+        readers = [reader for s in self._storages for reader in s.readers()]
+        self._bridge = SdkBridge(readers, meter_provider, views, resource, self._cells.reap)
+
+    # -- instruments --------------------------------------------------------------------------
+
+    def counter(self, name: str, description: str = "", labels: Labels | None = None, unit: str = "") -> Counter:
+        """The counter series ``name{labels}``, created on first use and shared afterwards."""
+        try:
+            return self._cache[(MetricType.COUNTER, name, tuple(labels.items()) if labels else ())]  # type: ignore[no-any-return]
+        except (KeyError, TypeError, AttributeError):
+            return self._series(MetricType.COUNTER, name, labels, lambda: self._family(name, MetricType.COUNTER, description, unit))  # type: ignore[no-any-return]
+
+    def gauge(self, name: str, description: str = "", labels: Labels | None = None, unit: str = "") -> Gauge:
+        """The gauge series ``name{labels}``; ``set(v, labels=...)`` reaches its child series."""
+        try:
+            return self._cache[(MetricType.GAUGE, name, tuple(labels.items()) if labels else ())]  # type: ignore[no-any-return]
+        except (KeyError, TypeError, AttributeError):
+            return self._series(MetricType.GAUGE, name, labels, lambda: self._family(name, MetricType.GAUGE, description, unit))  # type: ignore[no-any-return]
+
+    def histogram(
+        self,
+        name: str,
+        buckets: Iterable[float] | None = None,
+        description: str = "",
+        labels: Labels | None = None,
+        unit: str = "",
+    ) -> Histogram:
+        """The histogram series ``name{labels}``; default buckets are Prometheus' seconds-oriented ones."""
+        if buckets is None:
+            try:
+                return self._cache[(MetricType.HISTOGRAM, name, tuple(labels.items()) if labels else ())]  # type: ignore[no-any-return]
+            except (KeyError, TypeError, AttributeError):
+                pass
+
+        def define() -> Family:
+            return self._family(name, MetricType.HISTOGRAM, description, unit, buckets=buckets)
+
+        return self._series(MetricType.HISTOGRAM, name, labels, define)  # type: ignore[no-any-return]
+
+    def summary(
+        self,
+        name: str,
+        max_age: float = 600,
+        max_samples: int = 10000,
+        quantiles: Iterable[float] = DEFAULT_QUANTILES,
+        description: str = "",
+        labels: Labels | None = None,
+        unit: str = "",
+        buckets: Iterable[float] | None = None,
+    ) -> Summary:
+        """The summary series ``name{labels}``: exact quantiles over a sliding window."""
+
+        def define() -> Family:
+            return self._family(
+                name,
+                MetricType.SUMMARY,
+                description,
+                unit,
+                buckets=buckets,
+                quantiles=quantiles,
+                max_age=max_age,
+                max_samples=max_samples,
+            )
+
+        return self._series(MetricType.SUMMARY, name, labels, define)  # type: ignore[no-any-return]
+
+    def _series(self, kind: MetricType, name: str, labels: Labels | None, define: Callable[[], Family]) -> Any:
+        check_name(name, kind.value)
+        with self._lock:
+            requested = define()
+            family = self._families.get(name)
+            if family is None:
+                family = requested
+                self._families[name] = family
+                self._bridge.register(family)
+            else:
+                family.check_same(requested)
+        series = family.get(labels)
+        try:
+            self._cache[(kind, name, tuple(labels.items()) if labels else ())] = series
+        except (TypeError, AttributeError):
+            pass
+        return series
+
+    def _family(
+        self,
+        name: str,
+        kind: MetricType,
+        description: str,
+        unit: str,
+        *,
+        buckets: Iterable[float] | None = None,
+        quantiles: Iterable[float] = (),
+        max_age: float = 0.0,
+        max_samples: int = 0,
+    ) -> Family:
+        if not isinstance(description, str):
+            raise TypeError(f"{kind.value} {name!r}: description must be a str, got {description!r}")
+        if not isinstance(unit, str):
+            raise TypeError(f"{kind.value} {name!r}: unit must be a str, got {unit!r}")
+        bounds: tuple[float, ...] = ()
+        if kind in (MetricType.HISTOGRAM, MetricType.SUMMARY):
+            imposed = self._bridge.view_buckets(name, unit, description)
+            if imposed is not None:
+                bounds = check_buckets(name, imposed)
+            elif buckets is None and kind is MetricType.HISTOGRAM and self._is_histogram(name):
+                bounds = self._families[name].bounds  # asked again without buckets: keep its layout
+            else:
+                bounds = check_buckets(name, buckets)
+        if kind is MetricType.SUMMARY:
+            quantiles = check_quantiles(name, quantiles)
+            max_age = float(check_positive(name, "max_age", max_age))
+            max_samples = int(check_positive(name, "max_samples", max_samples, integer=True))
+        return Family(
+            name,
+            kind,
+            description,
+            unit,
+            self._cells,
+            self._clock,
+            bounds=bounds,
+            quantiles=tuple(quantiles),
+            max_age=max_age,
+            max_samples=max_samples,
+        )
+
+    def _is_histogram(self, name: str) -> bool:
+        family = self._families.get(name)
+        return family is not None and family.kind is MetricType.HISTOGRAM
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def families(self) -> list[Family]:
+        """The registered metric families (internal view, used by storages and the dashboard)."""
+        with self._lock:
+            return list(self._families.values())
+
+    def series_count(self) -> int:
+        """Number of series across all metrics."""
+        return sum(len(f.series) for f in self.families())
+
+    def snapshot(self) -> list[Metric]:
+        """One ``Metric`` record per series, read now (synchronous form of ``get_all_metrics``)."""
+        self._cells.reap()
+        now = time.time()
+        return [record for family in self.families() for record in family.records(now)]
+
+    async def get_all_metrics(self) -> list[Metric]:
+        """One ``Metric`` record per series, as the RFS API returns them."""
+        return self.snapshot()
+
+    # -- exporting ----------------------------------------------------------------------------
+
+    @property
+    def storages(self) -> tuple[MetricsStorage, ...]:
+        return tuple(self._storages)
+
+    @property
+    def meter_provider(self) -> MeterProvider:
+        return self._bridge.provider
+
+    def collect_and_store_sync(self) -> Result[int, str]:
+        """Collect once and deliver to every storage; blocking. ``Success(series)`` or ``Failure(why)``."""
+        if self._closed:
+            return Failure("collector is shut down; create a new MetricsCollector")
+        failures = []
+        with self._export_lock:
+            for storage in self._storages:
+                try:
+                    result = storage.store(self._export_timeout)
+                except Exception as exc:  # a storage bug must not escape into the service
+                    result = Failure(f"{type(exc).__name__}: {exc}")
+                if result.is_failure():
+                    failures.append(f"{storage!r}: {result.unwrap_err()}")
+        if failures:
+            return Failure("; ".join(failures))
+        return Success(self.series_count())
+
+    async def collect_and_store(self) -> Result[int, str]:
+        """Collect once and deliver to every storage, off the event loop; never raises for a storage fault."""
+        return await asyncio.to_thread(self.collect_and_store_sync)
+
+    def shutdown(self) -> None:
+        """Flush and release everything; calling it again does nothing."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._bridge.shutdown()
+        for storage in self._storages:
+            storage.shutdown()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> MetricsCollector:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.shutdown()
+
+    def __repr__(self) -> str:
+        return f"<MetricsCollector storages={self._storages!r} series={self.series_count()}>"
+

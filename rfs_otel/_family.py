@@ -1,0 +1,129 @@
+"""A metric family: one name, kind and layout, and the series under it keyed by frozen labels."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ._cells import SlotKind, ThreadCells
+from ._errors import MetricConflictError
+from ._instruments import Counter, Gauge, Histogram, Summary, _histogram_value, _Series, summary_slot
+from ._records import Metric, MetricType
+from ._validation import LabelKey, check_labels
+
+__all__ = ["Family"]
+
+_RESERVED: dict[MetricType, tuple[str, ...]] = {
+    MetricType.COUNTER: (),
+    MetricType.GAUGE: (),
+    MetricType.HISTOGRAM: ("le",),
+    MetricType.SUMMARY: ("le", "quantile"),
+}
+
+
+class Family:
+    """Definition of one metric plus its series; series are created once and then reused."""
+
+    def __init__(
+        self,
+        name: str,
+        kind: MetricType,
+        description: str,
+        unit: str,
+        cells: ThreadCells,
+        clock: Callable[[], float],
+        bounds: tuple[float, ...] = (),
+        quantiles: tuple[float, ...] = (),
+        max_age: float = 0.0,
+        max_samples: int = 0,
+    ) -> None:
+        self.name = name
+        self.kind = kind
+        self.description = description
+        self.unit = unit
+        self.bounds = bounds
+        self.quantiles = quantiles
+        self.max_age = max_age
+        self.max_samples = max_samples
+        self.slot_kind: SlotKind | None = summary_slot(max_samples) if kind is MetricType.SUMMARY else None
+        self.start_time_ns = time.time_ns()
+        self.series: dict[LabelKey, _Series] = {}
+        self._cells = cells
+        self._clock = clock
+        self._lock = threading.Lock()
+
+    def describe(self) -> str:
+        """Short text naming the kind and layout, used in conflict errors."""
+        if self.kind is MetricType.HISTOGRAM:
+            return f"histogram with buckets {list(self.bounds)}"
+        if self.kind is MetricType.SUMMARY:
+            return f"summary (max_age={self.max_age}, max_samples={self.max_samples}, quantiles={list(self.quantiles)})"
+        return self.kind.value
+
+    def check_same(self, other: Family) -> None:
+        """Raise if ``other`` (a requested definition) cannot share this family."""
+        if (other.kind, other.bounds, other.quantiles, other.max_age, other.max_samples) != (
+            self.kind,
+            self.bounds,
+            self.quantiles,
+            self.max_age,
+            self.max_samples,
+        ):
+            raise MetricConflictError(
+                f"metric {self.name!r} is already registered as a {self.describe()}; "
+                f"cannot register it again as a {other.describe()}"
+            )
+
+    def get(self, labels: Mapping[str, object] | None) -> _Series:
+        """The series for ``labels``, created on first use."""
+        key = check_labels(self.name, labels, _RESERVED[self.kind])
+        series = self.series.get(key)
+        if series is not None:
+            return series
+        with self._lock:
+            series = self.series.get(key)
+            if series is None:
+                series = self._create(key)
+                self.series[key] = series
+        return series
+
+    def _create(self, key: LabelKey) -> _Series:
+        if self.kind is MetricType.COUNTER:
+            return Counter(self, key, self._cells)
+        if self.kind is MetricType.GAUGE:
+            return Gauge(self, key)
+        if self.kind is MetricType.HISTOGRAM:
+            return Histogram(self, key, self._cells)
+        return Summary(self, key, self._cells, self._clock)
+
+    def child(self, parent: _Series, labels: Mapping[str, object]) -> Any:
+        """The series whose labels are ``parent``'s with ``labels`` merged over them."""
+        if not isinstance(labels, Mapping):
+            return self.get(labels)  # raises the labels error
+        merged: dict[str, object] = dict(parent.label_key)
+        merged.update(labels)
+        return self.get(merged)
+
+    def records(self, timestamp: float) -> list[Metric]:
+        """One ``Metric`` record per series."""
+        out = []
+        for series in list(self.series.values()):
+            value: Any
+            if isinstance(series, Histogram):
+                value = _histogram_value(self.bounds, series.snapshot())
+            else:
+                value = series.get_value()  # type: ignore[attr-defined]
+            out.append(
+                Metric(
+                    name=self.name,
+                    metric_type=self.kind,
+                    value=value,
+                    labels=series.labels,
+                    timestamp=timestamp,
+                    description=self.description,
+                    unit=self.unit,
+                )
+            )
+        return out

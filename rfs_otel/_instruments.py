@@ -1,0 +1,417 @@
+"""The four RFS instruments as *bound series*: labels frozen at creation, recording touches only own state.
+
+A ``Counter``/``Histogram``/``Summary`` records into the calling thread's slot list (see ``_cells``):
+no lock, no attribute hashing, no OTel SDK call on the hot path. A ``Gauge`` holds one value under
+its own lock, because ``set`` must win over concurrent steps. State reaches OpenTelemetry at
+collection, through ``_sdk``.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from array import array
+from bisect import bisect_left
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ._cells import COUNTER_SLOT, SlotKind, ThreadCells
+from ._errors import InvalidValueError
+from ._quantile import bucket_quantile, exact_quantile
+from ._records import MetricType
+from ._validation import LabelKey, check_quantile, to_number
+
+if TYPE_CHECKING:
+    from ._family import Family
+
+__all__ = ["Counter", "Gauge", "Histogram", "HistogramSnapshot", "Summary"]
+
+Labels = Mapping[str, object]
+
+
+def _number(kind: str, name: str, call: str, value: object) -> float | int:
+    """Coerce a recorded amount, refusing non-numbers, bool, NaN and infinities."""
+    try:
+        number = to_number(value)
+    except TypeError:
+        raise InvalidValueError(
+            f"{kind} {name!r} takes a real number, got {value!r} of type {type(value).__name__}: {call}({value!r})"
+        ) from None
+    if isinstance(number, float) and not math.isfinite(number):
+        raise InvalidValueError(f"{kind} {name!r} takes a finite number: {call}({value!r})")
+    return number
+
+
+class _Series:
+    """What every series shares: its family, frozen labels and the OTel attributes built from them."""
+
+    __slots__ = ("_family", "attributes", "label_key")
+
+    def __init__(self, family: Family, label_key: LabelKey) -> None:
+        self._family = family
+        self.label_key = label_key
+        self.attributes: dict[str, str] = dict(label_key)
+
+    @property
+    def name(self) -> str:
+        return self._family.name
+
+    @property
+    def description(self) -> str:
+        return self._family.description
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """This series' labels (a copy)."""
+        return dict(self.label_key)
+
+    def with_labels(self, labels: Labels) -> Any:
+        """The series of the same metric with ``labels`` merged over this one's (created once, then cached)."""
+        return self._family.child(self, labels)
+
+    def __repr__(self) -> str:
+        labels = ", ".join(f"{k}={v!r}" for k, v in self.label_key)
+        return f"<{type(self).__name__} {self.name}{{{labels}}}>"
+
+
+class Counter(_Series):
+    """A monotonically increasing total (requests, errors)."""
+
+    __slots__ = ("_cells", "_local", "_slot")
+
+    def __init__(self, family: Family, label_key: LabelKey, cells: ThreadCells) -> None:
+        super().__init__(family, label_key)
+        self._cells = cells
+        self._local = cells.local
+        self._slot = cells.new_slot(COUNTER_SLOT)
+
+    def increment(self, amount: float = 1) -> None:
+        """Add ``amount`` (default 1); a negative, NaN, infinite or non-number amount raises ValueError."""
+        if amount.__class__ is not int or amount < 0:
+            amount = self._checked(amount)
+        try:
+            self._local.cells[self._slot] += amount
+        except (AttributeError, IndexError):
+            self._cells.mine()[self._slot] += amount
+
+    inc = increment
+
+    def _checked(self, amount: object) -> float | int:
+        number = _number("counter", self.name, "increment", amount)
+        if number < 0:
+            raise InvalidValueError(f"counter {self.name!r} cannot decrease: increment({amount!r})")
+        return number
+
+    def get_value(self) -> float | int:
+        """The total across all threads."""
+        return sum(self._cells.values(self._slot))
+
+
+class Gauge(_Series):
+    """A value that goes up and down (connections, memory); per-call labels select a child series."""
+
+    __slots__ = ("_children", "_lock", "_value")
+
+    def __init__(self, family: Family, label_key: LabelKey) -> None:
+        super().__init__(family, label_key)
+        self._lock = threading.Lock()
+        self._value: float | int = 0
+        self._children: dict[Any, Gauge] = {}
+
+    def _step(self, value: object, call: str) -> float | int:
+        return _number("gauge", self.name, call, value)
+
+    def set(self, value: float, labels: Labels | None = None) -> None:
+        """Set the value (of the child series ``labels`` selects, if given)."""
+        if labels:
+            self._child(labels).set(value)
+            return
+        if (value.__class__ is not float and value.__class__ is not int) or value - value:
+            value = self._step(value, "set")
+        with self._lock:
+            self._value = value
+
+    def increment(self, amount: float = 1, labels: Labels | None = None) -> None:
+        """Add ``amount`` (may be negative)."""
+        if labels:
+            self._child(labels).increment(amount)
+            return
+        if (amount.__class__ is not int and amount.__class__ is not float) or amount - amount:
+            amount = self._step(amount, "increment")
+        with self._lock:
+            self._value += amount
+
+    inc = increment
+
+    def decrement(self, amount: float = 1, labels: Labels | None = None) -> None:
+        """Subtract ``amount``."""
+        if labels:
+            self._child(labels).decrement(amount)
+            return
+        if (amount.__class__ is not int and amount.__class__ is not float) or amount - amount:
+            amount = self._step(amount, "decrement")
+        with self._lock:
+            self._value -= amount
+
+    dec = decrement
+
+    def get_value(self, labels: Labels | None = None) -> float | int:
+        """The current value (of the child series ``labels`` selects, if given)."""
+        if labels:
+            return self._child(labels).get_value()
+        return self._value
+
+    def _child(self, labels: Labels) -> Gauge:
+        try:
+            key = tuple(labels.items())
+            return self._children[key]
+        except (KeyError, TypeError, AttributeError):
+            child: Gauge = self._family.child(self, labels)
+            try:
+                self._children[tuple(labels.items())] = child
+            except TypeError:
+                pass
+            return child
+
+
+class HistogramSnapshot:
+    """Merged per-bucket counts (non-cumulative, +Inf last), sum, min and max of one series."""
+
+    __slots__ = ("counts", "max", "min", "sum")
+
+    def __init__(self, counts: list[int], total: float, low: float, high: float) -> None:
+        self.counts = counts
+        self.sum = total
+        self.min = low
+        self.max = high
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts)
+
+
+def _new_histogram_cell(width: int) -> list[Any]:
+    return [0] * width + [0.0, math.inf, -math.inf]
+
+
+def _merge_histogram_cells(a: list[Any], b: list[Any]) -> list[Any]:
+    n = len(a) - 3
+    merged = [x + y for x, y in zip(a[:n], b[:n])]
+    merged += [a[n] + b[n], min(a[n + 1], b[n + 1]), max(a[n + 2], b[n + 2])]
+    return merged
+
+
+HISTOGRAM_SLOT: SlotKind = (None, _merge_histogram_cells)
+
+
+def _snapshot(cells: list[list[Any]], width: int) -> HistogramSnapshot:
+    counts = [0] * width
+    total = 0.0
+    low, high = math.inf, -math.inf
+    for cell in cells:
+        for i in range(width):
+            counts[i] += cell[i]
+        total += cell[width]
+        low = min(low, cell[width + 1])
+        high = max(high, cell[width + 2])
+    return HistogramSnapshot(counts, total, low, high)
+
+
+class Histogram(_Series):
+    """A distribution in fixed buckets (response times); quantiles are estimated from the buckets."""
+
+    __slots__ = ("_bounds", "_cells", "_local", "_slot", "_width")
+
+    def __init__(self, family: Family, label_key: LabelKey, cells: ThreadCells) -> None:
+        super().__init__(family, label_key)
+        self._bounds = family.bounds
+        self._width = len(family.bounds) + 1
+        self._cells = cells
+        self._local = cells.local
+        self._slot = cells.new_slot(HISTOGRAM_SLOT)
+
+    @property
+    def buckets(self) -> tuple[float, ...]:
+        return self._bounds
+
+    def observe(self, value: float) -> None:
+        """Record one observation; NaN, infinities and non-numbers raise ValueError and record nothing."""
+        if (value.__class__ is not float and value.__class__ is not int) or value - value:
+            value = _number("histogram", self.name, "observe", value)
+        try:
+            cell = self._local.cells[self._slot]
+            cell[bisect_left(self._bounds, value)] += 1
+        except (AttributeError, IndexError, TypeError):
+            cell = self._cell()
+            cell[bisect_left(self._bounds, value)] += 1
+        cell[-3] += value
+        if value < cell[-2]:
+            cell[-2] = value
+        if value > cell[-1]:
+            cell[-1] = value
+
+    def _cell(self) -> list[Any]:
+        cells = self._cells.mine()
+        cell: list[Any] | None = cells[self._slot]
+        if cell is None:
+            cell = cells[self._slot] = _new_histogram_cell(self._width)
+        return cell
+
+    def snapshot(self) -> HistogramSnapshot:
+        """Counts, sum, min and max merged across threads."""
+        return _snapshot(self._cells.values(self._slot), self._width)
+
+    def get_quantile(self, q: float) -> float:
+        """Estimate the q-quantile from the buckets (as Prometheus' histogram_quantile), within [min, max]."""
+        q = check_quantile(self.name, q)
+        snap = self.snapshot()
+        return bucket_quantile(q, self._bounds, snap.counts, snap.min, snap.max)
+
+    def get_value(self) -> dict[str, Any]:
+        """``{"count", "sum", "buckets": {upper bound: cumulative count}}`` (+Inf is ``math.inf``)."""
+        snap = self.snapshot()
+        return _histogram_value(self._bounds, snap)
+
+
+def _histogram_value(bounds: tuple[float, ...], snap: HistogramSnapshot) -> dict[str, Any]:
+    buckets: dict[float, int] = {}
+    running = 0
+    for bound, count in zip((*bounds, math.inf), snap.counts):
+        running += count
+        buckets[bound] = running
+    return {"count": running, "sum": snap.sum, "buckets": buckets}
+
+
+Window = tuple["array[float]", "array[float]"]
+
+
+def _new_summary_cell(width: int) -> list[Any]:
+    return [*_new_histogram_cell(width), (array("d"), array("d"))]
+
+
+def _newest(times: list[float], values: list[float], keep: int) -> Window:
+    return array("d", times[-keep:]), array("d", values[-keep:])
+
+
+def _merge_windows(a: Window, b: Window, keep: int) -> Window:
+    pairs = sorted(zip(list(a[0]) + list(b[0]), list(a[1]) + list(b[1])))[-keep:]
+    return array("d", (t for t, _ in pairs)), array("d", (v for _, v in pairs))
+
+
+def summary_slot(max_samples: int) -> SlotKind:
+    """Slot kind of a summary series: histogram state plus a (times, values) window."""
+
+    def merge(a: list[Any], b: list[Any]) -> list[Any]:
+        return [*_merge_histogram_cells(a[:-1], b[:-1]), _merge_windows(a[-1], b[-1], max_samples)]
+
+    return (None, merge)
+
+
+class Summary(_Series):
+    """Client-side quantiles over a sliding window (``max_age`` seconds, at most ``max_samples`` samples).
+
+    Also keeps cumulative count, sum and bucket counts, so it exports as a distribution too.
+    """
+
+    __slots__ = ("_bounds", "_cap", "_cells", "_clock", "_local", "_slot", "_width")
+
+    def __init__(
+        self, family: Family, label_key: LabelKey, cells: ThreadCells, clock: Callable[[], float]
+    ) -> None:
+        super().__init__(family, label_key)
+        self._bounds = family.bounds
+        self._width = len(family.bounds) + 1
+        self._cells = cells
+        self._local = cells.local
+        self._clock = clock
+        self._cap = 2 * family.max_samples
+        self._slot = cells.new_slot(family.slot_kind)
+
+    def observe(self, value: float) -> None:
+        """Record one observation; NaN, infinities and non-numbers raise ValueError and record nothing."""
+        if (value.__class__ is not float and value.__class__ is not int) or value - value:
+            value = _number("summary", self.name, "observe", value)
+        try:
+            cell = self._local.cells[self._slot]
+            cell[bisect_left(self._bounds, value)] += 1
+        except (AttributeError, IndexError, TypeError):
+            cell = self._cell()
+            cell[bisect_left(self._bounds, value)] += 1
+        cell[-4] += value
+        if value < cell[-3]:
+            cell[-3] = value
+        if value > cell[-2]:
+            cell[-2] = value
+        times, values = cell[-1]
+        times.append(self._clock())
+        values.append(value)
+        if len(values) > self._cap:
+            cell[-1] = _newest(times.tolist(), values.tolist(), self._family.max_samples)
+
+    def _cell(self) -> list[Any]:
+        cells = self._cells.mine()
+        cell: list[Any] | None = cells[self._slot]
+        if cell is None:
+            cell = cells[self._slot] = _new_summary_cell(self._width)
+        return cell
+
+    def snapshot(self) -> HistogramSnapshot:
+        """Cumulative counts, sum, min and max (all observations ever, not just the window)."""
+        return _snapshot([cell[:-1] for cell in self._cells.values(self._slot)], self._width)
+
+    def window(self) -> list[float]:
+        """The values in the current window, sorted: younger than ``max_age``, at most ``max_samples``."""
+        family = self._family
+        cutoff = self._clock() - family.max_age
+        parts = []
+        for cell in self._cells.values(self._slot):
+            times, values = cell[-1]
+            n = len(values)
+            start = bisect_left(times, cutoff, 0, n)
+            if start < n:
+                parts.append((times[start:n], values[start:n]))
+        keep = family.max_samples
+        if len(parts) == 1:
+            chosen = list(parts[0][1][-keep:])
+        else:
+            pairs = sorted(p for times, values in parts for p in zip(times, values))
+            chosen = [v for _, v in pairs[-keep:]]
+        chosen.sort()
+        return chosen
+
+    def get_statistics(self) -> dict[str, float]:
+        """``count``, ``sum``, ``mean``, ``min``, ``max`` and one ``pNN`` per quantile, over the window."""
+        values = self.window()
+        n = len(values)
+        total = math.fsum(values)
+        stats: dict[str, float] = {
+            "count": n,
+            "sum": total,
+            "mean": total / n if n else math.nan,
+            "min": values[0] if n else math.nan,
+            "max": values[-1] if n else math.nan,
+        }
+        for q in self._family.quantiles:
+            stats[quantile_key(q)] = exact_quantile(values, q)
+        return stats
+
+    def get_quantile(self, q: float) -> float:
+        """The q-quantile of the current window (exact, linear interpolation)."""
+        return exact_quantile(self.window(), check_quantile(self.name, q))
+
+    def get_value(self) -> dict[str, float]:
+        return self.get_statistics()
+
+
+def quantile_key(q: float) -> str:
+    """``0.95`` -> ``"p95"``, ``0.999`` -> ``"p99.9"``, ``0.5`` -> ``"p50"``."""
+    text = f"{q * 100:.10g}"
+    return f"p{text}"
+
+
+KIND_CLASSES: dict[MetricType, type[_Series]] = {
+    MetricType.COUNTER: Counter,
+    MetricType.GAUGE: Gauge,
+    MetricType.HISTOGRAM: Histogram,
+    MetricType.SUMMARY: Summary,
+}

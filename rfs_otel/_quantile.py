@@ -1,0 +1,43 @@
+"""Quantile estimation: from histogram buckets (Prometheus-style) and exactly from a sample window."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+__all__ = ["bucket_quantile", "exact_quantile"]
+
+
+def bucket_quantile(
+    q: float, bounds: Sequence[float], counts: Sequence[int], observed_min: float, observed_max: float
+) -> float:
+    """Estimate the q-quantile from per-bucket counts like ``histogram_quantile``, kept inside [min, max].
+
+    Linear interpolation inside the bucket holding the rank; the first bucket's lower edge and the
+    +Inf bucket's upper edge are the observed min and max, so the estimate never leaves the data.
+    """
+    total = sum(counts)
+    if total == 0:
+        return math.nan
+    rank = q * total
+    cumulative = 0
+    for i, count in enumerate(counts):
+        if count and cumulative + count >= rank:
+            lower = observed_min if i == 0 else max(bounds[i - 1], observed_min)
+            upper = observed_max if i == len(bounds) else min(bounds[i], observed_max)
+            estimate = lower + (upper - lower) * max(rank - cumulative, 0.0) / count
+            return min(max(estimate, observed_min), observed_max)
+        cumulative += count
+    return observed_max
+
+
+def exact_quantile(sorted_values: Sequence[float], q: float) -> float:
+    """The q-quantile of sorted data by linear interpolation (numpy's default, R type 7)."""
+    n = len(sorted_values)
+    if n == 0:
+        return math.nan
+    position = q * (n - 1)
+    low = math.floor(position)
+    high = min(low + 1, n - 1)
+    fraction = position - low
+    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * fraction

@@ -1,0 +1,305 @@
+"""The one module that builds OpenTelemetry SDK objects: provider, meter, readers, views, and the bridge.
+
+Counters and gauges become OTel observable instruments (their callbacks read the facade at
+collection, so Views apply). Histograms and summaries have no observable form in the OTel API; the
+bridge plays the spec's *MetricProducer*: it wraps each reader's collect callback and appends
+genuine ``HistogramDataPoint``/``NumberDataPoint`` metrics to what the SDK collected.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics._internal.instrument import _Histogram
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    Gauge,
+    Histogram,
+    HistogramDataPoint,
+    InMemoryMetricReader,
+    Metric,
+    MetricReader,
+    MetricsData,
+    NumberDataPoint,
+    ResourceMetrics,
+    ScopeMetrics,
+)
+from opentelemetry.sdk.metrics.view import DropAggregation, ExplicitBucketHistogramAggregation, View
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+from ._errors import MetricError
+from ._family import Family
+from ._instruments import HistogramSnapshot, Summary, quantile_key
+from ._records import MetricType
+from ._version import __version__
+
+__all__ = ["SCOPE", "SdkBridge", "in_memory_reader"]
+
+SCOPE = InstrumentationScope("rfs_otel", __version__)
+
+
+def in_memory_reader() -> InMemoryMetricReader:
+    """A cumulative in-memory reader (the memory storage's OTel side)."""
+    return InMemoryMetricReader()
+
+
+@dataclass(frozen=True)
+class _Stream:
+    """One exported stream of a producer-side family, after Views."""
+
+    name: str
+    description: str
+    attribute_keys: frozenset[str] | None
+
+
+def _filtered(attributes: dict[str, str], keys: frozenset[str] | None) -> dict[str, str]:
+    if keys is None:
+        return attributes
+    return {k: v for k, v in attributes.items() if k in keys}
+
+
+class SdkBridge:
+    """Connects a collector's families to a MeterProvider and its readers."""
+
+    def __init__(
+        self,
+        readers: Sequence[MetricReader],
+        meter_provider: MeterProvider | None,
+        views: Sequence[View],
+        resource: Resource | None,
+        reap: Callable[[], None],
+    ) -> None:
+        self._views = tuple(views)
+        self._reap = reap
+        self._families: list[tuple[Family, tuple[_Stream, ...]]] = []
+        self._lock = threading.Lock()
+        self._delta_state: dict[int, dict[tuple[str, tuple[tuple[str, str], ...]], tuple[list[int], float, int]]] = {}
+        self._active = True
+        if meter_provider is None:
+            self.provider = MeterProvider(
+                metric_readers=list(readers), views=list(views), resource=resource or Resource.create()
+            )
+            self.owns_provider = True
+            bridged = list(readers)
+        else:
+            if views:
+                raise MetricError(
+                    "views= applies only to a MeterProvider rfs_otel creates; "
+                    "pass views to your own MeterProvider(views=...) instead"
+                )
+            if resource is not None:
+                raise MetricError("resource= applies only to a MeterProvider rfs_otel creates")
+            self.provider = meter_provider
+            self.owns_provider = False
+            config = getattr(meter_provider, "_sdk_config", None)
+            bridged = list(getattr(config, "metric_readers", ()))
+            for reader in readers:
+                meter_provider.add_metric_reader(reader)
+                bridged.append(reader)
+        self._meter = self.provider.get_meter(SCOPE.name, SCOPE.version)
+        self._resource: Resource = self.provider._sdk_config.resource
+        self._own_readers = list(readers)
+        for reader in dict.fromkeys(bridged):
+            self._install(reader)
+
+    # -- registration -------------------------------------------------------------------------
+
+    def register(self, family: Family) -> None:
+        """Expose a new family to OTel: observable instrument or producer stream."""
+        if family.kind is MetricType.COUNTER:
+            self._meter.create_observable_counter(
+                family.name, callbacks=[self._callback(family)], unit=family.unit, description=family.description
+            )
+        elif family.kind is MetricType.GAUGE:
+            self._meter.create_observable_gauge(
+                family.name, callbacks=[self._callback(family)], unit=family.unit, description=family.description
+            )
+        else:
+            with self._lock:
+                self._families.append((family, self.streams(family.name, family.unit, family.description)))
+
+    def view_buckets(self, name: str, unit: str, description: str) -> tuple[float, ...] | None:
+        """Bucket bounds a matching View's ExplicitBucketHistogramAggregation imposes, if any."""
+        for view in self._matching(name, unit, description):
+            aggregation = view._aggregation
+            if isinstance(aggregation, ExplicitBucketHistogramAggregation) and aggregation._boundaries is not None:
+                return tuple(float(b) for b in aggregation._boundaries)
+        return None
+
+    def streams(self, name: str, unit: str, description: str) -> tuple[_Stream, ...]:
+        """The streams Views make of a producer-side family (itself when no View matches)."""
+        matching = self._matching(name, unit, description)
+        if not matching:
+            return (_Stream(name, description, None),)
+        streams = []
+        for view in matching:
+            if isinstance(view._aggregation, DropAggregation):
+                continue
+            keys = view._attribute_keys
+            streams.append(
+                _Stream(
+                    view._name or name,
+                    view._description or description,
+                    frozenset(keys) if keys is not None else None,
+                )
+            )
+        return tuple(streams)
+
+    def _matching(self, name: str, unit: str, description: str) -> list[View]:
+        if not self._views:
+            return []
+        probe = _Histogram(name, SCOPE, None, unit, description)  # type: ignore[arg-type]
+        return [view for view in self._views if view._match(probe)]
+
+    @staticmethod
+    def _callback(family: Family) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def observe(options: CallbackOptions) -> Iterable[Observation]:
+            return [Observation(s.get_value(), s.attributes) for s in list(family.series.values())]  # type: ignore[attr-defined]
+
+        return observe
+
+    # -- the producer -------------------------------------------------------------------------
+
+    def _install(self, reader: MetricReader) -> None:
+        inner = reader._collect
+        if inner is None:
+            return
+        bridge = self
+
+        def collect(r: MetricReader, timeout_millis: float = 10_000) -> MetricsData | None:
+            if not bridge._active:
+                return inner(r, timeout_millis=timeout_millis)
+            bridge._reap()
+            data = inner(r, timeout_millis=timeout_millis)
+            return bridge._merge(data, r)
+
+        reader._collect = collect  # type: ignore[assignment]
+
+    def _merge(self, data: MetricsData | None, reader: MetricReader) -> MetricsData | None:
+        produced = self.produce(reader)
+        if not produced:
+            return data
+        if data is None or not data.resource_metrics:
+            return MetricsData([ResourceMetrics(self._resource, [ScopeMetrics(SCOPE, produced, "")], "")])
+        first, *rest = data.resource_metrics
+        scopes = list(first.scope_metrics)
+        for i, scope_metrics in enumerate(scopes):
+            scope = scope_metrics.scope
+            if (scope.name, scope.version) == (SCOPE.name, SCOPE.version):
+                scopes[i] = ScopeMetrics(scope, [*scope_metrics.metrics, *produced], scope_metrics.schema_url)
+                break
+        else:
+            scopes.append(ScopeMetrics(SCOPE, produced, ""))
+        return MetricsData([ResourceMetrics(first.resource, scopes, first.schema_url), *rest])
+
+    def produce(self, reader: MetricReader | None = None) -> list[Metric]:
+        """OTel metrics for the histogram and summary families, cumulative unless ``reader`` wants delta."""
+        delta = reader is not None and (
+            reader._instrument_class_temporality.get(_Histogram) is AggregationTemporality.DELTA
+        )
+        now = time.time_ns()
+        out: list[Metric] = []
+        with self._lock:
+            families = list(self._families)
+        for family, streams in families:
+            series = list(family.series.values())
+            snapshots = [(s.attributes, s.snapshot()) for s in series]  # type: ignore[attr-defined]
+            for stream in streams:
+                points = self._histogram_points(family, stream, snapshots, now, reader if delta else None)
+                temporality = AggregationTemporality.DELTA if delta else AggregationTemporality.CUMULATIVE
+                out.append(
+                    Metric(stream.name, stream.description, family.unit, Histogram(points, temporality))
+                )
+                if family.kind is MetricType.SUMMARY:
+                    out.append(self._quantile_metric(family, stream, series, now))
+        return out
+
+    def _histogram_points(
+        self,
+        family: Family,
+        stream: _Stream,
+        snapshots: list[tuple[dict[str, str], HistogramSnapshot]],
+        now: int,
+        delta_reader: MetricReader | None,
+    ) -> list[HistogramDataPoint]:
+        merged: dict[tuple[tuple[str, str], ...], list[Any]] = {}
+        for attributes, snap in snapshots:
+            attrs = _filtered(attributes, stream.attribute_keys)
+            key = tuple(sorted(attrs.items()))
+            acc = merged.get(key)
+            if acc is None:
+                merged[key] = [list(snap.counts), snap.sum, snap.min, snap.max]
+            else:
+                acc[0] = [a + b for a, b in zip(acc[0], snap.counts)]
+                acc[1] += snap.sum
+                acc[2] = min(acc[2], snap.min)
+                acc[3] = max(acc[3], snap.max)
+        points = []
+        state = self._delta_state.setdefault(id(delta_reader), {}) if delta_reader is not None else None
+        for key, (counts, total, low, high) in merged.items():
+            start = family.start_time_ns
+            if state is not None:
+                previous = state.get((stream.name, key))
+                state[(stream.name, key)] = (counts, total, now)
+                if previous is not None:
+                    counts = [c - p for c, p in zip(counts, previous[0])]
+                    total -= previous[1]
+                    start = previous[2]
+            empty = not any(counts)
+            points.append(
+                HistogramDataPoint(
+                    attributes=dict(key),
+                    start_time_unix_nano=start,
+                    time_unix_nano=now,
+                    count=sum(counts),
+                    sum=total,
+                    bucket_counts=counts,
+                    explicit_bounds=family.bounds,
+                    min=0.0 if empty or not math.isfinite(low) else low,
+                    max=0.0 if empty or not math.isfinite(high) else high,
+                )
+            )
+        return points
+
+    @staticmethod
+    def _quantile_metric(family: Family, stream: _Stream, series: list[Any], now: int) -> Metric:
+        points = []
+        for s in series:
+            assert isinstance(s, Summary)
+            stats = s.get_statistics()
+            attrs = _filtered(s.attributes, stream.attribute_keys)
+            for q in family.quantiles:
+                points.append(
+                    NumberDataPoint(
+                        attributes={**attrs, "quantile": repr(q)},
+                        start_time_unix_nano=family.start_time_ns,
+                        time_unix_nano=now,
+                        value=stats[quantile_key(q)],
+                    )
+                )
+        description = f"Quantiles of {stream.name} over the last {family.max_age:g} s"
+        return Metric(f"{stream.name}_quantile", description, "", Gauge(points))
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def shutdown(self, timeout_millis: float = 30_000) -> None:
+        """Shut down the provider if owned; otherwise detach this collector's readers and producer."""
+        self._active = False
+        if self.owns_provider:
+            self.provider.shutdown(timeout_millis=timeout_millis)
+            return
+        for reader in self._own_readers:
+            try:
+                self.provider._measurement_consumer.remove_metric_reader(reader)
+            except KeyError:
+                pass
+            reader.shutdown(timeout_millis=timeout_millis)
+

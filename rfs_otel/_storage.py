@@ -1,0 +1,30 @@
+"""The storage contract: a storage contributes OTel readers and delivers a collection when asked."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+from opentelemetry.sdk.metrics.export import MetricReader
+
+from ._result import Result
+
+__all__ = ["MetricsStorage"]
+
+
+class MetricsStorage(ABC):
+    """Base class of storages. A storage maps onto one or more real OTel readers/exporters."""
+
+    @abstractmethod
+    def readers(self) -> Sequence[MetricReader]:
+        """The OTel readers to register on the collector's MeterProvider (called once)."""
+
+    @abstractmethod
+    def store(self, timeout: float) -> Result[int, str]:
+        """Collect through this storage's readers and deliver; blocking, never raises for a delivery fault.
+
+        Returns ``Success(number of data points delivered)`` or ``Failure(message)``.
+        """
+
+    def shutdown(self) -> None:  # noqa: B027 - optional hook
+        """Release what the storage holds (servers, files); readers are shut down by the provider."""

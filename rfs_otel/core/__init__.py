@@ -1,0 +1,1 @@
+"""RFS-compatible import paths (``rfs.core`` -> ``rfs_otel.core``)."""

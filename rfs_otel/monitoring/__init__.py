@@ -1,0 +1,1 @@
+"""RFS-compatible import paths (``rfs.monitoring`` -> ``rfs_otel.monitoring``)."""
