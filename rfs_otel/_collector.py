@@ -37,7 +37,11 @@ Labels = Mapping[str, object]
 def _storages(storage: MetricsStorage | Iterable[MetricsStorage] | None) -> list[MetricsStorage]:
     if storage is None:
         return [MemoryMetricsStorage()]
-    items = [storage] if isinstance(storage, MetricsStorage) else list(storage)
+    if isinstance(storage, MetricsStorage):
+        return [storage]
+    if isinstance(storage, (str, bytes)) or not isinstance(storage, Iterable):
+        raise TypeError(f"storage must be a MetricsStorage or a list of them, got {storage!r}")
+    items = list(storage)
     for item in items:
         if not isinstance(item, MetricsStorage):
             raise TypeError(f"storage must be a MetricsStorage or a list of them, got {item!r}")

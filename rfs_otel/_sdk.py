@@ -99,8 +99,8 @@ class SdkBridge:
                 raise MetricError("resource= applies only to a MeterProvider rfs_otel creates")
             self.provider = meter_provider
             self.owns_provider = False
-            config = getattr(meter_provider, "_sdk_config", None)
-            bridged = list(getattr(config, "metric_readers", ()))
+            consumer = getattr(meter_provider, "_measurement_consumer", None)
+            bridged = list(getattr(consumer, "_reader_storages", ()))  # the service's own readers
             for reader in readers:
                 meter_provider.add_metric_reader(reader)
                 bridged.append(reader)

@@ -47,6 +47,11 @@ def check_name(name: object, kind: str) -> str:
         )
     if not _NAME_RE.match(name):
         raise InvalidMetricNameError(f"{kind} name {name!r} must match [a-zA-Z_:][a-zA-Z0-9_:]*")
+    if not name[0].isalpha() or ":" in name:
+        raise InvalidMetricNameError(
+            f"{kind} name {name!r} must start with a letter and contain no ':' "
+            "(OpenTelemetry instrument names start with a letter; Prometheus reserves ':' for recording rules)"
+        )
     return name
 
 

@@ -1,0 +1,36 @@
+"""Shared fixtures: a fresh collector (and default collector) for every test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from rfs_otel import MemoryMetricsStorage, MetricsCollector, set_metrics_collector
+from rfs_otel.testing import ManualClock
+
+
+@pytest.fixture(autouse=True)
+def fresh_default_collector() -> Iterator[None]:
+    """Each test starts with a new process-wide default collector and leaves none behind."""
+    previous = set_metrics_collector(None)
+    yield
+    current = set_metrics_collector(previous)
+    if current is not None:
+        current.shutdown()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def memory() -> MemoryMetricsStorage:
+    return MemoryMetricsStorage()
+
+
+@pytest.fixture
+def collector(memory: MemoryMetricsStorage, clock: ManualClock) -> Iterator[MetricsCollector]:
+    with MetricsCollector(storage=memory, clock=clock) as c:
+        yield c

@@ -1,0 +1,69 @@
+"""The public names are declared once and the compatibility paths only re-export them."""
+
+from __future__ import annotations
+
+import rfs_otel
+import rfs_otel.core.result as result_compat
+import rfs_otel.monitoring.metrics as metrics_compat
+
+
+def test_top_level_all_is_pinned() -> None:
+    """The package's __all__ is exactly the documented public API."""
+    assert sorted(rfs_otel.__all__) == sorted(
+        [
+            "DEFAULT_BUCKETS",
+            "DEFAULT_QUANTILES",
+            "Counter",
+            "Failure",
+            "Gauge",
+            "Histogram",
+            "InvalidLabelError",
+            "InvalidMetricNameError",
+            "InvalidValueError",
+            "MemoryMetricsStorage",
+            "Metric",
+            "MetricConflictError",
+            "MetricError",
+            "MetricType",
+            "MetricsCollector",
+            "MetricsStorage",
+            "Result",
+            "Success",
+            "Summary",
+            "UnwrapError",
+            "__version__",
+            "get_metrics_collector",
+            "record_counter",
+            "record_gauge",
+            "record_histogram",
+            "record_summary",
+            "set_metrics_collector",
+        ]
+    )
+
+
+def test_every_public_name_resolves() -> None:
+    """Every name in __all__ is importable from the package."""
+    for name in rfs_otel.__all__:
+        assert getattr(rfs_otel, name) is not None
+
+
+def test_metrics_compat_path_reexports_the_same_objects() -> None:
+    """rfs_otel.monitoring.metrics exposes the seed's names as the very same objects."""
+    for name in ("MetricsCollector", "MemoryMetricsStorage", "MetricType", "Metric", "get_metrics_collector",
+                 "record_counter", "record_gauge", "record_histogram", "record_summary"):
+        assert getattr(metrics_compat, name) is getattr(rfs_otel, name)
+    assert set(metrics_compat.__all__) <= set(rfs_otel.__all__)
+
+
+def test_result_compat_path_reexports_result_types() -> None:
+    """rfs_otel.core.result exposes Result, Success and Failure."""
+    assert result_compat.Success is rfs_otel.Success
+    assert result_compat.Failure is rfs_otel.Failure
+    assert sorted(result_compat.__all__) == ["Failure", "Result", "Success"]
+
+
+def test_errors_are_value_errors() -> None:
+    """Every rfs_otel error can be caught as ValueError."""
+    for name in ("InvalidLabelError", "InvalidMetricNameError", "InvalidValueError", "MetricConflictError"):
+        assert issubclass(getattr(rfs_otel, name), ValueError)
