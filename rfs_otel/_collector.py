@@ -6,7 +6,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar, cast
 
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.view import View
@@ -14,7 +14,7 @@ from opentelemetry.sdk.resources import Resource
 
 from ._cells import ThreadCells
 from ._family import Family
-from ._instruments import Counter, Gauge, Histogram, Summary
+from ._instruments import Counter, Gauge, Histogram, Summary, _Series
 from ._memory_storage import MemoryMetricsStorage
 from ._records import Metric, MetricType
 from ._result import Failure, Result, Success
@@ -70,7 +70,6 @@ class MetricsCollector:
         self._export_timeout = export_timeout
         self._cells = ThreadCells()
         self._families: dict[str, Family] = {}
-        self._cache: dict[Any, Any] = {}
         self._lock = threading.RLock()
         self._export_lock = threading.Lock()
         self._closed = False
@@ -81,17 +80,23 @@ class MetricsCollector:
 
     def counter(self, name: str, description: str = "", labels: Labels | None = None, unit: str = "") -> Counter:
         """The counter series ``name{labels}``, created on first use and shared afterwards."""
-        try:
-            return self._cache[(MetricType.COUNTER, name, tuple(labels.items()) if labels else ())]  # type: ignore[no-any-return]
-        except (KeyError, TypeError, AttributeError):
-            return self._series(MetricType.COUNTER, name, labels, lambda: self._family(name, MetricType.COUNTER, description, unit))  # type: ignore[no-any-return]
+        family = self._families.get(name)
+        if family is not None and family.kind is MetricType.COUNTER:
+            series = family.lookup(labels)
+            if series is not None:
+                return cast(Counter, series)
+        return cast(
+            Counter, self._series(name, labels, lambda: self._family(name, MetricType.COUNTER, description, unit))
+        )
 
     def gauge(self, name: str, description: str = "", labels: Labels | None = None, unit: str = "") -> Gauge:
         """The gauge series ``name{labels}``; ``set(v, labels=...)`` reaches its child series."""
-        try:
-            return self._cache[(MetricType.GAUGE, name, tuple(labels.items()) if labels else ())]  # type: ignore[no-any-return]
-        except (KeyError, TypeError, AttributeError):
-            return self._series(MetricType.GAUGE, name, labels, lambda: self._family(name, MetricType.GAUGE, description, unit))  # type: ignore[no-any-return]
+        family = self._families.get(name)
+        if family is not None and family.kind is MetricType.GAUGE:
+            series = family.lookup(labels)
+            if series is not None:
+                return cast(Gauge, series)
+        return cast(Gauge, self._series(name, labels, lambda: self._family(name, MetricType.GAUGE, description, unit)))
 
     def histogram(
         self,
@@ -102,16 +107,16 @@ class MetricsCollector:
         unit: str = "",
     ) -> Histogram:
         """The histogram series ``name{labels}``; default buckets are Prometheus' seconds-oriented ones."""
-        if buckets is None:
-            try:
-                return self._cache[(MetricType.HISTOGRAM, name, tuple(labels.items()) if labels else ())]  # type: ignore[no-any-return]
-            except (KeyError, TypeError, AttributeError):
-                pass
+        family = self._families.get(name)
+        if buckets is None and family is not None and family.kind is MetricType.HISTOGRAM:
+            series = family.lookup(labels)
+            if series is not None:
+                return cast(Histogram, series)
 
         def define() -> Family:
             return self._family(name, MetricType.HISTOGRAM, description, unit, buckets=buckets)
 
-        return self._series(MetricType.HISTOGRAM, name, labels, define)  # type: ignore[no-any-return]
+        return cast(Histogram, self._series(name, labels, define))
 
     def summary(
         self,
@@ -138,10 +143,9 @@ class MetricsCollector:
                 max_samples=max_samples,
             )
 
-        return self._series(MetricType.SUMMARY, name, labels, define)  # type: ignore[no-any-return]
+        return cast(Summary, self._series(name, labels, define))
 
-    def _series(self, kind: MetricType, name: str, labels: Labels | None, define: Callable[[], Family]) -> Any:
-        check_name(name, kind.value)
+    def _series(self, name: str, labels: Labels | None, define: Callable[[], Family]) -> _Series:
         with self._lock:
             requested = define()
             family = self._families.get(name)
@@ -151,12 +155,7 @@ class MetricsCollector:
                 self._bridge.register(family)
             else:
                 family.check_same(requested)
-        series = family.get(labels)
-        try:
-            self._cache[(kind, name, tuple(labels.items()) if labels else ())] = series
-        except (TypeError, AttributeError):
-            pass
-        return series
+        return family.get(labels)
 
     def _family(
         self,
@@ -170,6 +169,7 @@ class MetricsCollector:
         max_age: float = 0.0,
         max_samples: int = 0,
     ) -> Family:
+        check_name(name, kind.value)
         if not isinstance(description, str):
             raise TypeError(f"{kind.value} {name!r}: description must be a str, got {description!r}")
         if not isinstance(unit, str):
@@ -278,4 +278,3 @@ class MetricsCollector:
 
     def __repr__(self) -> str:
         return f"<MetricsCollector storages={self._storages!r} series={self.series_count()}>"
-

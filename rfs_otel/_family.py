@@ -50,6 +50,7 @@ class Family:
         self.slot_kind: SlotKind | None = summary_slot(max_samples) if kind is MetricType.SUMMARY else None
         self.start_time_ns = time.time_ns()
         self.series: dict[LabelKey, _Series] = {}
+        self._aliases: dict[tuple[tuple[str, object], ...], _Series] = {}
         self._cells = cells
         self._clock = clock
         self._lock = threading.Lock()
@@ -60,7 +61,7 @@ class Family:
             return f"histogram with buckets {list(self.bounds)}"
         if self.kind is MetricType.SUMMARY:
             return f"summary (max_age={self.max_age}, max_samples={self.max_samples}, quantiles={list(self.quantiles)})"
-        return self.kind.value
+        return str(self.kind.value)
 
     def check_same(self, other: Family) -> None:
         """Raise if ``other`` (a requested definition) cannot share this family."""
@@ -76,17 +77,31 @@ class Family:
                 f"cannot register it again as a {other.describe()}"
             )
 
+    def lookup(self, labels: Mapping[str, object] | None) -> _Series | None:
+        """The existing series for ``labels`` as given (any order seen before), or None: the cheap reuse path."""
+        try:
+            key = tuple(labels.items()) if labels else ()
+            return self.series.get(key) or self._aliases.get(key)  # type: ignore[arg-type]
+        except (TypeError, AttributeError):
+            return None
+
     def get(self, labels: Mapping[str, object] | None) -> _Series:
-        """The series for ``labels``, created on first use."""
+        """The series for ``labels``, validated and created on first use."""
         key = check_labels(self.name, labels, _RESERVED[self.kind])
         series = self.series.get(key)
-        if series is not None:
-            return series
-        with self._lock:
-            series = self.series.get(key)
-            if series is None:
-                series = self._create(key)
-                self.series[key] = series
+        if series is None:
+            with self._lock:
+                series = self.series.get(key)
+                if series is None:
+                    series = self._create(key)
+                    self.series[key] = series
+        if labels:
+            raw = tuple(labels.items())
+            if raw != key:
+                try:
+                    self._aliases[raw] = series
+                except TypeError:
+                    pass
         return series
 
     def _create(self, key: LabelKey) -> _Series:

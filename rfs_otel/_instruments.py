@@ -104,7 +104,8 @@ class Counter(_Series):
 
     def get_value(self) -> float | int:
         """The total across all threads."""
-        return sum(self._cells.values(self._slot))
+        total: float | int = sum(self._cells.values(self._slot))
+        return total
 
 
 class Gauge(_Series):
@@ -245,10 +246,8 @@ class Histogram(_Series):
             cell = self._cell()
             cell[bisect_left(self._bounds, value)] += 1
         cell[-3] += value
-        if value < cell[-2]:
-            cell[-2] = value
-        if value > cell[-1]:
-            cell[-1] = value
+        cell[-2] = min(cell[-2], value)
+        cell[-1] = max(cell[-1], value)
 
     def _cell(self) -> list[Any]:
         cells = self._cells.mine()
@@ -315,9 +314,7 @@ class Summary(_Series):
 
     __slots__ = ("_bounds", "_cap", "_cells", "_clock", "_local", "_slot", "_width")
 
-    def __init__(
-        self, family: Family, label_key: LabelKey, cells: ThreadCells, clock: Callable[[], float]
-    ) -> None:
+    def __init__(self, family: Family, label_key: LabelKey, cells: ThreadCells, clock: Callable[[], float]) -> None:
         super().__init__(family, label_key)
         self._bounds = family.bounds
         self._width = len(family.bounds) + 1
@@ -325,6 +322,7 @@ class Summary(_Series):
         self._local = cells.local
         self._clock = clock
         self._cap = 2 * family.max_samples
+        assert family.slot_kind is not None
         self._slot = cells.new_slot(family.slot_kind)
 
     def observe(self, value: float) -> None:
@@ -338,10 +336,8 @@ class Summary(_Series):
             cell = self._cell()
             cell[bisect_left(self._bounds, value)] += 1
         cell[-4] += value
-        if value < cell[-3]:
-            cell[-3] = value
-        if value > cell[-2]:
-            cell[-2] = value
+        cell[-3] = min(cell[-3], value)
+        cell[-2] = max(cell[-2], value)
         times, values = cell[-1]
         times.append(self._clock())
         values.append(value)

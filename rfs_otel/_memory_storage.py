@@ -19,10 +19,7 @@ def count_points(data: MetricsData | None) -> int:
     if data is None:
         return 0
     return sum(
-        len(metric.data.data_points)
-        for rm in data.resource_metrics
-        for sm in rm.scope_metrics
-        for metric in sm.metrics
+        len(metric.data.data_points) for rm in data.resource_metrics for sm in rm.scope_metrics for metric in sm.metrics
     )
 
 

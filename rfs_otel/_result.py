@@ -117,4 +117,4 @@ class Failure(Generic[E]):
         return f"Failure({self._error!r})"
 
 
-Result = Union[Success[T], Failure[E]]
+Result = Union[Success[T], Failure[E]]  # noqa: UP007 - a subscriptable alias on Python 3.10

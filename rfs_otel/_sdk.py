@@ -169,7 +169,7 @@ class SdkBridge:
     # -- the producer -------------------------------------------------------------------------
 
     def _install(self, reader: MetricReader) -> None:
-        inner = reader._collect
+        inner: Callable[..., MetricsData | None] | None = reader._collect  # type: ignore[assignment]
         if inner is None:
             return
         bridge = self
@@ -215,9 +215,7 @@ class SdkBridge:
             for stream in streams:
                 points = self._histogram_points(family, stream, snapshots, now, reader if delta else None)
                 temporality = AggregationTemporality.DELTA if delta else AggregationTemporality.CUMULATIVE
-                out.append(
-                    Metric(stream.name, stream.description, family.unit, Histogram(points, temporality))
-                )
+                out.append(Metric(stream.name, stream.description, family.unit, Histogram(points, temporality)))
                 if family.kind is MetricType.SUMMARY:
                     out.append(self._quantile_metric(family, stream, series, now))
         return out
@@ -244,14 +242,14 @@ class SdkBridge:
                 acc[3] = max(acc[3], snap.max)
         points = []
         state = self._delta_state.setdefault(id(delta_reader), {}) if delta_reader is not None else None
-        for key, (counts, total, low, high) in merged.items():
-            start = family.start_time_ns
+        for key, (cumulative_counts, cumulative_sum, low, high) in merged.items():
+            start, counts, total = family.start_time_ns, cumulative_counts, cumulative_sum
             if state is not None:
                 previous = state.get((stream.name, key))
-                state[(stream.name, key)] = (counts, total, now)
+                state[(stream.name, key)] = (cumulative_counts, cumulative_sum, now)
                 if previous is not None:
-                    counts = [c - p for c, p in zip(counts, previous[0])]
-                    total -= previous[1]
+                    counts = [c - p for c, p in zip(cumulative_counts, previous[0])]
+                    total = cumulative_sum - previous[1]
                     start = previous[2]
             empty = not any(counts)
             points.append(
@@ -302,4 +300,3 @@ class SdkBridge:
             except KeyError:
                 pass
             reader.shutdown(timeout_millis=timeout_millis)
-

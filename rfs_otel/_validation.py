@@ -60,7 +60,7 @@ def _label_value(metric: str, key: str, value: object) -> str:
         return value
     if value is None:
         raise InvalidLabelError(f"metric {metric!r}: label {key!r} has value None; label values must be str")
-    if isinstance(value, (bool, int, float, Decimal, Fraction)) or isinstance(value, Real):
+    if isinstance(value, (bool, int, float, Decimal, Fraction, Real)):
         return str(value)
     raise InvalidLabelError(
         f"metric {metric!r}: label {key!r} has value {value!r} of type {type(value).__name__}; "
@@ -70,9 +70,8 @@ def _label_value(metric: str, key: str, value: object) -> str:
 
 def check_labels(metric: str, labels: Mapping[str, object] | None, reserved: Iterable[str] = ()) -> LabelKey:
     """Validate label names and values and freeze them into a sorted tuple of pairs."""
-    if not labels:
-        if labels is None or isinstance(labels, Mapping):
-            return ()
+    if not labels and (labels is None or isinstance(labels, Mapping)):
+        return ()
     if not isinstance(labels, Mapping):
         raise InvalidLabelError(f"metric {metric!r}: labels must be a dict of str to str, got {labels!r}")
     reserved_set = frozenset(reserved)
@@ -91,13 +90,13 @@ def check_labels(metric: str, labels: Mapping[str, object] | None, reserved: Ite
 
 def to_number(value: object) -> float | int:
     """Coerce a real number (int, float, Decimal, numpy scalar, ...) or raise TypeError; bool is refused."""
-    if value.__class__ is int or value.__class__ is float:
-        return value  # type: ignore[return-value]
+    if type(value) is int or type(value) is float:
+        return value
     if isinstance(value, bool) or not isinstance(value, (Real, Decimal)):
         raise TypeError(value)
     if isinstance(value, int):
         return int(value)
-    return float(value)  # type: ignore[arg-type]
+    return float(value)
 
 
 def check_buckets(metric: str, buckets: Iterable[object] | None) -> tuple[float, ...]:

@@ -179,8 +179,10 @@ def test_quantile_outside_zero_one_is_refused(collector: MetricsCollector, q: ob
         h.get_quantile(q)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("field", "value"), [("max_age", 0), ("max_age", -5), ("max_samples", 0),
-                                               ("max_samples", 1.5), ("max_samples", "10")])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("max_age", 0), ("max_age", -5), ("max_samples", 0), ("max_samples", 1.5), ("max_samples", "10")],
+)
 def test_summary_window_must_be_positive(collector: MetricsCollector, field: str, value: object) -> None:
     """max_age and max_samples must be positive (max_samples an integer)."""
     with pytest.raises(InvalidValueError, match=rf"summary 'x_seconds': {field} must be a positive"):

@@ -89,8 +89,20 @@ def test_every_record_serialises_to_json_as_the_seed_does(collector: MetricsColl
     collector.summary("c_seconds")
     collector.histogram("d_seconds")
     records = asyncio.run(collector.get_all_metrics())
-    text = json.dumps([{"name": m.name, "type": m.metric_type.value, "value": m.value, "labels": m.labels,
-                        "timestamp": m.timestamp, "description": m.description} for m in records], indent=2)
+    text = json.dumps(
+        [
+            {
+                "name": m.name,
+                "type": m.metric_type.value,
+                "value": m.value,
+                "labels": m.labels,
+                "timestamp": m.timestamp,
+                "description": m.description,
+            }
+            for m in records
+        ],
+        indent=2,
+    )
     assert len(json.loads(text)) == 4
     strict = json.dumps([m.to_dict() for m in records], allow_nan=False)
     assert json.loads(strict)[1]["value"]["buckets"]["+Inf"] == 1
@@ -133,8 +145,9 @@ def test_summary_exports_distribution_and_quantiles(collector: MetricsCollector,
     assert quantiles["0.95"] == pytest.approx(s.get_statistics()["p95"])
 
 
-def test_exported_counter_is_cumulative_across_collections(collector: MetricsCollector,
-                                                           memory: MemoryMetricsStorage) -> None:
+def test_exported_counter_is_cumulative_across_collections(
+    collector: MetricsCollector, memory: MemoryMetricsStorage
+) -> None:
     """Two collections report the running total, not deltas."""
     c = collector.counter("jobs_total")
     c.increment(2)
@@ -157,8 +170,12 @@ def test_user_views_apply_to_counters(memory: MemoryMetricsStorage) -> None:
 
 def test_user_views_apply_to_histograms(memory: MemoryMetricsStorage) -> None:
     """A View's bucket boundaries, rename and attribute filter reach producer-side histograms."""
-    view = View(instrument_name="db_query_duration_seconds", name="db_query_seconds", attribute_keys=set(),
-                aggregation=ExplicitBucketHistogramAggregation(boundaries=[0.01, 0.1]))
+    view = View(
+        instrument_name="db_query_duration_seconds",
+        name="db_query_seconds",
+        attribute_keys=set(),
+        aggregation=ExplicitBucketHistogramAggregation(boundaries=[0.01, 0.1]),
+    )
     with MetricsCollector(storage=memory, views=[view]) as c:
         h = c.histogram("db_query_duration_seconds", labels={"table": "users"})
         assert h.buckets == (0.01, 0.1)
@@ -194,7 +211,9 @@ def test_owned_provider_uses_given_resource(memory: MemoryMetricsStorage) -> Non
     assert data.resource_metrics[0].resource.attributes["service.name"] == "checkout"
 
 
-def test_owned_provider_honours_otel_service_name(memory: MemoryMetricsStorage, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_owned_provider_honours_otel_service_name(
+    memory: MemoryMetricsStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Without resource=, OTEL_SERVICE_NAME (read when the collector is created) names the service."""
     monkeypatch.setenv("OTEL_SERVICE_NAME", "billing")
     with MetricsCollector(storage=memory) as c:

@@ -13,8 +13,9 @@ from rfs_otel.testing import ManualClock
 
 def test_counter_increments_by_one_and_by_amount(collector: MetricsCollector) -> None:
     """increment() adds 1, increment(5) adds 5, get_value() returns the total."""
-    counter = collector.counter("http_requests_total", description="Total HTTP requests",
-                                labels={"method": "GET", "endpoint": "/api/users"})
+    counter = collector.counter(
+        "http_requests_total", description="Total HTTP requests", labels={"method": "GET", "endpoint": "/api/users"}
+    )
     counter.increment()
     counter.increment(5)
     assert counter.get_value() == 6
@@ -107,8 +108,9 @@ def test_histogram_quantile_of_empty_histogram_is_nan(collector: MetricsCollecto
 
 def test_summary_statistics_describe_the_window(collector: MetricsCollector) -> None:
     """get_statistics() has count, sum, mean, min, max and p50/p90/p95/p99."""
-    s = collector.summary("request_duration_seconds", max_age=600, max_samples=10000,
-                          description="Request processing time")
+    s = collector.summary(
+        "request_duration_seconds", max_age=600, max_samples=10000, description="Request processing time"
+    )
     for i in range(1, 1001):
         s.observe(i / 1000)
     stats = s.get_statistics()

@@ -50,8 +50,17 @@ def test_every_public_name_resolves() -> None:
 
 def test_metrics_compat_path_reexports_the_same_objects() -> None:
     """rfs_otel.monitoring.metrics exposes the seed's names as the very same objects."""
-    for name in ("MetricsCollector", "MemoryMetricsStorage", "MetricType", "Metric", "get_metrics_collector",
-                 "record_counter", "record_gauge", "record_histogram", "record_summary"):
+    for name in (
+        "MetricsCollector",
+        "MemoryMetricsStorage",
+        "MetricType",
+        "Metric",
+        "get_metrics_collector",
+        "record_counter",
+        "record_gauge",
+        "record_histogram",
+        "record_summary",
+    ):
         assert getattr(metrics_compat, name) is getattr(rfs_otel, name)
     assert set(metrics_compat.__all__) <= set(rfs_otel.__all__)
 

@@ -46,6 +46,7 @@ def test_map_and_map_error_transform_one_side() -> None:
 
 def test_bind_chains_results() -> None:
     """bind feeds a Success's value to the next step and short-circuits on Failure."""
+
     def half(v: int) -> Result[int, str]:
         return Success(v // 2) if v % 2 == 0 else Failure(f"{v} is odd")
 

@@ -1,0 +1,53 @@
+"""Developer sessions: tests, lint, typecheck, bench, demo."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.reuse_existing_virtualenvs = True
+
+TEST_DEPS = ["pytest>=8", "hypothesis>=6", "prometheus-client>=0.20"]
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The whole test suite, with every extra installed."""
+    session.install("-e", ".[all]", *TEST_DEPS)
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(name="tests-core")
+def tests_core(session: nox.Session) -> None:
+    """The suite without optional extras: storages needing them must fail with a clear ImportError."""
+    session.install("-e", ".", *TEST_DEPS)
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and format check."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", "rfs_otel", "tests", "examples", "benchmarks", "noxfile.py")
+    session.run("ruff", "format", "--check", "rfs_otel")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the package and on tests/typing/api.py, written as a user would."""
+    session.install("-e", ".[all]", "mypy>=1.10", "prometheus-client>=0.20")
+    session.run("mypy", "--strict", "rfs_otel", "tests/typing/api.py")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Ratios against prometheus_client and the raw OTel SDK, in one process."""
+    session.install("-e", ".[all]", "prometheus-client>=0.20")
+    session.run("python", "benchmarks/bench.py", *session.posargs)
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The demo service on embedded defaults (no external services)."""
+    session.install("-e", ".[all]")
+    session.run("python", "-m", "rfs_otel", "demo", *session.posargs)

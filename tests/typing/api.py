@@ -1,0 +1,47 @@
+"""Type-checked as a user would write it: mypy --strict must accept this file."""
+
+from __future__ import annotations
+
+import asyncio
+
+from rfs_otel import (
+    Counter,
+    Failure,
+    Gauge,
+    Histogram,
+    MemoryMetricsStorage,
+    Metric,
+    MetricsCollector,
+    Result,
+    Success,
+    Summary,
+    get_metrics_collector,
+    record_counter,
+)
+
+
+def half(value: int) -> Result[int, str]:
+    return Success(value // 2) if value % 2 == 0 else Failure(f"{value} is odd")
+
+
+async def use() -> None:
+    collector = MetricsCollector(storage=MemoryMetricsStorage())
+    counter: Counter = collector.counter("jobs_total", description="Jobs", labels={"queue": "high"})
+    counter.increment()
+    gauge: Gauge = collector.gauge("in_flight")
+    gauge.set(3, labels={"worker": "1"})
+    histogram: Histogram = collector.histogram("job_seconds", buckets=[0.1, 1.0])
+    histogram.observe(0.2)
+    p95: float = histogram.get_quantile(0.95)
+    summary: Summary = collector.summary("batch_seconds", max_age=60, max_samples=100)
+    stats: dict[str, float] = summary.get_statistics()
+    records: list[Metric] = await collector.get_all_metrics()
+    result: Result[int, str] = await collector.collect_and_store()
+    if result.is_success():
+        print(result.unwrap() + 1, p95, stats, len(records))
+    record_counter("logins_total", labels={"method": "oauth"})
+    print(get_metrics_collector(), half(4).map(lambda v: v + 1))
+    collector.shutdown()
+
+
+asyncio.run(use())
