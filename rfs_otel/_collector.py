@@ -86,7 +86,10 @@ class MetricsCollector:
             if series is not None:
                 return cast(Counter, series)
         return cast(
-            Counter, self._series(name, labels, lambda: self._family(name, MetricType.COUNTER, description, unit))
+            Counter,
+            self._series(
+                name, labels, lambda: self._family(name, MetricType.COUNTER, description, unit), MetricType.COUNTER
+            ),
         )
 
     def gauge(self, name: str, description: str = "", labels: Labels | None = None, unit: str = "") -> Gauge:
@@ -96,7 +99,12 @@ class MetricsCollector:
             series = family.lookup(labels)
             if series is not None:
                 return cast(Gauge, series)
-        return cast(Gauge, self._series(name, labels, lambda: self._family(name, MetricType.GAUGE, description, unit)))
+        return cast(
+            Gauge,
+            self._series(
+                name, labels, lambda: self._family(name, MetricType.GAUGE, description, unit), MetricType.GAUGE
+            ),
+        )
 
     def histogram(
         self,
@@ -145,7 +153,12 @@ class MetricsCollector:
 
         return cast(Summary, self._series(name, labels, define))
 
-    def _series(self, name: str, labels: Labels | None, define: Callable[[], Family]) -> _Series:
+    def _series(
+        self, name: str, labels: Labels | None, define: Callable[[], Family], kind: MetricType | None = None
+    ) -> _Series:
+        family = self._families.get(name)
+        if family is not None and family.kind is kind:
+            return family.get(labels)  # counters and gauges have no layout to compare
         with self._lock:
             requested = define()
             family = self._families.get(name)

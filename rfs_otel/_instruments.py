@@ -246,8 +246,10 @@ class Histogram(_Series):
             cell = self._cell()
             cell[bisect_left(self._bounds, value)] += 1
         cell[-3] += value
-        cell[-2] = min(cell[-2], value)
-        cell[-1] = max(cell[-1], value)
+        if value < cell[-2]:
+            cell[-2] = value
+        if value > cell[-1]:
+            cell[-1] = value
 
     def _cell(self) -> list[Any]:
         cells = self._cells.mine()
@@ -288,8 +290,22 @@ def _new_summary_cell(width: int) -> list[Any]:
     return [*_new_histogram_cell(width), (array("d"), array("d"))]
 
 
-def _newest(times: list[float], values: list[float], keep: int) -> Window:
-    return array("d", times[-keep:]), array("d", values[-keep:])
+def _settled(cell: list[Any]) -> list[Any]:
+    """A summary cell's histogram part with min/max covering its window (observe leaves them to readers)."""
+    values = cell[-1][1]
+    low, high = cell[-3], cell[-2]
+    if values:
+        low, high = min(low, min(values)), max(high, max(values))
+    return [*cell[:-3], low, high]
+
+
+def _compact(cell: list[Any], keep: int) -> None:
+    """Owner thread only: drop all but the newest ``keep`` samples, folding the dropped ones' min/max."""
+    times, values = cell[-1]
+    dropped = values[:-keep]
+    cell[-3] = min(cell[-3], min(dropped))
+    cell[-2] = max(cell[-2], max(dropped))
+    cell[-1] = (times[-keep:], values[-keep:])
 
 
 def _merge_windows(a: Window, b: Window, keep: int) -> Window:
@@ -301,7 +317,7 @@ def summary_slot(max_samples: int) -> SlotKind:
     """Slot kind of a summary series: histogram state plus a (times, values) window."""
 
     def merge(a: list[Any], b: list[Any]) -> list[Any]:
-        return [*_merge_histogram_cells(a[:-1], b[:-1]), _merge_windows(a[-1], b[-1], max_samples)]
+        return [*_merge_histogram_cells(_settled(a), _settled(b)), _merge_windows(a[-1], b[-1], max_samples)]
 
     return (None, merge)
 
@@ -336,13 +352,11 @@ class Summary(_Series):
             cell = self._cell()
             cell[bisect_left(self._bounds, value)] += 1
         cell[-4] += value
-        cell[-3] = min(cell[-3], value)
-        cell[-2] = max(cell[-2], value)
         times, values = cell[-1]
         times.append(self._clock())
         values.append(value)
         if len(values) > self._cap:
-            cell[-1] = _newest(times.tolist(), values.tolist(), self._family.max_samples)
+            _compact(cell, self._family.max_samples)
 
     def _cell(self) -> list[Any]:
         cells = self._cells.mine()
@@ -353,7 +367,7 @@ class Summary(_Series):
 
     def snapshot(self) -> HistogramSnapshot:
         """Cumulative counts, sum, min and max (all observations ever, not just the window)."""
-        return _snapshot([cell[:-1] for cell in self._cells.values(self._slot)], self._width)
+        return _snapshot([_settled(cell) for cell in self._cells.values(self._slot)], self._width)
 
     def window(self) -> list[float]:
         """The values in the current window, sorted: younger than ``max_age``, at most ``max_samples``."""

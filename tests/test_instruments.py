@@ -145,6 +145,7 @@ def test_summary_keeps_only_the_newest_max_samples(collector: MetricsCollector) 
     stats = s.get_statistics()
     assert stats["count"] == 100
     assert stats["min"] == 900.0
+    assert (s.snapshot().min, s.snapshot().max, s.snapshot().count) == (0.0, 999.0, 1000)
 
 
 def test_summary_window_expires_old_samples(collector: MetricsCollector, clock: ManualClock) -> None:
