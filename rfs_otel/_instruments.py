@@ -295,7 +295,7 @@ def _settled(cell: list[Any]) -> list[Any]:
     values = cell[-1][1]
     low, high = cell[-3], cell[-2]
     if values:
-        low, high = min(low, min(values)), max(high, max(values))
+        low, high = min(low, *values), max(high, *values)
     return [*cell[:-3], low, high]
 
 
@@ -303,8 +303,8 @@ def _compact(cell: list[Any], keep: int) -> None:
     """Owner thread only: drop all but the newest ``keep`` samples, folding the dropped ones' min/max."""
     times, values = cell[-1]
     dropped = values[:-keep]
-    cell[-3] = min(cell[-3], min(dropped))
-    cell[-2] = max(cell[-2], max(dropped))
+    cell[-3] = min(cell[-3], *dropped)
+    cell[-2] = max(cell[-2], *dropped)
     cell[-1] = (times[-keep:], values[-keep:])
 
 
