@@ -18,8 +18,10 @@ from ._errors import (
     MetricConflictError,
     MetricError,
 )
+from ._file_storage import FileMetricsStorage
 from ._instruments import Counter, Gauge, Histogram, Summary
 from ._memory_storage import MemoryMetricsStorage
+from ._prometheus_storage import PrometheusStorage
 from ._records import Metric, MetricType
 from ._result import Failure, Result, Success, UnwrapError
 from ._storage import MetricsStorage
@@ -31,6 +33,7 @@ __all__ = [
     "DEFAULT_QUANTILES",
     "Counter",
     "Failure",
+    "FileMetricsStorage",
     "Gauge",
     "Histogram",
     "InvalidLabelError",
@@ -43,6 +46,7 @@ __all__ = [
     "MetricType",
     "MetricsCollector",
     "MetricsStorage",
+    "PrometheusStorage",
     "Result",
     "Success",
     "Summary",

@@ -217,7 +217,7 @@ class SdkBridge:
                 temporality = AggregationTemporality.DELTA if delta else AggregationTemporality.CUMULATIVE
                 out.append(Metric(stream.name, stream.description, family.unit, Histogram(points, temporality)))
                 if family.kind is MetricType.SUMMARY:
-                    out.append(self._quantile_metric(family, stream, series, now))
+                    out.extend(self._quantile_metrics(family, stream, series, now))
         return out
 
     def _histogram_points(
@@ -268,23 +268,24 @@ class SdkBridge:
         return points
 
     @staticmethod
-    def _quantile_metric(family: Family, stream: _Stream, series: list[Any], now: int) -> Metric:
-        points = []
+    def _quantile_metrics(family: Family, stream: _Stream, series: list[Any], now: int) -> list[Metric]:
+        """One gauge per quantile, ``<name>_p50`` ... ``<name>_p99`` (``_p99_9`` for 0.999), over the window."""
+        stats = []
         for s in series:
             assert isinstance(s, Summary)
-            stats = s.get_statistics()
-            attrs = _filtered(s.attributes, stream.attribute_keys)
-            for q in family.quantiles:
-                points.append(
-                    NumberDataPoint(
-                        attributes={**attrs, "quantile": repr(q)},
-                        start_time_unix_nano=family.start_time_ns,
-                        time_unix_nano=now,
-                        value=stats[quantile_key(q)],
-                    )
+            stats.append((_filtered(s.attributes, stream.attribute_keys), s.get_statistics()))
+        metrics = []
+        for q in family.quantiles:
+            key = quantile_key(q)
+            points = [
+                NumberDataPoint(
+                    attributes=attrs, start_time_unix_nano=family.start_time_ns, time_unix_nano=now, value=values[key]
                 )
-        description = f"Quantiles of {stream.name} over the last {family.max_age:g} s"
-        return Metric(f"{stream.name}_quantile", description, "", Gauge(points))
+                for attrs, values in stats
+            ]
+            description = f"{q:g}-quantile of {stream.name} over the last {family.max_age:g} s (client-side)"
+            metrics.append(Metric(f"{stream.name}_{key.replace('.', '_')}", description, family.unit, Gauge(points)))
+        return metrics
 
     # -- lifecycle ----------------------------------------------------------------------------
 

@@ -133,16 +133,19 @@ def test_memory_storage_holds_genuine_otel_points(collector: MetricsCollector, m
 
 
 def test_summary_exports_distribution_and_quantiles(collector: MetricsCollector, memory: MemoryMetricsStorage) -> None:
-    """A summary reaches OTel as a histogram plus a <name>_quantile gauge with one point per quantile."""
-    s = collector.summary("request_duration_seconds")
+    """A summary reaches OTel as a histogram plus one gauge per quantile: <name>_p50 ... <name>_p99."""
+    s = collector.summary("request_duration_seconds", quantiles=(0.5, 0.9, 0.95, 0.99, 0.999))
     for i in range(1, 101):
         s.observe(i / 100)
     data = memory.collect()
     [dist] = exported_points(data, "request_duration_seconds")
     assert dist.count == 100
-    quantiles = {p.attributes["quantile"]: p.value for p in exported_points(data, "request_duration_seconds_quantile")}
-    assert set(quantiles) == {"0.5", "0.9", "0.95", "0.99"}
-    assert quantiles["0.95"] == pytest.approx(s.get_statistics()["p95"])
+    stats = s.get_statistics()
+    for key in ("p50", "p90", "p95", "p99"):
+        [point] = exported_points(data, f"request_duration_seconds_{key}")
+        assert point.value == pytest.approx(stats[key])
+    [p999] = exported_points(data, "request_duration_seconds_p99_9")
+    assert p999.value == pytest.approx(stats["p99.9"])
 
 
 def test_exported_counter_is_cumulative_across_collections(

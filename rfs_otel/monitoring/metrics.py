@@ -2,6 +2,7 @@
 
 from rfs_otel import (
     Counter,
+    FileMetricsStorage,
     Gauge,
     Histogram,
     MemoryMetricsStorage,
@@ -9,6 +10,7 @@ from rfs_otel import (
     MetricsCollector,
     MetricsStorage,
     MetricType,
+    PrometheusStorage,
     Summary,
     get_metrics_collector,
     record_counter,
@@ -20,6 +22,7 @@ from rfs_otel import (
 
 __all__ = [
     "Counter",
+    "FileMetricsStorage",
     "Gauge",
     "Histogram",
     "MemoryMetricsStorage",
@@ -27,6 +30,7 @@ __all__ = [
     "MetricType",
     "MetricsCollector",
     "MetricsStorage",
+    "PrometheusStorage",
     "Summary",
     "get_metrics_collector",
     "record_counter",

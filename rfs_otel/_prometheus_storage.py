@@ -1,0 +1,164 @@
+"""Prometheus storage: OTel's ``PrometheusMetricReader`` on a registry of its own, served and/or pushed.
+
+Pull: ``/metrics`` from a background HTTP server (or the WSGI/ASGI apps). Push: prometheus_client's
+``push_to_gateway`` (PUT: the job's group is replaced) on that same registry.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from opentelemetry.sdk.metrics.export import MetricReader
+
+from ._optional import require
+from ._redact import split_credentials
+from ._result import Failure, Result, Success
+from ._storage import MetricsStorage
+
+__all__ = ["PrometheusStorage"]
+
+
+class PrometheusStorage(MetricsStorage):
+    """Prometheus exposition of the collector's metrics: pull endpoint, Pushgateway push, or both.
+
+    ``PrometheusStorage(push_gateway_url=..., job_name=...)`` pushes on every ``collect_and_store()``;
+    ``PrometheusStorage(port=9464)`` serves ``/metrics`` (port 0 picks a free one). Bound to
+    127.0.0.1 unless ``host`` says otherwise.
+    """
+
+    def __init__(
+        self,
+        push_gateway_url: str | None = None,
+        job_name: str = "rfs_application",
+        grouping_key: Mapping[str, str] | None = None,
+        timeout: float = 10,
+        auth: tuple[str, str] | None = None,
+        *,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        scope_labels: bool = True,
+        target_info: bool = True,
+    ) -> None:
+        client = require("prometheus_client", "prometheus")
+        exporter = require("opentelemetry.exporter.prometheus", "prometheus")
+        if push_gateway_url is None and port is None:
+            raise ValueError("PrometheusStorage needs push_gateway_url=..., port=..., or both; got neither")
+        if not job_name or not isinstance(job_name, str):
+            raise ValueError(f"PrometheusStorage job_name must be a non-empty str, got {job_name!r}")
+        if not (isinstance(timeout, (int, float)) and timeout > 0):
+            raise ValueError(f"PrometheusStorage timeout must be a positive number of seconds, got {timeout!r}")
+        if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535):
+            raise ValueError(f"PrometheusStorage port must be an int in 0..65535, got {port!r}")
+        self._client = client
+        self.registry = client.CollectorRegistry(auto_describe=True)
+        self._reader: MetricReader = exporter.PrometheusMetricReader(
+            disable_target_info=not target_info, scope_info_enabled=scope_labels, registry=self.registry
+        )
+        self._push_url: str | None = None
+        self._auth: tuple[str, str] | None = auth
+        if push_gateway_url is not None:
+            self._push_url, url_auth = split_credentials(push_gateway_url)
+            self._auth = auth or url_auth
+        self.job_name = job_name
+        self.grouping_key = dict(grouping_key or {})
+        self.timeout = float(timeout)
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self._host = host
+        if port is not None:
+            self._server, self._thread = client.start_http_server(port, addr=host, registry=self.registry)
+
+    # -- the storage contract -----------------------------------------------------------------
+
+    def readers(self) -> Sequence[MetricReader]:
+        return (self._reader,)
+
+    def store(self, timeout: float) -> Result[int, str]:
+        """Push to the Pushgateway when configured (pull-only: nothing to deliver)."""
+        if self._push_url is None:
+            return Success(0)
+        try:
+            self._client.push_to_gateway(
+                self._push_url,
+                job=self.job_name,
+                registry=self.registry,
+                grouping_key=self.grouping_key,
+                timeout=min(self.timeout, timeout),
+                handler=self._handler(),
+            )
+        except Exception as exc:
+            return Failure(f"push to {self._push_url} (job {self.job_name!r}) failed: {_cause(exc)}")
+        return Success(sum(len(family.samples) for family in self.registry.collect()))
+
+    def _handler(self) -> Callable[..., Callable[[], None]]:
+        client = self._client
+        auth = self._auth
+        if auth is None:
+            return client.exposition.default_handler  # type: ignore[no-any-return]
+        username, password = auth
+
+        def handler(url: str, method: str, timeout: float | None, headers: Any, data: bytes) -> Callable[[], None]:
+            return client.exposition.basic_auth_handler(  # type: ignore[no-any-return]
+                url, method, timeout, headers, data, username=username, password=password
+            )
+
+        return handler
+
+    # -- pull ---------------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int | None:
+        """The port ``/metrics`` is served on (the real one when 0 was asked), or None if not serving."""
+        return None if self._server is None else int(self._server.server_port)
+
+    @property
+    def url(self) -> str | None:
+        """``http://host:port/metrics`` when serving, else None."""
+        if self._server is None:
+            return None
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"http://{host}:{self.port}/metrics"
+
+    def exposition(self) -> bytes:
+        """The current Prometheus text exposition (what a scrape would return)."""
+        return bytes(self._client.generate_latest(self.registry))
+
+    def wsgi_app(self) -> Any:
+        """A WSGI app serving this storage's exposition, to mount in an existing service."""
+        return self._client.make_wsgi_app(self.registry)
+
+    def asgi_app(self) -> Any:
+        """An ASGI app serving this storage's exposition, to mount in an existing service."""
+        return self._client.make_asgi_app(self.registry)
+
+    def stop(self) -> None:
+        """Stop serving ``/metrics``; calling it again does nothing."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def shutdown(self) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        parts = []
+        if self._push_url is not None:
+            parts.append(f"push_gateway_url={self._push_url!r}, job_name={self.job_name!r}")
+        if self._server is not None:
+            parts.append(f"url={self.url!r}")
+        return f"PrometheusStorage({', '.join(parts)})"
+
+
+def _cause(exc: BaseException) -> str:
+    """A short cause: HTTP status or the connection error, never credentials."""
+    code = getattr(exc, "code", None)
+    if code is not None:
+        return f"HTTP {code} {getattr(exc, 'reason', '')}".strip()
+    reason = getattr(exc, "reason", None)
+    return f"{type(exc).__name__}: {reason if reason is not None else exc}"
