@@ -252,9 +252,12 @@ class MetricsCollector:
         """Collect once and deliver to every storage; blocking. ``Success(series)`` or ``Failure(why)``."""
         if self._closed:
             return Failure("collector is shut down; create a new MetricsCollector")
+        return self._store(self._storages)
+
+    def _store(self, storages: Sequence[MetricsStorage]) -> Result[int, str]:
         failures = []
         with self._export_lock:
-            for storage in self._storages:
+            for storage in storages:
                 try:
                     result = storage.store(self._export_timeout)
                 except Exception as exc:  # a storage bug must not escape into the service
@@ -270,10 +273,13 @@ class MetricsCollector:
         return await asyncio.to_thread(self.collect_and_store_sync)
 
     def shutdown(self) -> None:
-        """Flush and release everything; calling it again does nothing."""
+        """Deliver a last collection to push-style storages, then release everything; idempotent."""
         with self._lock:
             if self._closed:
                 return
+            flush = [s for s in self._storages if s.flush_on_shutdown]
+            if flush:
+                self._store(flush)
             self._closed = True
         self._bridge.shutdown()
         for storage in self._storages:

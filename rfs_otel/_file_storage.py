@@ -29,6 +29,8 @@ class FileMetricsStorage(MetricsStorage):
     written are never touched by a failed write.
     """
 
+    flush_on_shutdown = True
+
     def __init__(self, path: str | os.PathLike[str], max_bytes: int = 10 * _MIB, backup_count: int = 5) -> None:
         self._exporter_module = require("opentelemetry.exporter.otlp.json.file", "file")
         if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:

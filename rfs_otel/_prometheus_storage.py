@@ -56,6 +56,7 @@ class PrometheusStorage(MetricsStorage):
         self._reader: MetricReader = exporter.PrometheusMetricReader(
             disable_target_info=not target_info, scope_info_enabled=scope_labels, registry=self.registry
         )
+        self.flush_on_shutdown = push_gateway_url is not None
         self._push_url: str | None = None
         self._auth: tuple[str, str] | None = auth
         if push_gateway_url is not None:

@@ -25,13 +25,15 @@ from opentelemetry.sdk.metrics.export import (
     HistogramDataPoint,
     InMemoryMetricReader,
     Metric,
+    MetricExporter,
     MetricReader,
     MetricsData,
     NumberDataPoint,
+    PeriodicExportingMetricReader,
     ResourceMetrics,
     ScopeMetrics,
 )
-from opentelemetry.sdk.metrics.view import DropAggregation, ExplicitBucketHistogramAggregation, View
+from opentelemetry.sdk.metrics.view import Aggregation, DropAggregation, ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
@@ -41,14 +43,24 @@ from ._instruments import HistogramSnapshot, Summary, quantile_key
 from ._records import MetricType
 from ._version import __version__
 
-__all__ = ["SCOPE", "SdkBridge", "in_memory_reader"]
+__all__ = ["SCOPE", "SdkBridge", "in_memory_reader", "periodic_reader"]
 
 SCOPE = InstrumentationScope("rfs_otel", __version__)
 
 
-def in_memory_reader() -> InMemoryMetricReader:
-    """A cumulative in-memory reader (the memory storage's OTel side)."""
-    return InMemoryMetricReader()
+def in_memory_reader(
+    temporality: dict[type, AggregationTemporality] | None = None,
+    aggregation: dict[type, Aggregation] | None = None,
+) -> InMemoryMetricReader:
+    """An on-demand reader (cumulative unless an exporter prefers otherwise): memory, file and OTLP storages."""
+    return InMemoryMetricReader(preferred_temporality=temporality, preferred_aggregation=aggregation)
+
+
+def periodic_reader(exporter: MetricExporter, interval: float, timeout: float) -> PeriodicExportingMetricReader:
+    """A reader exporting every ``interval`` seconds in a background thread (flushed at shutdown)."""
+    return PeriodicExportingMetricReader(
+        exporter, export_interval_millis=interval * 1000, export_timeout_millis=timeout * 1000
+    )
 
 
 @dataclass(frozen=True)
@@ -291,9 +303,9 @@ class SdkBridge:
 
     def shutdown(self, timeout_millis: float = 30_000) -> None:
         """Shut down the provider if owned; otherwise detach this collector's readers and producer."""
-        self._active = False
         if self.owns_provider:
-            self.provider.shutdown(timeout_millis=timeout_millis)
+            self.provider.shutdown(timeout_millis=timeout_millis)  # periodic readers export a last time
+            self._active = False
             return
         for reader in self._own_readers:
             try:
@@ -301,3 +313,4 @@ class SdkBridge:
             except KeyError:
                 pass
             reader.shutdown(timeout_millis=timeout_millis)
+        self._active = False

@@ -15,6 +15,9 @@ __all__ = ["MetricsStorage"]
 class MetricsStorage(ABC):
     """Base class of storages. A storage maps onto one or more real OTel readers/exporters."""
 
+    #: Whether ``collector.shutdown()`` should deliver a last collection here (push-style storages).
+    flush_on_shutdown: bool = False
+
     @abstractmethod
     def readers(self) -> Sequence[MetricReader]:
         """The OTel readers to register on the collector's MeterProvider (called once)."""

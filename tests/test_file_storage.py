@@ -31,10 +31,21 @@ def test_each_collection_appends_one_otlp_json_line(tmp_path: Path) -> None:
         assert collector.collect_and_store_sync().is_success()
         collector.counter("jobs_total").increment(2)
         assert collector.collect_and_store_sync().is_success()
-    lines = path.read_text().splitlines()
+        lines = path.read_text().splitlines()
     assert len(lines) == 2
     requests = [json_format.Parse(line, ExportMetricsServiceRequest()) for line in lines]
     assert [_values(r)["jobs_total"] for r in requests] == [3, 5]
+
+
+def test_shutdown_writes_a_last_snapshot(tmp_path: Path) -> None:
+    """collector.shutdown() delivers what was recorded since the last collection: nothing is lost."""
+    path = tmp_path / "metrics.jsonl"
+    collector = MetricsCollector(storage=FileMetricsStorage(path))
+    collector.counter("jobs_total", "Jobs").increment(9)
+    collector.shutdown()
+    collector.shutdown()
+    [snapshot] = list(FileMetricsStorage.read(path))
+    assert _values(snapshot)["jobs_total"] == 9
 
 
 def test_read_yields_the_stored_snapshots(tmp_path: Path) -> None:
@@ -44,7 +55,7 @@ def test_read_yields_the_stored_snapshots(tmp_path: Path) -> None:
         collector.histogram("job_seconds", buckets=[0.1, 1.0]).observe(0.5)
         collector.gauge("queue_depth").set(4)
         collector.collect_and_store_sync()
-    [snapshot] = list(FileMetricsStorage.read(tmp_path / "m.jsonl"))
+        [snapshot] = list(FileMetricsStorage.read(tmp_path / "m.jsonl"))
     values = _values(snapshot)
     assert values == {"job_seconds": 1, "queue_depth": 4}
 

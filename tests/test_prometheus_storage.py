@@ -253,7 +253,7 @@ def test_credentials_in_url_become_basic_auth_and_stay_out_of_messages(recorder:
     assert "HTTP 500" in result.unwrap_err()
     assert "s3cret" not in result.unwrap_err() and "alice" not in result.unwrap_err()
     assert "s3cret" not in repr(storage)
-    [(path, authorization)] = _Recorder.seen
+    path, authorization = _Recorder.seen[0]
     assert path == "/metrics/job/fail"
     assert authorization is not None and authorization.startswith("Basic ")
 
