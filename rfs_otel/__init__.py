@@ -21,6 +21,7 @@ from ._errors import (
 from ._file_storage import FileMetricsStorage
 from ._instruments import Counter, Gauge, Histogram, Summary
 from ._memory_storage import MemoryMetricsStorage
+from ._otlp_storage import OTLPStorage
 from ._prometheus_storage import PrometheusStorage
 from ._records import Metric, MetricType
 from ._result import Failure, Result, Success, UnwrapError
@@ -46,6 +47,7 @@ __all__ = [
     "MetricType",
     "MetricsCollector",
     "MetricsStorage",
+    "OTLPStorage",
     "PrometheusStorage",
     "Result",
     "Success",

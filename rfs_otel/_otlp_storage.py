@@ -85,13 +85,17 @@ class OTLPStorage(MetricsStorage):
             )
         else:
             module = require("opentelemetry.exporter.otlp.proto.http.metric_exporter", "otlp")
-            inner = module.OTLPMetricExporter(endpoint=endpoint, headers=dict(headers) if headers else None, timeout=timeout)
+            inner = module.OTLPMetricExporter(
+                endpoint=endpoint, headers=dict(headers) if headers else None, timeout=timeout
+            )
         self._exporter = _RecordingExporter(inner)
         self._lock = threading.Lock()
         self.interval = interval
         self._reader: MetricReader
         if interval is None:
-            self._reader = in_memory_reader(self._exporter._preferred_temporality, self._exporter._preferred_aggregation)
+            self._reader = in_memory_reader(
+                self._exporter._preferred_temporality, self._exporter._preferred_aggregation
+            )
         else:
             self._reader = periodic_reader(self._exporter, interval, self.timeout)
         self._closed = False

@@ -28,6 +28,7 @@ def test_top_level_all_is_pinned() -> None:
             "MetricType",
             "MetricsCollector",
             "MetricsStorage",
+            "OTLPStorage",
             "PrometheusStorage",
             "Result",
             "Success",
