@@ -68,14 +68,15 @@ def test_headers_are_sent_and_never_shown() -> None:
 def test_counter_stays_monotonic_across_exports() -> None:
     """Two exports report cumulative, non-decreasing totals with the same start time."""
     with grpc_receiver() as (endpoint, received):
-        with MetricsCollector(storage=OTLPStorage(endpoint=endpoint, insecure=True)) as collector:
-            counter = collector.counter("jobs_total")
-            counter.increment(2)
-            collector.collect_and_store_sync()
-            counter.increment(5)
-            collector.collect_and_store_sync()
-            first, second = (r.resource_metrics[0].scope_metrics[0].metrics[0].sum.data_points[0]
-                             for r in received.requests[:2])
+        collector = MetricsCollector(storage=OTLPStorage(endpoint=endpoint, insecure=True))
+        counter = collector.counter("jobs_total")
+        counter.increment(2)
+        collector.collect_and_store_sync()
+        counter.increment(5)
+        collector.collect_and_store_sync()
+        collector.shutdown()
+        first, second = (r.resource_metrics[0].scope_metrics[0].metrics[0].sum.data_points[0]
+                         for r in received.requests[:2])
     assert (first.as_int, second.as_int) == (2, 7)
     assert first.start_time_unix_nano == second.start_time_unix_nano
 
