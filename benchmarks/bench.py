@@ -25,7 +25,7 @@ from prometheus_client import Gauge as PGauge
 from prometheus_client import Histogram as PHistogram
 from prometheus_client import Summary as PSummary
 
-from rfs_otel import MemoryMetricsStorage, MetricsCollector
+from rfs_otel import CounterMetric, MemoryMetricsStorage, MetricsCollector, PerformanceMonitored, TimingMetric
 
 QUICK = "--quick" in sys.argv
 N = 50_000 if QUICK else 300_000
@@ -78,6 +78,28 @@ def bench_hot_paths() -> None:
         per_call_ns(lambda: p_summary.observe(0.3)),
         "<= 1.0x",
     )
+
+    p_timed_hist = PHistogram("bench_decorated_seconds", "d", registry=registry)
+
+    @p_timed_hist.time()
+    def p_decorated(x: int) -> int:
+        return x
+
+    @PerformanceMonitored(
+        timing_metric=TimingMetric("bench_decorated_seconds"),
+        counter_metric=CounterMetric("bench_decorated_total"),
+        error_counter=CounterMetric("bench_decorated_errors_total"),
+        collector=collector,
+    )
+    def decorated(x: int) -> int:
+        return x
+
+    def plain(x: int) -> int:
+        return x
+
+    bare = per_call_ns(lambda: plain(1))
+    row("@PerformanceMonitored sync call overhead", "prometheus_client @Histogram.time() overhead",
+        per_call_ns(lambda: decorated(1)) - bare, per_call_ns(lambda: p_decorated(1)) - bare, "<= 1.0x")
 
     provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
     otel_counter = provider.get_meter("bench").create_counter("bench_total")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ._collector import MetricsCollector
+from ._decorators import CounterMetric, PerformanceMonitored, TimingMetric
 from ._default import (
     get_metrics_collector,
     record_counter,
@@ -26,6 +27,7 @@ from ._prometheus_storage import PrometheusStorage
 from ._records import Metric, MetricType
 from ._result import Failure, Result, Success, UnwrapError
 from ._storage import MetricsStorage
+from ._timer import Timer
 from ._validation import DEFAULT_BUCKETS, DEFAULT_QUANTILES
 from ._version import __version__
 
@@ -33,6 +35,7 @@ __all__ = [
     "DEFAULT_BUCKETS",
     "DEFAULT_QUANTILES",
     "Counter",
+    "CounterMetric",
     "Failure",
     "FileMetricsStorage",
     "Gauge",
@@ -48,10 +51,13 @@ __all__ = [
     "MetricsCollector",
     "MetricsStorage",
     "OTLPStorage",
+    "PerformanceMonitored",
     "PrometheusStorage",
     "Result",
     "Success",
     "Summary",
+    "Timer",
+    "TimingMetric",
     "UnwrapError",
     "__version__",
     "get_metrics_collector",

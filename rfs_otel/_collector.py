@@ -20,6 +20,7 @@ from ._records import Metric, MetricType
 from ._result import Failure, Result, Success
 from ._sdk import SdkBridge
 from ._storage import MetricsStorage
+from ._timer import Timer
 from ._validation import (
     DEFAULT_QUANTILES,
     check_buckets,
@@ -152,6 +153,16 @@ class MetricsCollector:
             )
 
         return cast(Summary, self._series(name, labels, define))
+
+    def timer(
+        self,
+        name: str,
+        buckets: Iterable[float] | None = None,
+        description: str = "",
+        labels: Labels | None = None,
+    ) -> Timer:
+        """A context manager/decorator timing into the histogram ``name`` (seconds)."""
+        return Timer(self.histogram(name, buckets=buckets, description=description, labels=labels, unit="s"))
 
     def _series(
         self, name: str, labels: Labels | None, define: Callable[[], Family], kind: MetricType | None = None

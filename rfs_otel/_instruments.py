@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Mapping
@@ -19,6 +20,7 @@ from ._cells import COUNTER_SLOT, SlotKind, ThreadCells
 from ._errors import InvalidValueError
 from ._quantile import bucket_quantile, exact_quantile
 from ._records import MetricType
+from ._timer import Timer
 from ._validation import LabelKey, check_quantile, to_number
 
 if TYPE_CHECKING:
@@ -221,7 +223,7 @@ def _snapshot(cells: list[list[Any]], width: int) -> HistogramSnapshot:
 class Histogram(_Series):
     """A distribution in fixed buckets (response times); quantiles are estimated from the buckets."""
 
-    __slots__ = ("_bounds", "_cells", "_local", "_slot", "_width")
+    __slots__ = ("_bounds", "_cells", "_local", "_slot", "_width", "exemplars")
 
     def __init__(self, family: Family, label_key: LabelKey, cells: ThreadCells) -> None:
         super().__init__(family, label_key)
@@ -230,6 +232,8 @@ class Histogram(_Series):
         self._cells = cells
         self._local = cells.local
         self._slot = cells.new_slot(HISTOGRAM_SLOT)
+        #: Latest exemplar per bucket index: (value, time_unix_nano, trace_id, span_id); None until traced.
+        self.exemplars: dict[int, tuple[float, int, int, int]] | None = None
 
     @property
     def buckets(self) -> tuple[float, ...]:
@@ -257,6 +261,19 @@ class Histogram(_Series):
         if cell is None:
             cell = cells[self._slot] = _new_histogram_cell(self._width)
         return cell
+
+    def observe_with_exemplar(self, value: float, trace_id: int, span_id: int) -> None:
+        """Observe ``value`` and keep it as its bucket's exemplar, linked to a trace (OTLP carries it)."""
+        self.observe(value)
+        number = float(value)
+        exemplars = self.exemplars
+        if exemplars is None:
+            exemplars = self.exemplars = {}
+        exemplars[bisect_left(self._bounds, number)] = (number, time.time_ns(), trace_id, span_id)
+
+    def time(self) -> Timer:
+        """A context manager and decorator observing elapsed seconds (``perf_counter``) into this histogram."""
+        return Timer(self)
 
     def snapshot(self) -> HistogramSnapshot:
         """Counts, sum, min and max merged across threads."""

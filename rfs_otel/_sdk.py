@@ -17,6 +17,7 @@ from typing import Any
 
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics._internal.exemplar import Exemplar
 from opentelemetry.sdk.metrics._internal.instrument import _Histogram
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
@@ -223,7 +224,7 @@ class SdkBridge:
             families = list(self._families)
         for family, streams in families:
             series = list(family.series.values())
-            snapshots = [(s.attributes, s.snapshot()) for s in series]  # type: ignore[attr-defined]
+            snapshots = [(s.attributes, s.snapshot(), getattr(s, "exemplars", None)) for s in series]  # type: ignore[attr-defined]
             for stream in streams:
                 points = self._histogram_points(family, stream, snapshots, now, reader if delta else None)
                 temporality = AggregationTemporality.DELTA if delta else AggregationTemporality.CUMULATIVE
@@ -236,12 +237,19 @@ class SdkBridge:
         self,
         family: Family,
         stream: _Stream,
-        snapshots: list[tuple[dict[str, str], HistogramSnapshot]],
+        snapshots: list[tuple[dict[str, str], HistogramSnapshot, dict[int, Any] | None]],
         now: int,
         delta_reader: MetricReader | None,
     ) -> list[HistogramDataPoint]:
         merged: dict[tuple[tuple[str, str], ...], list[Any]] = {}
-        for attributes, snap in snapshots:
+        exemplars_by_key = {
+            tuple(sorted(attributes.items())): [
+                Exemplar({}, value, at, span_id, trace_id) for value, at, trace_id, span_id in found.values()
+            ]
+            for attributes, _, found in snapshots
+            if found
+        }
+        for attributes, snap, _ in snapshots:
             attrs = _filtered(attributes, stream.attribute_keys)
             key = tuple(sorted(attrs.items()))
             acc = merged.get(key)
@@ -264,6 +272,7 @@ class SdkBridge:
                     total = cumulative_sum - previous[1]
                     start = previous[2]
             empty = not any(counts)
+            exemplars = exemplars_by_key.get(key, ()) if stream.attribute_keys is None else ()
             points.append(
                 HistogramDataPoint(
                     attributes=dict(key),
@@ -275,6 +284,7 @@ class SdkBridge:
                     explicit_bounds=family.bounds,
                     min=0.0 if empty or not math.isfinite(low) else low,
                     max=0.0 if empty or not math.isfinite(high) else high,
+                    exemplars=exemplars,
                 )
             )
         return points
