@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ._alert_rules import SLO, Aggregation, AlertCondition, AlertRule
+from ._alerting import Alert, AlertEvaluator, AlertManager, AlertState, create_alert_rule, get_alert_manager
 from ._collector import MetricsCollector
 from ._decorators import CounterMetric, PerformanceMonitored, TimingMetric
 from ._default import (
@@ -22,7 +24,9 @@ from ._errors import (
 from ._file_storage import FileMetricsStorage
 from ._instruments import Counter, Gauge, Histogram, Summary
 from ._memory_storage import MemoryMetricsStorage
+from ._notifiers import AlertmanagerNotifier, CallbackNotifier, LoggingNotifier, Notifier, WebhookNotifier
 from ._otlp_storage import OTLPStorage
+from ._prom_rules import to_prometheus_rules
 from ._prometheus_storage import PrometheusStorage
 from ._records import Metric, MetricType
 from ._result import Failure, Result, Success, UnwrapError
@@ -32,6 +36,22 @@ from ._validation import DEFAULT_BUCKETS, DEFAULT_QUANTILES
 from ._version import __version__
 
 __all__ = [
+    "SLO",
+    "Aggregation",
+    "Alert",
+    "AlertCondition",
+    "AlertEvaluator",
+    "AlertManager",
+    "AlertRule",
+    "AlertState",
+    "AlertmanagerNotifier",
+    "CallbackNotifier",
+    "LoggingNotifier",
+    "Notifier",
+    "WebhookNotifier",
+    "create_alert_rule",
+    "get_alert_manager",
+    "to_prometheus_rules",
     "DEFAULT_BUCKETS",
     "DEFAULT_QUANTILES",
     "Counter",

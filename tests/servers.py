@@ -114,3 +114,28 @@ def promtool_check_metrics(exposition: bytes) -> subprocess.CompletedProcess[str
     return subprocess.run(
         [exe, "check", "metrics"], input=exposition.decode(), capture_output=True, text=True, timeout=30
     )
+
+
+@contextmanager
+def alertmanager(tmp_path: Path) -> Iterator[str]:
+    """A Prometheus Alertmanager (clustering off); yields its base URL."""
+    exe = binary("prometheus-alertmanager")
+    port = free_port()
+    config = tmp_path / "alertmanager.yml"
+    config.write_text("route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n")
+    url = f"http://127.0.0.1:{port}"
+    args = [
+        exe,
+        f"--config.file={config}",
+        f"--storage.path={tmp_path / 'am-data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",
+    ]
+    with _process(args, f"{url}/-/ready", tmp_path / "alertmanager.log"):
+        yield url
+
+
+def promtool_check_rules(path: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``promtool check rules`` on a rules file."""
+    exe = binary("promtool")
+    return subprocess.run([exe, "check", "rules", str(path)], capture_output=True, text=True, timeout=30)
