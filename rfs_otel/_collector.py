@@ -6,14 +6,14 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.view import View
 from opentelemetry.sdk.resources import Resource
 
 from ._cells import ThreadCells
-from ._family import Family
+from ._family import DEFAULT_CARDINALITY_LIMIT, Family
 from ._instruments import Counter, Gauge, Histogram, Summary, _Series
 from ._memory_storage import MemoryMetricsStorage
 from ._records import Metric, MetricType
@@ -30,6 +30,8 @@ from ._validation import (
 )
 
 __all__ = ["MetricsCollector"]
+
+_OVERFLOW_COUNTER = "rfs_otel_cardinality_overflow_total"
 
 S = TypeVar("S")
 Labels = Mapping[str, object]
@@ -65,7 +67,11 @@ class MetricsCollector:
         *,
         clock: Callable[[], float] | None = None,
         export_timeout: float = 30.0,
+        cardinality_limit: int = DEFAULT_CARDINALITY_LIMIT,
     ) -> None:
+        if isinstance(cardinality_limit, bool) or not isinstance(cardinality_limit, int) or cardinality_limit < 1:
+            raise ValueError(f"cardinality_limit must be a positive int, got {cardinality_limit!r}")
+        self._cardinality_limit = cardinality_limit
         self._storages = _storages(storage)
         self._clock: Callable[[], float] = clock or time.monotonic
         self._export_timeout = export_timeout
@@ -79,33 +85,47 @@ class MetricsCollector:
 
     # -- instruments --------------------------------------------------------------------------
 
-    def counter(self, name: str, description: str = "", labels: Labels | None = None, unit: str = "") -> Counter:
+    def counter(
+        self,
+        name: str,
+        description: str = "",
+        labels: Labels | None = None,
+        unit: str = "",
+        *,
+        cardinality_limit: int | None = None,
+    ) -> Counter:
         """The counter series ``name{labels}``, created on first use and shared afterwards."""
         family = self._families.get(name)
         if family is not None and family.kind is MetricType.COUNTER:
             series = family.lookup(labels)
             if series is not None:
                 return cast(Counter, series)
-        return cast(
-            Counter,
-            self._series(
-                name, labels, lambda: self._family(name, MetricType.COUNTER, description, unit), MetricType.COUNTER
-            ),
-        )
 
-    def gauge(self, name: str, description: str = "", labels: Labels | None = None, unit: str = "") -> Gauge:
+        def define() -> Family:
+            return self._family(name, MetricType.COUNTER, description, unit, limit=cardinality_limit)
+
+        return cast(Counter, self._series(name, labels, define, MetricType.COUNTER))
+
+    def gauge(
+        self,
+        name: str,
+        description: str = "",
+        labels: Labels | None = None,
+        unit: str = "",
+        *,
+        cardinality_limit: int | None = None,
+    ) -> Gauge:
         """The gauge series ``name{labels}``; ``set(v, labels=...)`` reaches its child series."""
         family = self._families.get(name)
         if family is not None and family.kind is MetricType.GAUGE:
             series = family.lookup(labels)
             if series is not None:
                 return cast(Gauge, series)
-        return cast(
-            Gauge,
-            self._series(
-                name, labels, lambda: self._family(name, MetricType.GAUGE, description, unit), MetricType.GAUGE
-            ),
-        )
+
+        def define() -> Family:
+            return self._family(name, MetricType.GAUGE, description, unit, limit=cardinality_limit)
+
+        return cast(Gauge, self._series(name, labels, define, MetricType.GAUGE))
 
     def histogram(
         self,
@@ -114,6 +134,8 @@ class MetricsCollector:
         description: str = "",
         labels: Labels | None = None,
         unit: str = "",
+        *,
+        cardinality_limit: int | None = None,
     ) -> Histogram:
         """The histogram series ``name{labels}``; default buckets are Prometheus' seconds-oriented ones."""
         family = self._families.get(name)
@@ -123,7 +145,7 @@ class MetricsCollector:
                 return cast(Histogram, series)
 
         def define() -> Family:
-            return self._family(name, MetricType.HISTOGRAM, description, unit, buckets=buckets)
+            return self._family(name, MetricType.HISTOGRAM, description, unit, buckets=buckets, limit=cardinality_limit)
 
         return cast(Histogram, self._series(name, labels, define))
 
@@ -137,8 +159,21 @@ class MetricsCollector:
         labels: Labels | None = None,
         unit: str = "",
         buckets: Iterable[float] | None = None,
+        *,
+        cardinality_limit: int | None = None,
     ) -> Summary:
         """The summary series ``name{labels}``: exact quantiles over a sliding window."""
+        family = self._families.get(name)
+        if (
+            family is not None
+            and family.kind is MetricType.SUMMARY
+            and buckets is None
+            and (max_age, max_samples) == (family.max_age, family.max_samples)
+            and (quantiles is DEFAULT_QUANTILES or quantiles == family.quantiles)
+        ):
+            series = family.lookup(labels)
+            if series is not None:
+                return cast(Summary, series)
 
         def define() -> Family:
             return self._family(
@@ -150,6 +185,7 @@ class MetricsCollector:
                 quantiles=quantiles,
                 max_age=max_age,
                 max_samples=max_samples,
+                limit=cardinality_limit,
             )
 
         return cast(Summary, self._series(name, labels, define))
@@ -192,8 +228,13 @@ class MetricsCollector:
         quantiles: Iterable[float] = (),
         max_age: float = 0.0,
         max_samples: int = 0,
+        limit: int | None = None,
     ) -> Family:
         check_name(name, kind.value)
+        if limit is None:
+            limit = self._cardinality_limit
+        elif isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"{kind.value} {name!r}: cardinality_limit must be a positive int, got {limit!r}")
         if not isinstance(description, str):
             raise TypeError(f"{kind.value} {name!r}: description must be a str, got {description!r}")
         if not isinstance(unit, str):
@@ -222,7 +263,40 @@ class MetricsCollector:
             quantiles=tuple(quantiles),
             max_age=max_age,
             max_samples=max_samples,
+            limit=limit,
+            on_overflow=self._folded,
         )
+
+    def _folded(self, family: Family) -> None:
+        """Count a label set folded into ``family``'s overflow series (rfs_otel_cardinality_overflow_total)."""
+        if family.name != _OVERFLOW_COUNTER:
+            self.counter(
+                _OVERFLOW_COUNTER,
+                "Label sets folded into an otel.metric.overflow series because a metric reached its series limit",
+                labels={"metric": family.name},
+            ).increment()
+
+    def cardinality_report(self, top: int = 3) -> list[dict[str, Any]]:
+        """Series per metric (most first), its limit, whether it overflowed, and the labels with most values."""
+        report: list[dict[str, Any]] = []
+        for family in self.families():
+            distinct: dict[str, set[str]] = {}
+            for key in list(family.series):
+                for label, value in key:
+                    distinct.setdefault(label, set()).add(value)
+            labels = sorted(((k, len(v)) for k, v in distinct.items()), key=lambda kv: (-kv[1], kv[0]))
+            report.append(
+                {
+                    "metric": family.name,
+                    "type": family.kind.value,
+                    "series": len(family.series),
+                    "limit": family.limit,
+                    "overflowed": family.overflow is not None,
+                    "top_labels": dict(labels[:top]),
+                }
+            )
+        report.sort(key=lambda r: (-int(r["series"]), str(r["metric"])))
+        return report
 
     def _is_histogram(self, name: str) -> bool:
         family = self._families.get(name)

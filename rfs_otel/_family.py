@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -13,7 +14,15 @@ from ._instruments import Counter, Gauge, Histogram, Summary, _histogram_value, 
 from ._records import Metric, MetricType
 from ._validation import LabelKey, check_labels
 
-__all__ = ["Family"]
+__all__ = ["DEFAULT_CARDINALITY_LIMIT", "OVERFLOW_ATTRIBUTES", "OVERFLOW_KEY", "Family"]
+
+#: The OTel specification's default number of attribute sets per metric.
+DEFAULT_CARDINALITY_LIMIT = 2000
+#: The attribute the OTel specification gives the series that takes label sets past the limit.
+OVERFLOW_ATTRIBUTES: dict[str, Any] = {"otel.metric.overflow": True}
+OVERFLOW_KEY: LabelKey = (("otel.metric.overflow", "true"),)
+
+_log = logging.getLogger("rfs_otel")
 
 _RESERVED: dict[MetricType, tuple[str, ...]] = {
     MetricType.COUNTER: (),
@@ -38,6 +47,8 @@ class Family:
         quantiles: tuple[float, ...] = (),
         max_age: float = 0.0,
         max_samples: int = 0,
+        limit: int = DEFAULT_CARDINALITY_LIMIT,
+        on_overflow: Callable[[Family], None] | None = None,
     ) -> None:
         self.name = name
         self.kind = kind
@@ -54,6 +65,9 @@ class Family:
         self._cells = cells
         self._clock = clock
         self._lock = threading.Lock()
+        self.limit = limit
+        self.overflow: _Series | None = None
+        self._on_overflow = on_overflow
 
     def describe(self) -> str:
         """Short text naming the kind and layout, used in conflict errors."""
@@ -93,6 +107,8 @@ class Family:
             with self._lock:
                 series = self.series.get(key)
                 if series is None:
+                    if len(self.series) - (self.overflow is not None) >= self.limit:
+                        return self._fold()
                     series = self._create(key)
                     self.series[key] = series
         if labels:
@@ -103,6 +119,25 @@ class Family:
                 except TypeError:
                     pass
         return series
+
+    def _fold(self) -> _Series:
+        """The overflow series (``otel.metric.overflow=true``) taking label sets past the limit; lock held."""
+        overflow = self.overflow
+        if overflow is None:
+            overflow = self._create(OVERFLOW_KEY)
+            overflow.attributes = dict(OVERFLOW_ATTRIBUTES)
+            self.series[OVERFLOW_KEY] = overflow
+            self.overflow = overflow
+            _log.warning(
+                "metric %r reached its limit of %d series; new label sets are folded into one series labelled "
+                "otel.metric.overflow=true. Remove unbounded labels (user ids, request ids, timestamps) or raise "
+                "cardinality_limit.",
+                self.name,
+                self.limit,
+            )
+        if self._on_overflow is not None:
+            self._on_overflow(self)
+        return overflow
 
     def _create(self, key: LabelKey) -> _Series:
         if self.kind is MetricType.COUNTER:

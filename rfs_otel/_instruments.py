@@ -52,7 +52,7 @@ class _Series:
     def __init__(self, family: Family, label_key: LabelKey) -> None:
         self._family = family
         self.label_key = label_key
-        self.attributes: dict[str, str] = dict(label_key)
+        self.attributes: dict[str, Any] = dict(label_key)
 
     @property
     def name(self) -> str:
@@ -170,10 +170,11 @@ class Gauge(_Series):
             return self._children[key]
         except (KeyError, TypeError, AttributeError):
             child: Gauge = self._family.child(self, labels)
-            try:
-                self._children[tuple(labels.items())] = child
-            except TypeError:
-                pass
+            if child is not self._family.overflow:  # folded label sets are not remembered: memory stays bounded
+                try:
+                    self._children[tuple(labels.items())] = child
+                except TypeError:
+                    pass
             return child
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics._internal.exemplar import Exemplar
-from opentelemetry.sdk.metrics._internal.instrument import _Histogram
+from opentelemetry.sdk.metrics._internal.instrument import _Histogram, _ObservableCounter, _ObservableGauge
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     Gauge,
@@ -120,13 +120,15 @@ class SdkBridge:
         self._meter = self.provider.get_meter(SCOPE.name, SCOPE.version)
         self._resource: Resource = self.provider._sdk_config.resource
         self._own_readers = list(readers)
-        for reader in dict.fromkeys(bridged):
+        self._bridged = list(dict.fromkeys(bridged))
+        for reader in self._bridged:
             self._install(reader)
 
     # -- registration -------------------------------------------------------------------------
 
     def register(self, family: Family) -> None:
         """Expose a new family to OTel: observable instrument or producer stream."""
+        self._agree_on_limit(family.limit)
         if family.kind is MetricType.COUNTER:
             self._meter.create_observable_counter(
                 family.name, callbacks=[self._callback(family)], unit=family.unit, description=family.description
@@ -138,6 +140,18 @@ class SdkBridge:
         else:
             with self._lock:
                 self._families.append((family, self.streams(family.name, family.unit, family.description)))
+
+    def _agree_on_limit(self, limit: int) -> None:
+        """Make every bridged reader's SDK limit for observable instruments at least ``limit`` + 1.
+
+        The facade folds past ``limit`` into one ``otel.metric.overflow`` series, so the SDK then sees at
+        most ``limit + 1`` attribute sets and never folds on its own: both report the same points.
+        """
+        for reader in self._bridged:
+            limits = reader._instrument_class_cardinality_limit
+            for cls in (_ObservableCounter, _ObservableGauge):
+                if limits.get(cls, 0) < limit + 1:
+                    limits[cls] = limit + 1
 
     def view_buckets(self, name: str, unit: str, description: str) -> tuple[float, ...] | None:
         """Bucket bounds a matching View's ExplicitBucketHistogramAggregation imposes, if any."""
