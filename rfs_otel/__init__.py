@@ -5,6 +5,7 @@ from __future__ import annotations
 from ._alert_rules import SLO, Aggregation, AlertCondition, AlertRule
 from ._alerting import Alert, AlertEvaluator, AlertManager, AlertState, create_alert_rule, get_alert_manager
 from ._collector import MetricsCollector
+from ._dashboard import DashboardNames, MetricsDashboard
 from ._decorators import CounterMetric, PerformanceMonitored, TimingMetric
 from ._default import (
     get_metrics_collector,
@@ -55,6 +56,7 @@ __all__ = [
     "DEFAULT_BUCKETS",
     "DEFAULT_QUANTILES",
     "Counter",
+    "DashboardNames",
     "CounterMetric",
     "Failure",
     "FileMetricsStorage",
@@ -68,6 +70,7 @@ __all__ = [
     "MetricConflictError",
     "MetricError",
     "MetricType",
+    "MetricsDashboard",
     "MetricsCollector",
     "MetricsStorage",
     "OTLPStorage",

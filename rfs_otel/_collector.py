@@ -16,6 +16,7 @@ from ._cells import ThreadCells
 from ._family import DEFAULT_CARDINALITY_LIMIT, Family
 from ._instruments import Counter, Gauge, Histogram, Summary, _Series
 from ._memory_storage import MemoryMetricsStorage
+from ._optional import require
 from ._records import Metric, MetricType
 from ._result import Failure, Result, Success
 from ._sdk import SdkBridge
@@ -80,8 +81,11 @@ class MetricsCollector:
         self._lock = threading.RLock()
         self._export_lock = threading.Lock()
         self._closed = False
+        self.system_metrics_enabled = False
         readers = [reader for s in self._storages for reader in s.readers()]
         self._bridge = SdkBridge(readers, meter_provider, views, resource, self._cells.reap)
+        for owned in self._storages:
+            owned.attach(self)
 
     # -- instruments --------------------------------------------------------------------------
 
@@ -357,11 +361,32 @@ class MetricsCollector:
         """Collect once and deliver to every storage, off the event loop; never raises for a storage fault."""
         return await asyncio.to_thread(self.collect_and_store_sync)
 
+    def enable_system_metrics(self, config: Mapping[str, list[str] | None] | None = None) -> None:
+        """Record CPU, memory, disk and network I/O, threads, file descriptors (OTel system-metrics, psutil).
+
+        Uses ``opentelemetry-instrumentation-system-metrics`` (extra ``system``) with its semantic-convention
+        names (``process.cpu.utilization``, ``system.memory.usage``, ...). It is process-wide: one collector
+        at a time; ``shutdown()`` turns it off again.
+        """
+        module = require("opentelemetry.instrumentation.system_metrics", "system")
+        instrumentor = module.SystemMetricsInstrumentor(config=dict(config) if config else None)
+        if instrumentor.is_instrumented_by_opentelemetry:
+            if self.system_metrics_enabled:
+                return
+            raise RuntimeError("system metrics are already enabled on another collector (they are process-wide)")
+        instrumentor.instrument(meter_provider=self.meter_provider)
+        self.system_metrics_enabled = True
+
     def shutdown(self) -> None:
         """Deliver a last collection to push-style storages, then release everything; idempotent."""
         with self._lock:
             if self._closed:
                 return
+            if self.system_metrics_enabled:
+                require(
+                    "opentelemetry.instrumentation.system_metrics", "system"
+                ).SystemMetricsInstrumentor().uninstrument()
+                self.system_metrics_enabled = False
             flush = [s for s in self._storages if s.flush_on_shutdown]
             if flush:
                 self._store(flush)

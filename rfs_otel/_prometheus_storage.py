@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.metrics.export import MetricReader
 
@@ -16,6 +16,11 @@ from ._optional import require
 from ._redact import split_credentials
 from ._result import Failure, Result, Success
 from ._storage import MetricsStorage
+from ._web import WebApp, serve
+
+if TYPE_CHECKING:
+    from ._collector import MetricsCollector
+    from ._dashboard import MetricsDashboard
 
 __all__ = ["PrometheusStorage"]
 
@@ -40,6 +45,10 @@ class PrometheusStorage(MetricsStorage):
         host: str = "127.0.0.1",
         scope_labels: bool = True,
         target_info: bool = True,
+        dashboard: bool = True,
+        http_auth: tuple[str, str] | None = None,
+        tls_certfile: str | None = None,
+        tls_keyfile: str | None = None,
     ) -> None:
         client = require("prometheus_client", "prometheus")
         exporter = require("opentelemetry.exporter.prometheus", "prometheus")
@@ -68,8 +77,26 @@ class PrometheusStorage(MetricsStorage):
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._host = host
+        self._tls = tls_certfile is not None
+        self._dashboard_enabled = dashboard
+        self.dashboard: MetricsDashboard | None = None
+        self._web = WebApp(
+            client.make_wsgi_app(self.registry),
+            lambda: client.make_asgi_app(self.registry),
+            lambda: self.dashboard,
+            auth=http_auth,
+        )
         if port is not None:
-            self._server, self._thread = client.start_http_server(port, addr=host, registry=self.registry)
+            self._server, self._thread = serve(self._web.wsgi, host, port, tls_certfile, tls_keyfile)
+
+    def attach(self, collector: MetricsCollector) -> None:
+        """Bind the dashboard to the collector; a serving storage samples it every 2 s for live charts."""
+        if self._dashboard_enabled and self.dashboard is None:
+            from ._dashboard import MetricsDashboard
+
+            self.dashboard = MetricsDashboard(collector)
+            if self._server is not None:
+                self.dashboard.start(interval=2.0)
 
     # -- the storage contract -----------------------------------------------------------------
 
@@ -120,22 +147,31 @@ class PrometheusStorage(MetricsStorage):
         if self._server is None:
             return None
         host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"http://{host}:{self.port}/metrics"
+        scheme = "https" if self._tls else "http"
+        return f"{scheme}://{host}:{self.port}/metrics"
+
+    @property
+    def dashboard_url(self) -> str | None:
+        """The live dashboard's address when serving, else None."""
+        url = self.url
+        return None if url is None or not self._dashboard_enabled else url[: -len("metrics")]
 
     def exposition(self) -> bytes:
         """The current Prometheus text exposition (what a scrape would return)."""
         return bytes(self._client.generate_latest(self.registry))
 
     def wsgi_app(self) -> Any:
-        """A WSGI app serving this storage's exposition, to mount in an existing service."""
-        return self._client.make_wsgi_app(self.registry)
+        """A WSGI app serving ``/metrics`` and the dashboard (``/``, ``/api/dashboard``) in an existing service."""
+        return self._web.wsgi
 
     def asgi_app(self) -> Any:
-        """An ASGI app serving this storage's exposition, to mount in an existing service."""
-        return self._client.make_asgi_app(self.registry)
+        """An ASGI app serving ``/metrics`` and the dashboard in an existing service."""
+        return self._web.asgi
 
     def stop(self) -> None:
-        """Stop serving ``/metrics``; calling it again does nothing."""
+        """Stop serving ``/metrics`` and the dashboard; calling it again does nothing."""
+        if self.dashboard is not None:
+            self.dashboard.stop()
         server, self._server = self._server, None
         if server is not None:
             server.shutdown()

@@ -2,12 +2,14 @@
 
 from rfs_otel import (
     Counter,
+    DashboardNames,
     FileMetricsStorage,
     Gauge,
     Histogram,
     MemoryMetricsStorage,
     Metric,
     MetricsCollector,
+    MetricsDashboard,
     MetricsStorage,
     MetricType,
     OTLPStorage,
@@ -23,12 +25,14 @@ from rfs_otel import (
 
 __all__ = [
     "Counter",
+    "DashboardNames",
     "FileMetricsStorage",
     "Gauge",
     "Histogram",
     "MemoryMetricsStorage",
     "Metric",
     "MetricType",
+    "MetricsDashboard",
     "MetricsCollector",
     "MetricsStorage",
     "OTLPStorage",
