@@ -1,9 +1,12 @@
-"""The ``rfs-otel`` command line (also ``python -m rfs_otel``)."""
+"""The ``rfs-otel`` command line (also ``python -m rfs_otel``): demo, snapshot, lint."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from ._version import __version__
 
@@ -11,24 +14,85 @@ __all__ = ["main"]
 
 
 def _positive(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
     return value
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Parse ``argv`` and run the chosen subcommand."""
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number 0..65535, got {text!r}")
+    return int(text)
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rfs-otel", description="rfs_otel: RFS metrics over OpenTelemetry")
     parser.add_argument("--version", action="version", version=f"rfs-otel {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
+
     demo = commands.add_parser("demo", help="run an instrumented sample service with generated traffic")
     demo.add_argument("--duration", type=_positive, default=None, help="stop after this many seconds")
     demo.add_argument("--rate", type=_positive, default=200.0, help="requests per second to generate")
-    args = parser.parse_args(argv)
+    demo.add_argument("--port", type=_port, default=9464, help="dashboard and /metrics port (0: any free one)")
+    demo.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    demo.add_argument("--file", type=Path, default=None, help="where the file storage writes")
+
+    snapshot = commands.add_parser("snapshot", help="current metrics of a /metrics URL or a stored file")
+    snapshot.add_argument("source", help="http(s)://host:port/metrics or a FileMetricsStorage file")
+    snapshot.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    lint = commands.add_parser("lint", help="naming, unit and cardinality problems of a live /metrics endpoint")
+    lint.add_argument("url", help="http(s)://host:port/metrics")
+    lint.add_argument("--max-series", type=int, default=100, help="warn above this many series per metric")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and run the chosen subcommand; returns the exit code."""
+    args = _parser().parse_args(argv)
     if args.command == "demo":
         from ._demo import run_demo
 
-        return run_demo(duration=args.duration, rate=args.rate)
-    parser.error(f"unknown command {args.command!r}")
-    return 2
+        return run_demo(duration=args.duration, rate=args.rate, port=args.port, host=args.host, file_path=args.file)
+    if args.command == "snapshot":
+        return _snapshot(args.source, args.json)
+    return _lint(args.url, args.max_series)
+
+
+def _snapshot(source: str, as_json: bool) -> int:
+    from ._snapshot import fetch, rows_from_exposition, rows_from_file, table
+
+    try:
+        if source.startswith(("http://", "https://")):
+            rows = rows_from_exposition(fetch(source))
+        else:
+            path = Path(source)
+            if not path.is_file():
+                print(f"rfs-otel snapshot: {source!r} is neither an http(s) URL nor a file", file=sys.stderr)
+                return 2
+            rows = rows_from_file(path)
+    except (OSError, ValueError) as exc:
+        print(f"rfs-otel snapshot: cannot read {source}: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(rows, indent=2, default=str) if as_json else table(rows))
+    return 0
+
+
+def _lint(url: str, max_series: int) -> int:
+    from ._lint import lint_exposition
+    from ._snapshot import fetch
+
+    try:
+        problems = lint_exposition(fetch(url), max_series=max_series)
+    except (OSError, ValueError) as exc:
+        print(f"rfs-otel lint: cannot read {url}: {exc}", file=sys.stderr)
+        return 2
+    for problem in problems:
+        print(problem)
+    errors = sum(p.severity == "error" for p in problems)
+    print(f"{len(problems)} problem(s), {errors} error(s)")
+    return 1 if errors else 0
