@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.sessions = ["tests", "lint", "typecheck", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 
 TEST_DEPS = ["pytest>=8", "hypothesis>=6", "prometheus-client>=0.20", "playwright>=1.40"]
@@ -44,6 +44,13 @@ def bench(session: nox.Session) -> None:
     """Ratios against prometheus_client and the raw OTel SDK, in one process."""
     session.install("-e", ".[all]", "prometheus-client>=0.20")
     session.run("python", "benchmarks/bench.py", *session.posargs)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation with mkdocs in strict mode (any warning fails)."""
+    session.install("-e", ".[all]", "mkdocs-material>=9", "mkdocstrings[python]>=0.25")
+    session.run("mkdocs", "build", "--strict", "--site-dir", "site", env={"NO_MKDOCS_2_WARNING": "1"})
 
 
 @nox.session
