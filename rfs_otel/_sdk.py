@@ -44,7 +44,7 @@ from ._instruments import HistogramSnapshot, Summary, quantile_key
 from ._records import MetricType
 from ._version import __version__
 
-__all__ = ["SCOPE", "SdkBridge", "in_memory_reader", "periodic_reader"]
+__all__ = ["SCOPE", "LocalSource", "SdkBridge", "Source", "in_memory_reader", "periodic_reader"]
 
 SCOPE = InstrumentationScope("rfs_otel", __version__)
 
@@ -79,6 +79,29 @@ def _filtered(attributes: dict[str, str], keys: frozenset[str] | None) -> dict[s
     return {k: v for k, v in attributes.items() if k in keys}
 
 
+class LocalSource:
+    """Exported values read from this process's series."""
+
+    def begin(self) -> None:
+        """Called once at the start of each collection."""
+
+    @staticmethod
+    def values(family: Family) -> list[tuple[dict[str, Any], float]]:
+        return [(s.attributes, s.get_value()) for s in list(family.series.values())]  # type: ignore[attr-defined]
+
+    @staticmethod
+    def distributions(family: Family) -> list[tuple[dict[str, Any], HistogramSnapshot, dict[int, Any] | None]]:
+        series = list(family.series.values())
+        return [(s.attributes, s.snapshot(), getattr(s, "exemplars", None)) for s in series]  # type: ignore[attr-defined]
+
+    @staticmethod
+    def statistics(family: Family) -> list[tuple[dict[str, Any], dict[str, float]]]:
+        return [(s.attributes, s.get_statistics()) for s in list(family.series.values()) if isinstance(s, Summary)]
+
+
+Source = LocalSource
+
+
 class SdkBridge:
     """Connects a collector's families to a MeterProvider and its readers."""
 
@@ -96,6 +119,9 @@ class SdkBridge:
         self._lock = threading.Lock()
         self._delta_state: dict[int, dict[tuple[str, tuple[tuple[str, str], ...]], tuple[list[int], float, int]]] = {}
         self._active = True
+        self._collecting = threading.RLock()
+        #: Where exported values come from: this process's series, or (multiprocess) every worker's.
+        self.source: Source = LocalSource()
         if meter_provider is None:
             self.provider = MeterProvider(
                 metric_readers=list(readers), views=list(views), resource=resource or Resource.create()
@@ -186,10 +212,9 @@ class SdkBridge:
         probe = _Histogram(name, SCOPE, None, unit, description)  # type: ignore[arg-type]
         return [view for view in self._views if view._match(probe)]
 
-    @staticmethod
-    def _callback(family: Family) -> Callable[[CallbackOptions], Iterable[Observation]]:
+    def _callback(self, family: Family) -> Callable[[CallbackOptions], Iterable[Observation]]:
         def observe(options: CallbackOptions) -> Iterable[Observation]:
-            return [Observation(s.get_value(), s.attributes) for s in list(family.series.values())]  # type: ignore[attr-defined]
+            return [Observation(value, attributes) for attributes, value in self.source.values(family)]
 
         return observe
 
@@ -205,8 +230,10 @@ class SdkBridge:
             if not bridge._active:
                 return inner(r, timeout_millis=timeout_millis)
             bridge._reap()
-            data = inner(r, timeout_millis=timeout_millis)
-            return bridge._merge(data, r)
+            with bridge._collecting:
+                bridge.source.begin()
+                data = inner(r, timeout_millis=timeout_millis)
+                return bridge._merge(data, r)
 
         reader._collect = collect  # type: ignore[assignment]
 
@@ -237,21 +264,21 @@ class SdkBridge:
         with self._lock:
             families = list(self._families)
         for family, streams in families:
-            series = list(family.series.values())
-            snapshots = [(s.attributes, s.snapshot(), getattr(s, "exemplars", None)) for s in series]  # type: ignore[attr-defined]
+            snapshots = self.source.distributions(family)
+            stats = self.source.statistics(family) if family.kind is MetricType.SUMMARY else []
             for stream in streams:
                 points = self._histogram_points(family, stream, snapshots, now, reader if delta else None)
                 temporality = AggregationTemporality.DELTA if delta else AggregationTemporality.CUMULATIVE
                 out.append(Metric(stream.name, stream.description, family.unit, Histogram(points, temporality)))
                 if family.kind is MetricType.SUMMARY:
-                    out.extend(self._quantile_metrics(family, stream, series, now))
+                    out.extend(self._quantile_metrics(family, stream, stats, now))
         return out
 
     def _histogram_points(
         self,
         family: Family,
         stream: _Stream,
-        snapshots: list[tuple[dict[str, str], HistogramSnapshot, dict[int, Any] | None]],
+        snapshots: list[tuple[dict[str, Any], HistogramSnapshot, dict[int, Any] | None]],
         now: int,
         delta_reader: MetricReader | None,
     ) -> list[HistogramDataPoint]:
@@ -304,12 +331,11 @@ class SdkBridge:
         return points
 
     @staticmethod
-    def _quantile_metrics(family: Family, stream: _Stream, series: list[Any], now: int) -> list[Metric]:
+    def _quantile_metrics(
+        family: Family, stream: _Stream, series_stats: list[tuple[dict[str, Any], dict[str, float]]], now: int
+    ) -> list[Metric]:
         """One gauge per quantile, ``<name>_p50`` ... ``<name>_p99`` (``_p99_9`` for 0.999), over the window."""
-        stats = []
-        for s in series:
-            assert isinstance(s, Summary)
-            stats.append((_filtered(s.attributes, stream.attribute_keys), s.get_statistics()))
+        stats = [(_filtered(attributes, stream.attribute_keys), values) for attributes, values in series_stats]
         metrics = []
         for q in family.quantiles:
             key = quantile_key(q)
