@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar, cast
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.view import View
@@ -14,7 +17,7 @@ from opentelemetry.sdk.resources import Resource
 
 from ._cells import ThreadCells
 from ._family import DEFAULT_CARDINALITY_LIMIT, Family
-from ._instruments import Counter, Gauge, Histogram, Summary, _Series
+from ._instruments import Counter, Gauge, Histogram, Summary, _histogram_value, _Series
 from ._memory_storage import MemoryMetricsStorage
 from ._optional import require
 from ._records import Metric, MetricType
@@ -22,6 +25,10 @@ from ._result import Failure, Result, Success
 from ._sdk import SdkBridge
 from ._storage import MetricsStorage
 from ._timer import Timer
+
+if TYPE_CHECKING:
+    from ._multiprocess import SharedCells
+
 from ._validation import (
     DEFAULT_QUANTILES,
     check_buckets,
@@ -69,6 +76,7 @@ class MetricsCollector:
         clock: Callable[[], float] | None = None,
         export_timeout: float = 30.0,
         cardinality_limit: int = DEFAULT_CARDINALITY_LIMIT,
+        multiprocess_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         if isinstance(cardinality_limit, bool) or not isinstance(cardinality_limit, int) or cardinality_limit < 1:
             raise ValueError(f"cardinality_limit must be a positive int, got {cardinality_limit!r}")
@@ -76,7 +84,14 @@ class MetricsCollector:
         self._storages = _storages(storage)
         self._clock: Callable[[], float] = clock or time.monotonic
         self._export_timeout = export_timeout
-        self._cells = ThreadCells()
+        self._cells: ThreadCells | SharedCells
+        self.multiprocess_dir = Path(multiprocess_dir) if multiprocess_dir is not None else None
+        if self.multiprocess_dir is not None:
+            from ._multiprocess import SharedCells
+
+            self._cells = SharedCells(self.multiprocess_dir)
+        else:
+            self._cells = ThreadCells()
         self._families: dict[str, Family] = {}
         self._lock = threading.RLock()
         self._export_lock = threading.Lock()
@@ -84,6 +99,19 @@ class MetricsCollector:
         self.system_metrics_enabled = False
         readers = [reader for s in self._storages for reader in s.readers()]
         self._bridge = SdkBridge(readers, meter_provider, views, resource, self._cells.reap)
+        if hasattr(os, "register_at_fork"):
+            ref = weakref.ref(self)
+
+            def after_fork() -> None:
+                collector = ref()
+                if collector is not None:
+                    collector._after_fork()
+
+            os.register_at_fork(after_in_child=after_fork)
+        if self.multiprocess_dir is not None:
+            from ._multiprocess import SharedSource
+
+            self._bridge.source = SharedSource(self.multiprocess_dir, self)
         for owned in self._storages:
             owned.attach(self)
 
@@ -118,8 +146,13 @@ class MetricsCollector:
         unit: str = "",
         *,
         cardinality_limit: int | None = None,
+        multiprocess_mode: str = "sum",
     ) -> Gauge:
-        """The gauge series ``name{labels}``; ``set(v, labels=...)`` reaches its child series."""
+        """The gauge series ``name{labels}``; ``set(v, labels=...)`` reaches its child series.
+
+        ``multiprocess_mode`` (multiprocess collectors only) combines live workers' values:
+        ``sum``, ``max``, ``min``, ``mostrecent`` or ``perpid`` (one series per worker, label ``pid``).
+        """
         family = self._families.get(name)
         if family is not None and family.kind is MetricType.GAUGE:
             series = family.lookup(labels)
@@ -127,7 +160,15 @@ class MetricsCollector:
                 return cast(Gauge, series)
 
         def define() -> Family:
-            return self._family(name, MetricType.GAUGE, description, unit, limit=cardinality_limit)
+            from ._multiprocess import GAUGE_MODES
+
+            if multiprocess_mode not in GAUGE_MODES:
+                raise ValueError(
+                    f"gauge {name!r}: multiprocess_mode must be one of {GAUGE_MODES}, got {multiprocess_mode!r}"
+                )
+            family = self._family(name, MetricType.GAUGE, description, unit, limit=cardinality_limit)
+            family.multiprocess_mode = multiprocess_mode
+            return family
 
         return cast(Gauge, self._series(name, labels, define, MetricType.GAUGE))
 
@@ -302,6 +343,16 @@ class MetricsCollector:
         report.sort(key=lambda r: (-int(r["series"]), str(r["metric"])))
         return report
 
+    def _after_fork(self) -> None:
+        """In a forked child: fresh locks, so a lock held by another thread at fork time cannot deadlock."""
+        self._lock = threading.RLock()
+        self._export_lock = threading.Lock()
+        for family in self._families.values():
+            family._lock = threading.Lock()
+            for series in family.series.values():
+                if isinstance(series, Gauge):
+                    series._lock = threading.Lock()
+
     def _is_histogram(self, name: str) -> bool:
         family = self._families.get(name)
         return family is not None and family.kind is MetricType.HISTOGRAM
@@ -318,10 +369,61 @@ class MetricsCollector:
         return sum(len(f.series) for f in self.families())
 
     def snapshot(self) -> list[Metric]:
-        """One ``Metric`` record per series, read now (synchronous form of ``get_all_metrics``)."""
+        """One ``Metric`` record per series, read now (synchronous form of ``get_all_metrics``).
+
+        In multiprocess mode the records sum every worker, as the exporters do.
+        """
         self._cells.reap()
         now = time.time()
-        return [record for family in self.families() for record in family.records(now)]
+        if self.multiprocess_dir is None:
+            return [record for family in self.families() for record in family.records(now)]
+        source = self._bridge.source
+        with self._bridge._collecting:
+            source.begin()
+            records = []
+            for family in self.families():
+                if family.kind in (MetricType.COUNTER, MetricType.GAUGE):
+                    items: list[tuple[dict[str, Any], Any]] = list(source.values(family))
+                elif family.kind is MetricType.HISTOGRAM:
+                    items = [(a, _histogram_value(family.bounds, snap)) for a, snap, _ in source.distributions(family)]
+                else:
+                    items = list(source.statistics(family))
+                records += [
+                    Metric(
+                        family.name,
+                        family.kind,
+                        value,
+                        {k: str(v) for k, v in attrs.items()},
+                        now,
+                        family.description,
+                        family.unit,
+                    )
+                    for attrs, value in items
+                ]
+            return records
+
+    def _adopt(self, merged: Mapping[str, Any]) -> None:
+        """Multiprocess: register families that only other workers have created, so they are exported too."""
+        for name, found in merged.items():
+            if name in self._families:
+                continue
+            kind = MetricType(found.kind)
+            with self._lock:
+                if name in self._families:
+                    continue
+                family = self._family(
+                    name,
+                    kind,
+                    found.description,
+                    found.unit,
+                    buckets=found.bounds or None,
+                    quantiles=found.quantiles or (0.5,),
+                    max_age=found.max_age or 600,
+                    max_samples=10000,
+                )
+                family.multiprocess_mode = found.mode
+                self._families[name] = family
+                self._bridge.register(family)
 
     async def get_all_metrics(self) -> list[Metric]:
         """One ``Metric`` record per series, as the RFS API returns them."""

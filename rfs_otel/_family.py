@@ -6,13 +6,16 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._cells import SlotKind, ThreadCells
 from ._errors import MetricConflictError
 from ._instruments import Counter, Gauge, Histogram, Summary, _histogram_value, _Series, summary_slot
 from ._records import Metric, MetricType
 from ._validation import LabelKey, check_labels
+
+if TYPE_CHECKING:
+    from ._multiprocess import SharedCells
 
 __all__ = ["DEFAULT_CARDINALITY_LIMIT", "OVERFLOW_ATTRIBUTES", "OVERFLOW_KEY", "Family"]
 
@@ -41,7 +44,7 @@ class Family:
         kind: MetricType,
         description: str,
         unit: str,
-        cells: ThreadCells,
+        cells: ThreadCells | SharedCells,
         clock: Callable[[], float],
         bounds: tuple[float, ...] = (),
         quantiles: tuple[float, ...] = (),
@@ -66,6 +69,8 @@ class Family:
         self._clock = clock
         self._lock = threading.Lock()
         self.limit = limit
+        #: How a gauge combines across workers in multiprocess mode (see ``GAUGE_MODES``).
+        self.multiprocess_mode = "sum"
         self.overflow: _Series | None = None
         self._on_overflow = on_overflow
 
@@ -140,6 +145,11 @@ class Family:
         return overflow
 
     def _create(self, key: LabelKey) -> _Series:
+        if not isinstance(self._cells, ThreadCells):  # multiprocess mode: memory-mapped cells
+            from ._multiprocess import shared_series
+
+            series: _Series = shared_series(self, key, self._cells)
+            return series
         if self.kind is MetricType.COUNTER:
             return Counter(self, key, self._cells)
         if self.kind is MetricType.GAUGE:

@@ -29,8 +29,9 @@ class PrometheusStorage(MetricsStorage):
     """Prometheus exposition of the collector's metrics: pull endpoint, Pushgateway push, or both.
 
     ``PrometheusStorage(push_gateway_url=..., job_name=...)`` pushes on every ``collect_and_store()``;
-    ``PrometheusStorage(port=9464)`` serves ``/metrics`` (port 0 picks a free one). Bound to
-    127.0.0.1 unless ``host`` says otherwise.
+    ``PrometheusStorage(port=9464)`` serves ``/metrics`` (port 0 picks a free one), bound to
+    127.0.0.1 unless ``host`` says otherwise; with neither, mount ``wsgi_app()``/``asgi_app()`` in
+    your own server.
     """
 
     def __init__(
@@ -52,8 +53,6 @@ class PrometheusStorage(MetricsStorage):
     ) -> None:
         client = require("prometheus_client", "prometheus")
         exporter = require("opentelemetry.exporter.prometheus", "prometheus")
-        if push_gateway_url is None and port is None:
-            raise ValueError("PrometheusStorage needs push_gateway_url=..., port=..., or both; got neither")
         if not job_name or not isinstance(job_name, str):
             raise ValueError(f"PrometheusStorage job_name must be a non-empty str, got {job_name!r}")
         if not (isinstance(timeout, (int, float)) and timeout > 0):

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
@@ -99,7 +99,16 @@ class LocalSource:
         return [(s.attributes, s.get_statistics()) for s in list(family.series.values()) if isinstance(s, Summary)]
 
 
-Source = LocalSource
+class Source(Protocol):
+    """Where the bridge reads exported values from."""
+
+    def begin(self) -> None: ...
+
+    def values(self, family: Family) -> list[tuple[dict[str, Any], float]]: ...
+
+    def distributions(self, family: Family) -> list[tuple[dict[str, Any], HistogramSnapshot, Any]]: ...
+
+    def statistics(self, family: Family) -> list[tuple[dict[str, Any], dict[str, float]]]: ...
 
 
 class SdkBridge:

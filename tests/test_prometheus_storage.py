@@ -267,10 +267,14 @@ def test_grouping_key_selects_the_group(recorder: str) -> None:
     assert _Recorder.seen[0][0] == "/metrics/job/batch/instance/a"
 
 
-def test_storage_needs_push_url_or_port() -> None:
-    """Neither push_gateway_url nor port is a configuration error."""
-    with pytest.raises(ValueError, match="needs push_gateway_url"):
-        PrometheusStorage()
+def test_storage_without_port_or_push_serves_only_its_apps() -> None:
+    """With neither port nor push URL, the storage exposes WSGI/ASGI apps and pushes nothing."""
+    storage = PrometheusStorage()
+    with MetricsCollector(storage=storage) as collector:
+        collector.counter("x_total", "X").increment()
+        assert storage.url is None
+        assert collector.collect_and_store_sync().is_success()
+        assert b"x_total" in storage.exposition()
 
 
 @pytest.mark.parametrize("port", [-1, 70000, "9464"])
