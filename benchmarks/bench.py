@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import math
+import os
 import random
 import statistics
 import sys
@@ -221,6 +222,31 @@ def _timed(func: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
+def _rss() -> float:
+    with open("/proc/self/statm", encoding="ascii") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def bench_bounded_memory(ids: int = 1_000_000) -> None:
+    memory = MemoryMetricsStorage(history=1)
+    with MetricsCollector(storage=memory) as collector:
+        for i in range(2_000):
+            collector.counter("logins_total", labels={"user_id": str(i)}).increment()
+        memory.collect()
+        gc.collect()
+        at_limit = _rss()
+        for i in range(2_000, ids):
+            collector.counter("logins_total", labels={"user_id": str(i)}).increment()
+        memory.collect()
+        gc.collect()
+        after = _rss()
+        [record] = [m for m in collector.snapshot() if m.labels.get("otel.metric.overflow")]
+    print(
+        f"{ids:,} increments over {ids:,} distinct user ids: RSS {at_limit:.1f} MB at 2,000 series -> "
+        f"{after:.1f} MB after ({after - at_limit:+.1f} MB); overflow series holds {record.value:,.0f}"
+    )
+
+
 def bench_alert_rules(count: int = 1000) -> None:
     with MetricsCollector() as collector:
         for i in range(100):
@@ -263,6 +289,8 @@ def main() -> None:
     bench_scrape(2_000 if QUICK else 10_000)
     print()
     bench_alert_rules()
+    print()
+    bench_bounded_memory(100_000 if QUICK else 1_000_000)
     assert math.isfinite(sum(r[2] for r in ROWS))
 
 

@@ -23,6 +23,7 @@ from ._errors import (
     MetricError,
 )
 from ._file_storage import FileMetricsStorage
+from ._filters import MetricFilter
 from ._instruments import Counter, Gauge, Histogram, Summary
 from ._memory_storage import MemoryMetricsStorage
 from ._notifiers import AlertmanagerNotifier, CallbackNotifier, LoggingNotifier, Notifier, WebhookNotifier
@@ -69,6 +70,7 @@ __all__ = [
     "Metric",
     "MetricConflictError",
     "MetricError",
+    "MetricFilter",
     "MetricType",
     "MetricsDashboard",
     "MetricsCollector",

@@ -17,6 +17,7 @@ from opentelemetry.sdk.resources import Resource
 
 from ._cells import ThreadCells
 from ._family import DEFAULT_CARDINALITY_LIMIT, Family
+from ._filters import MetricFilter, name_accepted
 from ._instruments import Counter, Gauge, Histogram, Summary, _histogram_value, _Series
 from ._memory_storage import MemoryMetricsStorage
 from ._optional import require
@@ -77,10 +78,15 @@ class MetricsCollector:
         export_timeout: float = 30.0,
         cardinality_limit: int = DEFAULT_CARDINALITY_LIMIT,
         multiprocess_dir: str | os.PathLike[str] | None = None,
+        filters: Sequence[MetricFilter] = (),
     ) -> None:
         if isinstance(cardinality_limit, bool) or not isinstance(cardinality_limit, int) or cardinality_limit < 1:
             raise ValueError(f"cardinality_limit must be a positive int, got {cardinality_limit!r}")
         self._cardinality_limit = cardinality_limit
+        self._filters = tuple(filters)
+        for f in self._filters:
+            if not isinstance(f, MetricFilter):
+                raise TypeError(f"filters must be MetricFilter objects, got {f!r}")
         self._storages = _storages(storage)
         self._clock: Callable[[], float] = clock or time.monotonic
         self._export_timeout = export_timeout
@@ -257,7 +263,8 @@ class MetricsCollector:
             if family is None:
                 family = requested
                 self._families[name] = family
-                self._bridge.register(family)
+                if not family.denied:
+                    self._bridge.register(family)
             else:
                 family.check_same(requested)
         return family.get(labels)
@@ -297,7 +304,7 @@ class MetricsCollector:
             quantiles = check_quantiles(name, quantiles)
             max_age = float(check_positive(name, "max_age", max_age))
             max_samples = int(check_positive(name, "max_samples", max_samples, integer=True))
-        return Family(
+        family = Family(
             name,
             kind,
             description,
@@ -311,6 +318,9 @@ class MetricsCollector:
             limit=limit,
             on_overflow=self._folded,
         )
+        family.filters = self._filters
+        family.denied = not name_accepted(self._filters, name)
+        return family
 
     def _folded(self, family: Family) -> None:
         """Count a label set folded into ``family``'s overflow series (rfs_otel_cardinality_overflow_total)."""
@@ -360,9 +370,9 @@ class MetricsCollector:
     # -- reading ------------------------------------------------------------------------------
 
     def families(self) -> list[Family]:
-        """The registered metric families (internal view, used by storages and the dashboard)."""
+        """The registered, exported metric families (filters' denied ones left out)."""
         with self._lock:
-            return list(self._families.values())
+            return [f for f in self._families.values() if not f.denied]
 
     def series_count(self) -> int:
         """Number of series across all metrics."""

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._cells import SlotKind, ThreadCells
 from ._errors import MetricConflictError
+from ._filters import MetricFilter, apply_filters
 from ._instruments import Counter, Gauge, Histogram, Summary, _histogram_value, _Series, summary_slot
 from ._records import Metric, MetricType
 from ._validation import LabelKey, check_labels
@@ -69,6 +70,9 @@ class Family:
         self._clock = clock
         self._lock = threading.Lock()
         self.limit = limit
+        self.filters: tuple[MetricFilter, ...] = ()
+        #: Denied by a MetricFilter: its series work but are neither exported nor reported.
+        self.denied = False
         #: How a gauge combines across workers in multiprocess mode (see ``GAUGE_MODES``).
         self.multiprocess_mode = "sum"
         self.overflow: _Series | None = None
@@ -107,6 +111,8 @@ class Family:
     def get(self, labels: Mapping[str, object] | None) -> _Series:
         """The series for ``labels``, validated and created on first use."""
         key = check_labels(self.name, labels, _RESERVED[self.kind])
+        if self.filters:
+            key = apply_filters(self.filters, self.name, key, _RESERVED[self.kind])
         series = self.series.get(key)
         if series is None:
             with self._lock:
@@ -118,7 +124,7 @@ class Family:
                     self.series[key] = series
         if labels:
             raw = tuple(labels.items())
-            if raw != key:
+            if raw != key and len(self._aliases) < self.limit:  # bounded: relabelled ids must not pile up
                 try:
                     self._aliases[raw] = series
                 except TypeError:

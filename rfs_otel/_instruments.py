@@ -170,7 +170,7 @@ class Gauge(_Series):
             return self._children[key]
         except (KeyError, TypeError, AttributeError):
             child: Gauge = self._family.child(self, labels)
-            if child is not self._family.overflow:  # folded label sets are not remembered: memory stays bounded
+            if child is not self._family.overflow and len(self._children) < self._family.limit:  # stays bounded
                 try:
                     self._children[tuple(labels.items())] = child
                 except TypeError:

@@ -200,3 +200,19 @@ def test_fork_while_another_thread_holds_a_lock_does_not_deadlock() -> None:
         finally:
             release.set()
             thread.join()
+
+
+def test_threads_that_end_are_folded_into_the_workers_base_file(tmp_path: Path) -> None:
+    """Each thread writes its own file; ended threads are folded into <pid>-0.cells and their files removed."""
+    import threading
+
+    with MetricsCollector(multiprocess_dir=tmp_path) as collector:
+        counter = collector.counter("jobs_total")
+        for _ in range(8):
+            thread = threading.Thread(target=lambda: [counter.increment() for _ in range(100)])
+            thread.start()
+            thread.join()
+        assert len(list(tmp_path.glob(f"{os.getpid()}-*.cells"))) == 8
+        assert {m.name: m.value for m in collector.snapshot()}["jobs_total"] == 800
+        assert [p.name for p in tmp_path.glob(f"{os.getpid()}-*.cells")] == [f"{os.getpid()}-0.cells"]
+        assert {m.name: m.value for m in collector.snapshot()}["jobs_total"] == 800
