@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import os
 import threading
 import time
@@ -102,6 +104,8 @@ class MetricsCollector:
         self._lock = threading.RLock()
         self._export_lock = threading.Lock()
         self._closed = False
+        self._closing = False
+        self._pid = os.getpid()
         self.system_metrics_enabled = False
         readers = [reader for s in self._storages for reader in s.readers()]
         self._bridge = SdkBridge(readers, meter_provider, views, resource, self._cells.reap)
@@ -114,6 +118,7 @@ class MetricsCollector:
                     collector._after_fork()
 
             os.register_at_fork(after_in_child=after_fork)
+        atexit.register(_shutdown_at_exit, weakref.ref(self))
         if self.multiprocess_dir is not None:
             from ._multiprocess import SharedSource
 
@@ -355,6 +360,7 @@ class MetricsCollector:
 
     def _after_fork(self) -> None:
         """In a forked child: fresh locks, so a lock held by another thread at fork time cannot deadlock."""
+        self._pid = os.getpid()
         self._lock = threading.RLock()
         self._export_lock = threading.Lock()
         for family in self._families.values():
@@ -469,9 +475,30 @@ class MetricsCollector:
             return Failure("; ".join(failures))
         return Success(self.series_count())
 
-    async def collect_and_store(self) -> Result[int, str]:
-        """Collect once and deliver to every storage, off the event loop; never raises for a storage fault."""
-        return await asyncio.to_thread(self.collect_and_store_sync)
+    async def collect_and_store(self, timeout: float | None = None) -> Result[int, str]:
+        """Collect once and deliver to every storage, off the event loop; never raises for a storage fault.
+
+        Returns a Failure after ``timeout`` seconds (default ``export_timeout``) even if a storage hangs;
+        the blocking work then finishes in its worker thread, and the event loop is never held up.
+        """
+        limit = self._export_timeout if timeout is None else timeout
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[Result[int, str]] = loop.create_future()
+
+        def settle(result: Result[int, str]) -> None:
+            if not done.done():
+                done.set_result(result)
+
+        def work() -> None:  # a daemon thread: a hanging storage never holds up the loop or its shutdown
+            result = self.collect_and_store_sync()
+            with contextlib.suppress(RuntimeError):  # the loop may be gone by then
+                loop.call_soon_threadsafe(settle, result)
+
+        threading.Thread(target=work, name="rfs-otel-export", daemon=True).start()
+        try:
+            return await asyncio.wait_for(asyncio.shield(done), limit)
+        except asyncio.TimeoutError:
+            return Failure(f"collect_and_store did not finish within {limit:g} s (a storage is not answering)")
 
     def enable_system_metrics(self, config: Mapping[str, list[str] | None] | None = None) -> None:
         """Record CPU, memory, disk and network I/O, threads, file descriptors (OTel system-metrics, psutil).
@@ -490,10 +517,16 @@ class MetricsCollector:
         self.system_metrics_enabled = True
 
     def shutdown(self) -> None:
-        """Deliver a last collection to push-style storages, then release everything; idempotent."""
+        """Deliver a last collection to push-style storages, then release everything; idempotent.
+
+        Safe while an export is in flight (it waits for it, bounded by the storages' timeouts) and from
+        several threads at once; also run at interpreter exit, bounded by ``export_timeout``.
+        """
         with self._lock:
-            if self._closed:
+            if self._closed or self._closing:
                 return
+            self._closing = True
+        try:
             if self.system_metrics_enabled:
                 require(
                     "opentelemetry.instrumentation.system_metrics", "system"
@@ -502,10 +535,11 @@ class MetricsCollector:
             flush = [s for s in self._storages if s.flush_on_shutdown]
             if flush:
                 self._store(flush)
+        finally:
             self._closed = True
-        self._bridge.shutdown()
-        for storage in self._storages:
-            storage.shutdown()
+            self._bridge.shutdown()
+            for storage in self._storages:
+                storage.shutdown()
 
     @property
     def closed(self) -> bool:
@@ -519,3 +553,13 @@ class MetricsCollector:
 
     def __repr__(self) -> str:
         return f"<MetricsCollector storages={self._storages!r} series={self.series_count()}>"
+
+
+def _shutdown_at_exit(ref: weakref.ref[MetricsCollector]) -> None:
+    """At interpreter exit: flush and release a collector nobody shut down, in bounded time."""
+    collector = ref()
+    if collector is None or collector.closed or collector._pid != os.getpid():
+        return
+    worker = threading.Thread(target=collector.shutdown, name="rfs-otel-exit-flush", daemon=True)
+    worker.start()
+    worker.join(timeout=collector._export_timeout)
