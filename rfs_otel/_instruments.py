@@ -39,9 +39,25 @@ def _number(kind: str, name: str, call: str, value: object) -> float | int:
         raise InvalidValueError(
             f"{kind} {name!r} takes a real number, got {value!r} of type {type(value).__name__}: {call}({value!r})"
         ) from None
-    if isinstance(number, float) and not math.isfinite(number):
-        raise InvalidValueError(f"{kind} {name!r} takes a finite number: {call}({value!r})")
+    if isinstance(number, float):
+        if not math.isfinite(number):
+            raise InvalidValueError(f"{kind} {name!r} takes a finite number: {call}({value!r})")
+    elif not -INT64 < number < INT64:
+        raise InvalidValueError(
+            f"{kind} {name!r} takes integers within ±2**63 (what OTLP carries exactly): {call}({value!r})"
+        )
     return number
+
+
+#: Integers recorded must stay inside the int64 range OTLP carries; larger totals are exported as floats.
+INT64 = 2**63
+
+
+def _exportable(total: float | int) -> float | int:
+    """A running total as an OTel value: an int past the int64 range becomes a float."""
+    if total.__class__ is int and not -INT64 < total < INT64:
+        return float(total)
+    return total
 
 
 class _Series:
@@ -89,7 +105,7 @@ class Counter(_Series):
 
     def increment(self, amount: float = 1) -> None:
         """Add ``amount`` (default 1); a negative, NaN, infinite or non-number amount raises ValueError."""
-        if amount.__class__ is not int or amount < 0:
+        if amount.__class__ is not int or not 0 <= amount < INT64:
             amount = self._checked(amount)
         try:
             self._local.cells[self._slot] += amount
@@ -106,8 +122,7 @@ class Counter(_Series):
 
     def get_value(self) -> float | int:
         """The total across all threads."""
-        total: float | int = sum(self._cells.values(self._slot))
-        return total
+        return _exportable(sum(self._cells.values(self._slot)))
 
 
 class Gauge(_Series):
@@ -129,7 +144,9 @@ class Gauge(_Series):
         if labels:
             self._child(labels).set(value)
             return
-        if (value.__class__ is not float and value.__class__ is not int) or value - value:
+        if (value.__class__ is not float and (value.__class__ is not int or not -INT64 < value < INT64)) or (
+            value - value
+        ):
             value = self._step(value, "set")
         with self._lock:
             self._value = value
@@ -139,7 +156,9 @@ class Gauge(_Series):
         if labels:
             self._child(labels).increment(amount)
             return
-        if (amount.__class__ is not int and amount.__class__ is not float) or amount - amount:
+        if (amount.__class__ is not float and (amount.__class__ is not int or not -INT64 < amount < INT64)) or (
+            amount - amount
+        ):
             amount = self._step(amount, "increment")
         with self._lock:
             self._value += amount
@@ -151,7 +170,9 @@ class Gauge(_Series):
         if labels:
             self._child(labels).decrement(amount)
             return
-        if (amount.__class__ is not int and amount.__class__ is not float) or amount - amount:
+        if (amount.__class__ is not float and (amount.__class__ is not int or not -INT64 < amount < INT64)) or (
+            amount - amount
+        ):
             amount = self._step(amount, "decrement")
         with self._lock:
             self._value -= amount
@@ -162,7 +183,7 @@ class Gauge(_Series):
         """The current value (of the child series ``labels`` selects, if given)."""
         if labels:
             return self._child(labels).get_value()
-        return self._value
+        return _exportable(self._value)
 
     def _child(self, labels: Labels) -> Gauge:
         try:
@@ -242,7 +263,7 @@ class Histogram(_Series):
 
     def observe(self, value: float) -> None:
         """Record one observation; NaN, infinities and non-numbers raise ValueError and record nothing."""
-        if (value.__class__ is not float and value.__class__ is not int) or value - value:
+        if value.__class__ is not float or value - value:
             value = _number("histogram", self.name, "observe", value)
         try:
             cell = self._local.cells[self._slot]
@@ -361,7 +382,7 @@ class Summary(_Series):
 
     def observe(self, value: float) -> None:
         """Record one observation; NaN, infinities and non-numbers raise ValueError and record nothing."""
-        if (value.__class__ is not float and value.__class__ is not int) or value - value:
+        if value.__class__ is not float or value - value:
             value = _number("summary", self.name, "observe", value)
         try:
             cell = self._local.cells[self._slot]

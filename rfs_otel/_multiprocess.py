@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._instruments import Counter, Gauge, Histogram, HistogramSnapshot, _number, quantile_key
+from ._instruments import INT64, Counter, Gauge, Histogram, HistogramSnapshot, _number, quantile_key
 from ._quantile import bucket_quantile
 from ._records import MetricType
 from ._validation import LabelKey
@@ -268,7 +268,7 @@ class SharedCounter(Counter):
         self._slot = cells.add(1, (0.0,), _meta(family, key, "counter"))
 
     def increment(self, amount: float = 1) -> None:
-        if amount.__class__ is not int or amount < 0:
+        if amount.__class__ is not int or not 0 <= amount < INT64:
             amount = self._checked(amount)
         try:
             self._local.cells[self._slot][0] += amount
