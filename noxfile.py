@@ -7,7 +7,7 @@ import nox
 nox.options.sessions = ["tests", "lint", "typecheck", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 
-TEST_DEPS = ["pytest>=8", "hypothesis>=6", "prometheus-client>=0.20", "playwright>=1.40", "gunicorn>=21"]
+TEST_DEPS = ["pytest>=8", "hypothesis>=6", "prometheus-client>=0.20", "playwright>=1.40", "gunicorn>=21", "numpy"]
 
 
 @nox.session

@@ -96,7 +96,10 @@ def to_number(value: object) -> float | int:
         raise TypeError(value)
     if isinstance(value, int):
         return int(value)
-    return float(value)
+    try:
+        return float(value)
+    except (ValueError, OverflowError):  # Decimal('sNaN') and friends
+        raise TypeError(value) from None
 
 
 def check_buckets(metric: str, buckets: Iterable[object] | None) -> tuple[float, ...]:
