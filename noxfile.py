@@ -41,9 +41,10 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Ratios against prometheus_client and the raw OTel SDK, in one process."""
+    """Ratios against prometheus_client and the raw OTel SDK, then load and scale (``-- --soak 60`` adds a soak)."""
     session.install("-e", ".[all]", "prometheus-client>=0.20")
     session.run("python", "benchmarks/bench.py", *session.posargs)
+    session.run("python", "benchmarks/scale.py", *session.posargs)
 
 
 @nox.session
