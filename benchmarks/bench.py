@@ -18,6 +18,7 @@ import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
+from opentelemetry.sdk.metrics import Counter as OtelCounter
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from prometheus_client import CollectorRegistry, generate_latest
@@ -162,14 +163,14 @@ def _measure_bytes(build: Callable[[], Any]) -> tuple[float, Any]:
 def bench_memory(series: int = 10_000) -> None:
     def ours() -> Any:
         memory = MemoryMetricsStorage(history=1)
-        collector = MetricsCollector(storage=memory)
+        collector = MetricsCollector(storage=memory, cardinality_limit=series + 10)
         for i in range(series):
             collector.counter("mem_total", labels={"user": str(i)}).increment()
         memory.collect()
         return collector
 
     def raw_otel() -> Any:
-        reader = InMemoryMetricReader()
+        reader = InMemoryMetricReader(cardinality_limits={OtelCounter: series + 10})  # no folding either side
         provider = MeterProvider(metric_readers=[reader])
         counter = provider.get_meter("bench").create_counter("mem_total")
         for i in range(series):
@@ -200,7 +201,7 @@ def bench_memory(series: int = 10_000) -> None:
 
 def bench_scrape(series: int = 10_000) -> None:
     storage = PrometheusStorage(port=0)
-    with MetricsCollector(storage=storage) as collector:
+    with MetricsCollector(storage=storage, cardinality_limit=series + 10) as collector:
         for i in range(series):
             collector.counter("scrape_total", "Scraped", labels={"id": str(i)}).increment()
         storage.exposition()  # first collection creates the SDK's per-series state

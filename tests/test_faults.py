@@ -150,9 +150,9 @@ def test_pushgateway_500_then_recovery_loses_nothing(scripted: str) -> None:
     collector.shutdown()
 
 
-def test_otlp_http_retries_503_with_retry_after(scripted: str) -> None:
-    """503 (with Retry-After) twice, then 200: the exporter retries within the timeout and succeeds."""
-    _Scripted.script = [(503, {"Retry-After": "0"}), (503, {})]
+def test_otlp_http_retries_429_and_503_with_retry_after(scripted: str) -> None:
+    """429 (with Retry-After) then 503, then 200: the exporter retries within the timeout and succeeds."""
+    _Scripted.script = [(429, {"Retry-After": "0"}), (503, {})]
     storage = OTLPStorage(endpoint=f"{scripted}/v1/metrics", protocol="http/protobuf", timeout=10)
     with MetricsCollector(storage=storage) as collector:
         collector.counter("jobs_total").increment()
