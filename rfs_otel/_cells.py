@@ -7,11 +7,12 @@ that have ended are folded into a base list so thread churn costs no memory.
 
 from __future__ import annotations
 
-import os
 import threading
 import weakref
 from collections.abc import Callable
 from typing import Any
+
+from ._fork import after_fork_in_child
 
 __all__ = ["SlotKind", "ThreadCells"]
 
@@ -38,15 +39,7 @@ class ThreadCells:
         self._kinds: list[SlotKind] = []
         self._base: list[Any] = []
         self._lists: list[tuple[weakref.ref[threading.Thread], list[Any]]] = []
-        if hasattr(os, "register_at_fork"):
-            ref = weakref.ref(self)
-
-            def _after_fork_in_child() -> None:
-                cells = ref()
-                if cells is not None:
-                    cells._after_fork()
-
-            os.register_at_fork(after_in_child=_after_fork_in_child)
+        after_fork_in_child(self, "_after_fork")
 
     def new_slot(self, kind: SlotKind) -> int:
         """Reserve a slot for a new series and return its index."""

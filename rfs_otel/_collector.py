@@ -20,6 +20,7 @@ from opentelemetry.sdk.resources import Resource
 from ._cells import ThreadCells
 from ._family import DEFAULT_CARDINALITY_LIMIT, Family
 from ._filters import MetricFilter, name_accepted
+from ._fork import after_fork_in_child
 from ._instruments import Counter, Gauge, Histogram, Summary, _histogram_value, _Series
 from ._memory_storage import MemoryMetricsStorage
 from ._optional import require
@@ -109,15 +110,7 @@ class MetricsCollector:
         self.system_metrics_enabled = False
         readers = [reader for s in self._storages for reader in s.readers()]
         self._bridge = SdkBridge(readers, meter_provider, views, resource, self._cells.reap)
-        if hasattr(os, "register_at_fork"):
-            ref = weakref.ref(self)
-
-            def after_fork() -> None:
-                collector = ref()
-                if collector is not None:
-                    collector._after_fork()
-
-            os.register_at_fork(after_in_child=after_fork)
+        after_fork_in_child(self, "_after_fork")
         atexit.register(_shutdown_at_exit, weakref.ref(self))
         if self.multiprocess_dir is not None:
             from ._multiprocess import SharedSource

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._fork import after_fork_in_child
 from ._instruments import INT64, Counter, Gauge, Histogram, HistogramSnapshot, _number, quantile_key
 from ._quantile import bucket_quantile
 from ._records import MetricType
@@ -105,15 +106,7 @@ class SharedCells:
         self._gauge_meta: list[dict[str, Any]] = []
         self._threads: list[tuple[weakref.ref[threading.Thread], _MappedFile, list[Any]]] = []
         self._start(copy_gauges=None)
-        if hasattr(os, "register_at_fork"):
-            ref = weakref.ref(self)
-
-            def after_fork() -> None:
-                cells = ref()
-                if cells is not None:
-                    cells._after_fork()
-
-            os.register_at_fork(after_in_child=after_fork)
+        after_fork_in_child(self, "_after_fork")
 
     def _start(self, copy_gauges: list[float] | None) -> None:
         self.pid = os.getpid()
@@ -242,18 +235,24 @@ def _fold(view: Any, region: _Region, part: Any) -> None:
 # -- series classes for multiprocess mode ------------------------------------------------------------
 
 
-def _meta(family: Family, key: LabelKey, kind: str) -> dict[str, Any]:
+def _layout(kind: str, name: str, key: LabelKey, family: Family | MergedFamily) -> dict[str, Any]:
+    """One meta line: what a region of the files holds (kind, metric, labels and the family's layout)."""
+    mode = family.multiprocess_mode if hasattr(family, "multiprocess_mode") else family.mode
     return {
         "k": kind,
-        "n": family.name,
+        "n": name,
         "l": [list(p) for p in key],
         "d": family.description,
         "u": family.unit,
         "b": list(family.bounds),
         "q": list(family.quantiles),
         "a": family.max_age,
-        "m": getattr(family, "multiprocess_mode", "sum"),
+        "m": mode,
     }
+
+
+def _meta(family: Family, key: LabelKey, kind: str) -> dict[str, Any]:
+    return _layout(kind, family.name, key, family)
 
 
 class SharedCounter(Counter):
@@ -517,17 +516,7 @@ def _compact(directory: Path, dead: list[int]) -> None:
         series = []
         for name, family in totals.items():
             for key, vector in family.series.items():
-                meta = {
-                    "k": family.kind,
-                    "n": name,
-                    "l": [list(p) for p in key],
-                    "d": family.description,
-                    "u": family.unit,
-                    "b": list(family.bounds),
-                    "q": list(family.quantiles),
-                    "a": family.max_age,
-                    "m": family.mode,
-                }
+                meta = _layout(family.kind, name, key, family)
                 series.append({"meta": meta, "vector": vector})
         archive = {"folded": sorted(folded | set(new)), "series": series}
         _write_archive(directory, archive)  # durable before any file is deleted
