@@ -1,9 +1,10 @@
 """The one module that builds OpenTelemetry SDK objects: provider, meter, readers, views, and the bridge.
 
-Counters and gauges become OTel observable instruments (their callbacks read the facade at
-collection, so Views apply). Histograms and summaries have no observable form in the OTel API; the
-bridge plays the spec's *MetricProducer*: it wraps each reader's collect callback and appends
-genuine ``HistogramDataPoint``/``NumberDataPoint`` metrics to what the SDK collected.
+The bridge plays the OTel specification's *MetricProducer*: it wraps each reader's collect callback
+and appends the facade's state — genuine ``Sum``/``Gauge``/``Histogram`` metrics of OTel data points —
+to what the SDK collected, applying matching Views (name, description, attribute keys, bucket
+boundaries, drop) itself. Nothing is kept per series inside the SDK, so the facade's series state is
+the only copy (memory below the raw SDK's) and the facade's series limit is the only one that folds.
 """
 
 from __future__ import annotations
@@ -11,14 +12,19 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics._internal.exemplar import Exemplar
-from opentelemetry.sdk.metrics._internal.instrument import _Histogram, _ObservableCounter, _ObservableGauge
+from opentelemetry.sdk.metrics._internal.instrument import (
+    _Counter,
+    _Gauge,
+    _Histogram,
+    _ObservableCounter,
+    _ObservableGauge,
+)
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     Gauge,
@@ -33,6 +39,7 @@ from opentelemetry.sdk.metrics.export import (
     PeriodicExportingMetricReader,
     ResourceMetrics,
     ScopeMetrics,
+    Sum,
 )
 from opentelemetry.sdk.metrics.view import Aggregation, DropAggregation, ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
@@ -47,6 +54,14 @@ from ._version import __version__
 __all__ = ["SCOPE", "LocalSource", "SdkBridge", "Source", "in_memory_reader", "periodic_reader"]
 
 SCOPE = InstrumentationScope("rfs_otel", __version__)
+
+#: The OTel instrument types a View may name to select a facade metric of each kind.
+_PROBES: dict[MetricType, tuple[type, ...]] = {
+    MetricType.COUNTER: (_Counter, _ObservableCounter),
+    MetricType.GAUGE: (_Gauge, _ObservableGauge),
+    MetricType.HISTOGRAM: (_Histogram,),
+    MetricType.SUMMARY: (_Histogram,),
+}
 
 
 def in_memory_reader(
@@ -77,6 +92,13 @@ def _filtered(attributes: dict[str, str], keys: frozenset[str] | None) -> dict[s
     if keys is None:
         return attributes
     return {k: v for k, v in attributes.items() if k in keys}
+
+
+def _number_data(counter: bool, points: list[NumberDataPoint], delta: bool) -> Sum | Gauge:
+    if not counter:
+        return Gauge(points)
+    temporality = AggregationTemporality.DELTA if delta else AggregationTemporality.CUMULATIVE
+    return Sum(points, temporality, is_monotonic=True)
 
 
 class LocalSource:
@@ -152,7 +174,6 @@ class SdkBridge:
             for reader in readers:
                 meter_provider.add_metric_reader(reader)
                 bridged.append(reader)
-        self._meter = self.provider.get_meter(SCOPE.name, SCOPE.version)
         self._resource: Resource = self.provider._sdk_config.resource
         self._own_readers = list(readers)
         self._bridged = list(dict.fromkeys(bridged))
@@ -162,43 +183,23 @@ class SdkBridge:
     # -- registration -------------------------------------------------------------------------
 
     def register(self, family: Family) -> None:
-        """Expose a new family to OTel: observable instrument or producer stream."""
-        self._agree_on_limit(family.limit)
-        if family.kind is MetricType.COUNTER:
-            self._meter.create_observable_counter(
-                family.name, callbacks=[self._callback(family)], unit=family.unit, description=family.description
-            )
-        elif family.kind is MetricType.GAUGE:
-            self._meter.create_observable_gauge(
-                family.name, callbacks=[self._callback(family)], unit=family.unit, description=family.description
-            )
-        else:
-            with self._lock:
-                self._families.append((family, self.streams(family.name, family.unit, family.description)))
-
-    def _agree_on_limit(self, limit: int) -> None:
-        """Make every bridged reader's SDK limit for observable instruments at least ``limit`` + 1.
-
-        The facade folds past ``limit`` into one ``otel.metric.overflow`` series, so the SDK then sees at
-        most ``limit + 1`` attribute sets and never folds on its own: both report the same points.
-        """
-        for reader in self._bridged:
-            limits = reader._instrument_class_cardinality_limit
-            for cls in (_ObservableCounter, _ObservableGauge):
-                if limits.get(cls, 0) < limit + 1:
-                    limits[cls] = limit + 1
+        """Expose a new family to OTel: the bridge emits its points at every collection."""
+        with self._lock:
+            self._families.append((family, self.streams(family.name, family.unit, family.description, family.kind)))
 
     def view_buckets(self, name: str, unit: str, description: str) -> tuple[float, ...] | None:
         """Bucket bounds a matching View's ExplicitBucketHistogramAggregation imposes, if any."""
-        for view in self._matching(name, unit, description):
+        for view in self._matching(name, unit, description, MetricType.HISTOGRAM):
             aggregation = view._aggregation
             if isinstance(aggregation, ExplicitBucketHistogramAggregation) and aggregation._boundaries is not None:
                 return tuple(float(b) for b in aggregation._boundaries)
         return None
 
-    def streams(self, name: str, unit: str, description: str) -> tuple[_Stream, ...]:
-        """The streams Views make of a producer-side family (itself when no View matches)."""
-        matching = self._matching(name, unit, description)
+    def streams(
+        self, name: str, unit: str, description: str, kind: MetricType = MetricType.HISTOGRAM
+    ) -> tuple[_Stream, ...]:
+        """The streams Views make of a family (the family itself when no View matches)."""
+        matching = self._matching(name, unit, description, kind)
         if not matching:
             return (_Stream(name, description, None),)
         streams = []
@@ -215,17 +216,12 @@ class SdkBridge:
             )
         return tuple(streams)
 
-    def _matching(self, name: str, unit: str, description: str) -> list[View]:
+    def _matching(self, name: str, unit: str, description: str, kind: MetricType) -> list[View]:
+        """Views matching a family, probed as the OTel instrument types it stands for."""
         if not self._views:
             return []
-        probe = _Histogram(name, SCOPE, None, unit, description)  # type: ignore[arg-type]
-        return [view for view in self._views if view._match(probe)]
-
-    def _callback(self, family: Family) -> Callable[[CallbackOptions], Iterable[Observation]]:
-        def observe(options: CallbackOptions) -> Iterable[Observation]:
-            return [Observation(value, attributes) for attributes, value in self.source.values(family)]
-
-        return observe
+        probes = [cls(name, SCOPE, None, unit=unit, description=description) for cls in _PROBES[kind]]
+        return [view for view in self._views if any(view._match(probe) for probe in probes)]
 
     # -- the producer -------------------------------------------------------------------------
 
@@ -273,6 +269,9 @@ class SdkBridge:
         with self._lock:
             families = list(self._families)
         for family, streams in families:
+            if family.kind in (MetricType.COUNTER, MetricType.GAUGE):
+                out.extend(self._number_metrics(family, streams, now, reader))
+                continue
             snapshots = self.source.distributions(family)
             stats = self.source.statistics(family) if family.kind is MetricType.SUMMARY else []
             for stream in streams:
@@ -281,6 +280,41 @@ class SdkBridge:
                 out.append(Metric(stream.name, stream.description, family.unit, Histogram(points, temporality)))
                 if family.kind is MetricType.SUMMARY:
                     out.extend(self._quantile_metrics(family, stream, stats, now))
+        return out
+
+    def _number_metrics(
+        self, family: Family, streams: tuple[_Stream, ...], now: int, reader: MetricReader | None
+    ) -> list[Metric]:
+        """Sum (counters) or Gauge (gauges) metrics; label sets a View merges are summed (gauges: last wins)."""
+        counter = family.kind is MetricType.COUNTER
+        delta = (
+            counter
+            and reader is not None
+            and reader._instrument_class_temporality.get(_Counter) is AggregationTemporality.DELTA
+        )
+        state = self._delta_state.setdefault(id(reader), {}) if delta else None
+        values = self.source.values(family)
+        out = []
+        for stream in streams:
+            if stream.attribute_keys is None and state is None:  # the common case: one point per series as is
+                start = family.start_time_ns
+                points = [NumberDataPoint(attributes, start, now, value) for attributes, value in values]
+                out.append(Metric(stream.name, stream.description, family.unit, _number_data(counter, points, False)))
+                continue
+            merged: dict[tuple[tuple[str, Any], ...], float] = {}
+            for attributes, value in values:
+                key = tuple(sorted(_filtered(attributes, stream.attribute_keys).items()))
+                merged[key] = merged.get(key, 0) + value if counter else value
+            points = []
+            for key, total in merged.items():
+                start, value = family.start_time_ns, total
+                if state is not None:
+                    previous = state.get((stream.name, key))
+                    state[(stream.name, key)] = ([], total, now)
+                    if previous is not None:
+                        value, start = total - previous[1], previous[2]
+                points.append(NumberDataPoint(dict(key), start, now, value))
+            out.append(Metric(stream.name, stream.description, family.unit, _number_data(counter, points, delta)))
         return out
 
     def _histogram_points(

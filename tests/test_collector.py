@@ -161,7 +161,7 @@ def test_exported_counter_is_cumulative_across_collections(
 
 
 def test_user_views_apply_to_counters(memory: MemoryMetricsStorage) -> None:
-    """A View renaming a counter and dropping an attribute is honoured by the SDK."""
+    """A View renaming a counter and dropping an attribute is honoured (merged series are summed)."""
     view = View(instrument_name="http_requests_total", name="requests_total", attribute_keys={"method"})
     with MetricsCollector(storage=memory, views=[view]) as c:
         c.counter("http_requests_total", labels={"method": "GET", "user": "u1"}).increment()
@@ -284,3 +284,35 @@ def test_histogram_nan_quantile_is_json_null_in_strict_form(collector: MetricsCo
     [record] = collector.snapshot()
     assert math.isnan(record.value["p50"])
     assert record.to_dict()["value"]["p50"] is None
+
+
+def test_views_select_counters_by_instrument_type(memory: MemoryMetricsStorage) -> None:
+    """A View naming instrument_type=Counter matches facade counters (and not gauges)."""
+    from opentelemetry.sdk.metrics import Counter as OtelCounter
+
+    view = View(instrument_type=OtelCounter, attribute_keys=set())
+    with MetricsCollector(storage=memory, views=[view]) as c:
+        c.counter("a_total", labels={"x": "1"}).increment()
+        c.counter("a_total", labels={"x": "2"}).increment()
+        c.gauge("g", labels={"x": "1"}).set(5)
+        data = memory.collect()
+    assert [(dict(p.attributes), p.value) for p in exported_points(data, "a_total")] == [({}, 2)]
+    assert [dict(p.attributes) for p in exported_points(data, "g")] == [{"x": "1"}]
+
+
+def test_delta_readers_get_counter_deltas() -> None:
+    """A reader preferring DELTA for counters receives the increase since its last collection."""
+    from opentelemetry.sdk.metrics import Counter as OtelCounter
+    from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader
+
+    reader = InMemoryMetricReader(preferred_temporality={OtelCounter: AggregationTemporality.DELTA})
+    provider = MeterProvider(metric_readers=[reader])
+    with MetricsCollector(storage=[], meter_provider=provider) as c:
+        counter = c.counter("jobs_total")
+        counter.increment(5)
+        first = exported_points(reader.get_metrics_data(), "jobs_total")[0]
+        counter.increment(2)
+        second = exported_points(reader.get_metrics_data(), "jobs_total")[0]
+    provider.shutdown()
+    assert (first.value, second.value) == (5, 2)
+    assert second.start_time_unix_nano == first.time_unix_nano
