@@ -128,39 +128,45 @@ class _NullExporterServer:
         self.server.server_close()
 
 
-def bench_series_scaling(sizes: tuple[int, ...] = (1_000, 10_000, 100_000)) -> None:
+def _one_size(size: int) -> tuple[float, float, float, bool]:
+    """Scrape time, export time and RSS growth for ``size`` series, measured in this (fresh) process."""
     sink = _NullExporterServer()
-    rows = []
-    for size in sizes:
-        gc.collect()
-        before = _rss_mb()
-        prometheus = PrometheusStorage(scope_labels=False, target_info=False)
-        otlp = OTLPStorage(endpoint=sink.url, protocol="http/protobuf", timeout=60)
-        collector = MetricsCollector(storage=[prometheus, otlp], cardinality_limit=size + 10)
-        for i in range(size):
-            collector.counter("scale_total", labels={"id": str(i)}).increment()
-        prometheus.exposition()
-        start = time.perf_counter()
-        prometheus.exposition()
-        scrape = time.perf_counter() - start
-        start = time.perf_counter()
-        result = collector.collect_and_store_sync()
-        export = time.perf_counter() - start
-        gc.collect()
-        memory = _rss_mb() - before
-        rows.append((size, scrape, export, memory, result.is_success()))
-        collector._storages = [prometheus]
-        collector.shutdown()
-        del collector, prometheus, otlp
+    gc.collect()
+    before = _rss_mb()
+    prometheus = PrometheusStorage(scope_labels=False, target_info=False)
+    otlp = OTLPStorage(endpoint=sink.url, protocol="http/protobuf", timeout=60)
+    collector = MetricsCollector(storage=[prometheus, otlp], cardinality_limit=size + 10)
+    for i in range(size):
+        collector.counter("scale_total", labels={"id": str(i)}).increment()
+    prometheus.exposition()
+    start = time.perf_counter()
+    prometheus.exposition()
+    scrape = time.perf_counter() - start
+    start = time.perf_counter()
+    ok = collector.collect_and_store_sync().is_success()
+    export = time.perf_counter() - start
+    gc.collect()
+    memory = _rss_mb() - before
     sink.close()
-    print("series    scrape      OTLP export   process memory")
+    return scrape, export, memory, ok
+
+
+def bench_series_scaling(sizes: tuple[int, ...] = (1_000, 10_000, 100_000)) -> None:
+    import subprocess
+
+    rows = []
+    for size in sizes:  # one fresh process per size, so memory figures do not reuse freed arenas
+        out = subprocess.run([sys.executable, __file__, "--series", str(size)], capture_output=True, text=True,
+                             check=True).stdout.split()
+        rows.append((size, float(out[0]), float(out[1]), float(out[2]), out[3] == "True"))
+    print("series    scrape      OTLP export   process memory (fresh process each)")
     for size, scrape, export, memory, ok in rows:
         status = "" if ok else " (FAILED)"
         print(f"{size:>7,}  {scrape * 1e3:8.0f} ms  {export * 1e3:8.0f} ms{status}  {memory:8.1f} MB")
     (s0, a0, b0, m0, _), (s1, a1, b1, m1, _) = rows[0], rows[-1]
     slope = lambda y0, y1: (y1 - y0) / (s1 - s0)  # noqa: E731
     print(f"slopes: scrape {slope(a0, a1) * 1e6:.1f} us/series, export {slope(b0, b1) * 1e6:.1f} us/series, "
-          f"memory {slope(m0, m1) * 1e6:.0f} B/series (linear: compare the per-series cost at each size above)")
+          f"memory {slope(m0, m1) * 1e6:.0f} B/series")
 
 
 def bench_soak(seconds: float = 60.0) -> None:
@@ -193,6 +199,9 @@ def bench_soak(seconds: float = 60.0) -> None:
 
 
 def main() -> None:
+    if "--series" in sys.argv:
+        print(*_one_size(int(sys.argv[sys.argv.index("--series") + 1])))
+        return
     quick = "--quick" in sys.argv
     bench_threads(per_thread=100_000 if quick else 1_000_000)
     bench_coroutines()
