@@ -316,3 +316,22 @@ def test_delta_readers_get_counter_deltas() -> None:
     provider.shutdown()
     assert (first.value, second.value) == (5, 2)
     assert second.start_time_unix_nano == first.time_unix_nano
+
+
+def test_delta_readers_get_histogram_deltas() -> None:
+    """A reader preferring DELTA for histograms receives only the observations since its last collection."""
+    from opentelemetry.sdk.metrics import Histogram as OtelHistogram
+    from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader
+
+    reader = InMemoryMetricReader(preferred_temporality={OtelHistogram: AggregationTemporality.DELTA})
+    provider = MeterProvider(metric_readers=[reader])
+    with MetricsCollector(storage=[], meter_provider=provider) as c:
+        h = c.histogram("job_seconds", buckets=[1.0])
+        h.observe(0.5)
+        h.observe(2.0)
+        first = exported_points(reader.get_metrics_data(), "job_seconds")[0]
+        h.observe(0.1)
+        second = exported_points(reader.get_metrics_data(), "job_seconds")[0]
+    provider.shutdown()
+    assert (first.count, list(first.bucket_counts)) == (2, [1, 1])
+    assert (second.count, list(second.bucket_counts), second.sum) == (1, [1, 0], pytest.approx(0.1))

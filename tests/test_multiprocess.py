@@ -189,6 +189,7 @@ def test_fork_while_another_thread_holds_a_lock_does_not_deadlock() -> None:
         read, write = os.pipe()
         pid = os.fork()
         if pid == 0:
+            signal.alarm(10)  # a deadlock here ends the child instead of hanging the suite
             collector.gauge("in_flight", labels={"worker": "child"}).set(1)
             gauge.set(2)
             os.write(write, b"ok")
@@ -216,3 +217,24 @@ def test_threads_that_end_are_folded_into_the_workers_base_file(tmp_path: Path) 
         assert {m.name: m.value for m in collector.snapshot()}["jobs_total"] == 800
         assert [p.name for p in tmp_path.glob(f"{os.getpid()}-*.cells")] == [f"{os.getpid()}-0.cells"]
         assert {m.name: m.value for m in collector.snapshot()}["jobs_total"] == 800
+
+
+def test_summaries_sum_their_distribution_across_workers(tmp_path: Path) -> None:
+    """A summary's count, sum and buckets are summed across workers; quantiles come from the merged buckets."""
+    memory = MemoryMetricsStorage()
+    with MetricsCollector(storage=memory, multiprocess_dir=tmp_path) as collector:
+        summary = collector.summary("task_seconds", buckets=[0.1, 0.5, 1.0])
+        summary.observe(0.05)
+        pid = os.fork()
+        if pid == 0:
+            for _ in range(99):
+                summary.observe(0.7)
+            os._exit(0)
+        os.waitpid(pid, 0)
+        data = memory.collect()
+        [dist] = exported_points(data, "task_seconds")
+        [p95] = exported_points(data, "task_seconds_p95")
+        own = summary.get_statistics()
+    assert dist.count == 100 and list(dist.bucket_counts) == [1, 0, 99, 0]
+    assert 0.5 <= p95.value <= 0.7
+    assert own["count"] == 1  # this worker's exact window
