@@ -15,6 +15,7 @@ from opentelemetry.sdk.metrics.export import MetricReader
 from ._optional import require
 from ._redact import split_credentials
 from ._result import Failure, Result, Success
+from ._sdk import prometheus_reader
 from ._storage import MetricsStorage
 from ._web import WebApp, serve
 
@@ -52,7 +53,6 @@ class PrometheusStorage(MetricsStorage):
         tls_keyfile: str | None = None,
     ) -> None:
         client = require("prometheus_client", "prometheus")
-        exporter = require("opentelemetry.exporter.prometheus", "prometheus")
         if not job_name or not isinstance(job_name, str):
             raise ValueError(f"PrometheusStorage job_name must be a non-empty str, got {job_name!r}")
         if not (isinstance(timeout, (int, float)) and timeout > 0):
@@ -61,9 +61,7 @@ class PrometheusStorage(MetricsStorage):
             raise ValueError(f"PrometheusStorage port must be an int in 0..65535, got {port!r}")
         self._client = client
         self.registry = client.CollectorRegistry(auto_describe=True)
-        self._reader: MetricReader = exporter.PrometheusMetricReader(
-            disable_target_info=not target_info, scope_info_enabled=scope_labels, registry=self.registry
-        )
+        self._reader: MetricReader = prometheus_reader(self.registry, scope_labels, target_info)
         self.flush_on_shutdown = push_gateway_url is not None
         self._push_url: str | None = None
         self._auth: tuple[str, str] | None = auth

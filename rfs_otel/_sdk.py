@@ -48,10 +48,11 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from ._errors import MetricError
 from ._family import Family
 from ._instruments import HistogramSnapshot, Summary, quantile_key
+from ._optional import require
 from ._records import MetricType
 from ._version import __version__
 
-__all__ = ["SCOPE", "LocalSource", "SdkBridge", "Source", "in_memory_reader", "periodic_reader"]
+__all__ = ["SCOPE", "LocalSource", "SdkBridge", "Source", "in_memory_reader", "periodic_reader", "prometheus_reader"]
 
 SCOPE = InstrumentationScope("rfs_otel", __version__)
 
@@ -70,6 +71,15 @@ def in_memory_reader(
 ) -> InMemoryMetricReader:
     """An on-demand reader (cumulative unless an exporter prefers otherwise): memory, file and OTLP storages."""
     return InMemoryMetricReader(preferred_temporality=temporality, preferred_aggregation=aggregation)
+
+
+def prometheus_reader(registry: Any, scope_labels: bool, target_info: bool) -> MetricReader:
+    """OTel's Prometheus reader filling ``registry`` (a prometheus_client CollectorRegistry the storage owns)."""
+    exporter = require("opentelemetry.exporter.prometheus", "prometheus")
+    reader: MetricReader = exporter.PrometheusMetricReader(
+        disable_target_info=not target_info, scope_info_enabled=scope_labels, registry=registry
+    )
+    return reader
 
 
 def periodic_reader(exporter: MetricExporter, interval: float, timeout: float) -> PeriodicExportingMetricReader:
