@@ -26,7 +26,7 @@ def test_examples_exist() -> None:
     names = {p.stem for p in EXAMPLES}
     assert {"basic", "instruments", "web_service", "database_pool", "business_metrics"} <= names
     assert {"prometheus_push", "prometheus_pull", "otlp_export", "file_storage"} <= names
-    assert {"decorator", "alerting", "dashboard"} <= names
+    assert {"decorator", "alerting", "dashboard", "cardinality", "multiprocess_fork"} <= names
 
 
 def _run(name: str, *args: str) -> str:

@@ -5,7 +5,22 @@ from __future__ import annotations
 import asyncio
 
 from rfs_otel import (
+    SLO,
+    Alert,
+    AlertCondition,
+    AlertManager,
+    AlertRule,
     Counter,
+    CounterMetric,
+    FileMetricsStorage,
+    LoggingNotifier,
+    MetricFilter,
+    MetricsDashboard,
+    OTLPStorage,
+    PerformanceMonitored,
+    PrometheusStorage,
+    TimingMetric,
+    to_prometheus_rules,
     Failure,
     Gauge,
     Histogram,
@@ -45,3 +60,28 @@ async def use() -> None:
 
 
 asyncio.run(use())
+
+
+@PerformanceMonitored(timing_metric=TimingMetric("typed_seconds"), counter_metric=CounterMetric("typed_total"))
+async def typed_handler(value: int) -> Result[int, str]:
+    return Success(value)
+
+
+def alerting_and_dashboard(collector: MetricsCollector) -> None:
+    rule = AlertRule("deep", "queue_depth", AlertCondition.GREATER_THAN, 10, for_seconds=30)
+    slo = SLO("availability", objective=0.999, good="ok_total", total="all_total")
+    manager = AlertManager(collector, [rule, slo], notifiers=[LoggingNotifier()])
+    alerts: list[Alert] = manager.evaluate_once()
+    remaining: float = manager.error_budget_remaining("availability")
+    text: str = to_prometheus_rules([rule, slo], collector)
+    dashboard = MetricsDashboard(collector, alert_manager=manager)
+    data: dict[str, object] = dashboard.data()
+    report: list[dict[str, object]] = collector.cardinality_report()
+    print(alerts, remaining, text, data, report, asyncio.run(typed_handler(1)))
+
+
+def storages() -> MetricsCollector:
+    return MetricsCollector(
+        storage=[PrometheusStorage(port=0), FileMetricsStorage("/tmp/typed.jsonl"), OTLPStorage(interval=60)],
+        filters=[MetricFilter.drop_labels("user_id")],
+    )
