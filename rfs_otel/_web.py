@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hmac
 import json
+import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterable
@@ -131,6 +132,10 @@ class _ThreadingServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
 
 
+class _ThreadingServer6(_ThreadingServer):
+    address_family = socket.AF_INET6
+
+
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -144,7 +149,8 @@ def serve(
     keyfile: str | None = None,
 ) -> tuple[WSGIServer, threading.Thread]:
     """Serve ``app`` from a daemon thread (TLS when ``certfile`` is given); port 0 picks a free one."""
-    server = make_server(host, port, app, server_class=_ThreadingServer, handler_class=_QuietHandler)
+    server_class = _ThreadingServer6 if ":" in host else _ThreadingServer
+    server = make_server(host, port, app, server_class=server_class, handler_class=_QuietHandler)
     if certfile is not None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2

@@ -218,3 +218,13 @@ def test_asgi_app_serves_dashboard_json() -> None:
         asyncio.run(storage.asgi_app()(scope, receive, send))
     assert sent[0]["status"] == 200
     assert "application" in json.loads(sent[1]["body"])["data"]
+
+
+def test_ipv6_loopback_host_is_served() -> None:
+    """host='::1' serves on IPv6 loopback and the URL brackets the address."""
+    storage = PrometheusStorage(port=0, host="::1")
+    with MetricsCollector(storage=storage) as collector:
+        collector.counter("v6_total").increment()
+        assert (storage.url or "").startswith("http://[::1]:")
+        status, body, _ = _get(storage.url or "")
+    assert status == 200 and b"v6_total" in body
