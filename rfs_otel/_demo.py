@@ -205,6 +205,8 @@ async def _main(duration: float | None, rate: float, port: int, host: str, file_
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    if prometheus.dashboard is not None:
+        prometheus.dashboard.data()  # the first snapshot, so the first status line already shows a rate
     traffic = asyncio.create_task(_traffic(web, rate, stop, rng))
     alerts_task = alerts.start_async()
     started = last_store = time.monotonic()
