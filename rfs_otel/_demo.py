@@ -160,6 +160,18 @@ def _prometheus(port: int, host: str, out: TextIO) -> PrometheusStorage:
         return PrometheusStorage(port=0, host=host)
 
 
+def _status_line(requests: float, data: dict[str, Any], firing: int) -> str:
+    """The live one-line status: requests, rate, p95, error rate, orders, firing alerts."""
+    app = data["application"]
+    p95 = app["response_time_p95"]
+    return (
+        f"\rrequests {requests:>8.0f}  rps {app['requests_per_second']:>6.1f}  "
+        f"p95 {'   -  ' if p95 is None else f'{p95 * 1e3:6.1f}'} ms  "
+        f"errors {app['error_rate'] * 100:5.2f}%  orders {data['business']['orders_today']:>6.0f}  "
+        f"alerts {firing} "
+    )
+
+
 async def _main(duration: float | None, rate: float, port: int, host: str, file_path: Path, out: TextIO) -> int:
     rng = random.Random(7)
     prometheus = _prometheus(port, host, out)
@@ -219,15 +231,7 @@ async def _main(duration: float | None, rate: float, port: int, host: str, file_
                 await collector.collect_and_store()
                 last_store = time.monotonic()
             if data is not None:
-                app = data["application"]
-                p95 = app["response_time_p95"]
-                firing = len(alerts.active_alerts())
-                out.write(
-                    f"\rrequests {web.requests.get_value():>8.0f}  rps {app['requests_per_second']:>6.1f}  "
-                    f"p95 {'   -  ' if p95 is None else f'{p95 * 1e3:6.1f}'} ms  "
-                    f"errors {app['error_rate'] * 100:5.2f}%  orders {data['business']['orders_today']:>6.0f}  "
-                    f"alerts {firing} "
-                )
+                out.write(_status_line(web.requests.get_value(), data, len(alerts.active_alerts())))
                 out.flush()
     finally:
         stop.set()
