@@ -108,9 +108,6 @@ class History:
         oldest = self._sparse or self._recent
         return oldest[0] if oldest else None
 
-    def __len__(self) -> int:
-        return len(self._recent) + len(self._sparse)
-
 
 def increase(history: History, now: float, current: float, window: float) -> tuple[float, float]:
     """(increase of a cumulative value over ``window``, seconds actually covered)."""

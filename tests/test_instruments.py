@@ -183,3 +183,13 @@ def test_summary_custom_quantiles_get_their_own_keys(collector: MetricsCollector
     s = collector.summary("db_seconds", quantiles=(0.5, 0.999))
     s.observe(1.0)
     assert {"p50", "p99.9"} <= set(s.get_statistics())
+
+
+def test_with_labels_selects_a_child_series(collector: MetricsCollector) -> None:
+    """with_labels() merges labels over the series' own and returns the shared child series."""
+    base = collector.counter("http_requests_total", labels={"service": "api"})
+    child = base.with_labels({"method": "GET"})
+    child.increment(2)
+    assert child is collector.counter("http_requests_total", labels={"service": "api", "method": "GET"})
+    assert child.labels == {"method": "GET", "service": "api"}
+    assert (base.get_value(), child.get_value()) == (0, 2)
