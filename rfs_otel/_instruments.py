@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ._cells import COUNTER_SLOT, SlotKind, ThreadCells
 from ._errors import InvalidValueError
 from ._quantile import bucket_quantile, exact_quantile
+from ._quantile import total as finite_total
 from ._records import MetricType
 from ._timer import Timer
 from ._validation import LabelKey, check_quantile, to_number
@@ -42,7 +43,7 @@ def _number(kind: str, name: str, call: str, value: object) -> float | int:
     if isinstance(number, float):
         if not math.isfinite(number):
             raise InvalidValueError(f"{kind} {name!r} takes a finite number: {call}({value!r})")
-    elif not -INT64 < number < INT64:
+    elif not -INT64 <= number < INT64:
         raise InvalidValueError(
             f"{kind} {name!r} takes integers within ±2**63 (what OTLP carries exactly): {call}({value!r})"
         )
@@ -55,7 +56,7 @@ INT64 = 2**63
 
 def _exportable(total: float | int) -> float | int:
     """A running total as an OTel value: an int past the int64 range becomes a float."""
-    if total.__class__ is int and not -INT64 < total < INT64:
+    if total.__class__ is int and not -INT64 <= total < INT64:
         return float(total)
     return total
 
@@ -144,7 +145,7 @@ class Gauge(_Series):
         if labels:
             self._child(labels).set(value)
             return
-        if (value.__class__ is not float and (value.__class__ is not int or not -INT64 < value < INT64)) or (
+        if (value.__class__ is not float and (value.__class__ is not int or not -INT64 <= value < INT64)) or (
             value - value
         ):
             value = self._step(value, "set")
@@ -156,7 +157,7 @@ class Gauge(_Series):
         if labels:
             self._child(labels).increment(amount)
             return
-        if (amount.__class__ is not float and (amount.__class__ is not int or not -INT64 < amount < INT64)) or (
+        if (amount.__class__ is not float and (amount.__class__ is not int or not -INT64 <= amount < INT64)) or (
             amount - amount
         ):
             amount = self._step(amount, "increment")
@@ -170,7 +171,7 @@ class Gauge(_Series):
         if labels:
             self._child(labels).decrement(amount)
             return
-        if (amount.__class__ is not float and (amount.__class__ is not int or not -INT64 < amount < INT64)) or (
+        if (amount.__class__ is not float and (amount.__class__ is not int or not -INT64 <= amount < INT64)) or (
             amount - amount
         ):
             amount = self._step(amount, "decrement")
@@ -432,7 +433,7 @@ class Summary(_Series):
         """``count``, ``sum``, ``mean``, ``min``, ``max`` and one ``pNN`` per quantile, over the window."""
         values = self.window()
         n = len(values)
-        total = math.fsum(values)
+        total = finite_total(values)
         stats: dict[str, float] = {
             "count": n,
             "sum": total,

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from ._fork import after_fork_in_child
 from ._instruments import INT64, Counter, Gauge, Histogram, HistogramSnapshot, _number, quantile_key
 from ._quantile import bucket_quantile
+from ._quantile import total as finite_total
 from ._records import MetricType
 from ._validation import LabelKey
 
@@ -321,7 +322,7 @@ def _window_stats(values: list[float], quantiles: tuple[float, ...]) -> dict[str
     from ._quantile import exact_quantile
 
     n = len(values)
-    total = math.fsum(values)
+    total = finite_total(values)
     stats = {
         "count": float(n),
         "sum": total,
@@ -582,7 +583,7 @@ def _combine(mode: str, key: LabelKey, found: list[tuple[float, float, int]]) ->
         return [(key, max(found, key=lambda item: item[1])[0])]
     if mode == "perpid":
         return [((*key, ("pid", str(pid))), v) for v, _, pid in found]
-    return [(key, math.fsum(v for v, _, _ in found))]
+    return [(key, finite_total(v for v, _, _ in found))]
 
 
 class SharedSource:

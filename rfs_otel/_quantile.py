@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
-__all__ = ["bucket_quantile", "exact_quantile"]
+__all__ = ["bucket_quantile", "exact_quantile", "total"]
+
+
+def total(values: Iterable[float]) -> float:
+    """Exact sum of finite floats; ``±inf`` (not an OverflowError) when the sum leaves the float range."""
+    items = list(values)
+    try:
+        return math.fsum(items)
+    except OverflowError:
+        return sum(items)
 
 
 def bucket_quantile(
