@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from inspect import isfunction
+from types import ModuleType
+
 import rfs_otel
 import rfs_otel.core.result as result_compat
 import rfs_otel.monitoring.metrics as metrics_compat
@@ -68,10 +71,24 @@ def test_top_level_all_is_pinned() -> None:
     )
 
 
-def test_every_public_name_resolves() -> None:
-    """Every name in __all__ is importable from the package."""
+def test_all_is_exactly_the_public_names() -> None:
+    """__all__ lists every public name the package binds and nothing it does not (as httpx pins its exports)."""
+    bound = {
+        name
+        for name, value in vars(rfs_otel).items()
+        if not name.startswith("_") and not isinstance(value, ModuleType) and value is not annotations
+    }
+    assert set(rfs_otel.__all__) == bound | {"__version__"}
+    assert rfs_otel.__all__ == sorted(rfs_otel.__all__)
+
+
+def test_public_objects_are_defined_inside_the_package() -> None:
+    """Each exported class and function comes from rfs_otel itself, not re-exported from a dependency."""
     for name in rfs_otel.__all__:
-        assert getattr(rfs_otel, name) is not None
+        value = getattr(rfs_otel, name)
+        module = getattr(value, "__module__", None)
+        if isinstance(value, type) or isfunction(value):
+            assert module is not None and module.startswith("rfs_otel"), (name, module)
 
 
 def test_metrics_compat_path_reexports_the_same_objects() -> None:
