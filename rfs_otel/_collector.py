@@ -25,7 +25,7 @@ from ._filters import MetricFilter, name_accepted
 from ._fork import after_fork_in_child
 from ._instruments import Counter, Gauge, Histogram, Summary, _histogram_value, _Series
 from ._memory_storage import MemoryMetricsStorage
-from ._names import Exposure, ExposedNames, check_quantile_keys, exposed_names
+from ._names import ExposedNames, Exposure, check_quantile_keys, exposed_names
 from ._optional import require
 from ._records import Metric, MetricType
 from ._result import Failure, Result, Success
@@ -107,7 +107,9 @@ class MetricsCollector:
         else:
             self._cells = ThreadCells()
         self._families: dict[str, Family] = {}
-        self._exposed = ExposedNames([exposed_names(_OVERFLOW_COUNTER, MetricType.COUNTER, [(_OVERFLOW_COUNTER, "")], "")])
+        self._exposed = ExposedNames(
+            [exposed_names(_OVERFLOW_COUNTER, MetricType.COUNTER, [(_OVERFLOW_COUNTER, "")], "")]
+        )
         self._lock = threading.RLock()
         self._export_lock = threading.Lock()
         self._closed = False

@@ -64,7 +64,7 @@ def sanitize_name(name: str) -> str:
 
 
 def map_unit(unit: str) -> str:
-    """The name suffix the exporter derives from a UCUM unit (``s`` -> ``seconds``, ``m/s`` -> ``meters_per_second``)."""
+    """The name suffix the exporter derives from a UCUM unit: ``s`` -> ``seconds``, ``m/s`` -> ``meters_per_second``."""
     unit = _UNIT_ANNOTATION.sub("", unit)
     if unit in _UNIT_MAPPINGS:
         return _UNIT_MAPPINGS[unit]

@@ -53,7 +53,9 @@ def is_utf8(text: str) -> bool:
 
 
 def _not_utf8(text: str) -> str:
-    return f"{text!r} cannot be encoded as UTF-8 (it holds a lone surrogate, e.g. from bytes decoded with surrogateescape)"
+    return (
+        f"{text!r} cannot be encoded as UTF-8 (it holds a lone surrogate, e.g. from bytes decoded with surrogateescape)"
+    )
 
 
 def check_text(metric: str, kind: str, what: str, text: object) -> str:
