@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 import urllib.request
 from collections.abc import Iterator
@@ -333,3 +334,24 @@ def test_hostile_text_is_refused_or_survives_every_exporter(role: str, text: str
         [point] = metric.histogram.data_points
         assert {kv.key: kv.value.string_value for kv in point.attributes} == args["labels"]
         assert point.count == 1
+
+
+def test_a_clashing_family_from_another_worker_is_left_out_of_the_scrape(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Multiprocess: a worker's 'foo_total' clashing with this worker's 'foo' is not exported; warned once."""
+    storage = PrometheusStorage()
+    with MetricsCollector(storage=storage, multiprocess_dir=tmp_path) as collector:
+        pid = os.fork()
+        if pid == 0:  # a worker that created the other name first
+            collector.counter("foo_total").increment()
+            os._exit(0)
+        os.waitpid(pid, 0)
+        collector.counter("foo").increment(2)
+        _assert_valid_exposition(storage)
+        _assert_valid_exposition(storage)
+        text = storage.exposition().decode()
+    [line] = [line for line in text.splitlines() if line.startswith("foo_total")]
+    assert line.endswith(" 2.0")  # this worker's 'foo' only
+    warnings = [r.getMessage() for r in caplog.records if "from another worker is not exported" in r.getMessage()]
+    assert len(warnings) == 1 and "'foo_total'" in warnings[0] and "'foo'" in warnings[0]
