@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import logging
 import os
 import threading
 import time
@@ -18,11 +19,13 @@ from opentelemetry.sdk.metrics.view import View
 from opentelemetry.sdk.resources import Resource
 
 from ._cells import ThreadCells
+from ._errors import MetricError
 from ._family import DEFAULT_CARDINALITY_LIMIT, Family
 from ._filters import MetricFilter, name_accepted
 from ._fork import after_fork_in_child
 from ._instruments import Counter, Gauge, Histogram, Summary, _histogram_value, _Series
 from ._memory_storage import MemoryMetricsStorage
+from ._names import ExposedNames, Exposure, check_quantile_keys, exposed_names
 from ._optional import require
 from ._records import Metric, MetricType
 from ._result import Failure, Result, Success
@@ -39,11 +42,13 @@ from ._validation import (
     check_name,
     check_positive,
     check_quantiles,
+    check_text,
 )
 
 __all__ = ["MetricsCollector"]
 
 _OVERFLOW_COUNTER = "rfs_otel_cardinality_overflow_total"
+_log = logging.getLogger("rfs_otel")
 
 S = TypeVar("S")
 Labels = Mapping[str, object]
@@ -102,6 +107,9 @@ class MetricsCollector:
         else:
             self._cells = ThreadCells()
         self._families: dict[str, Family] = {}
+        self._exposed = ExposedNames(
+            [exposed_names(_OVERFLOW_COUNTER, MetricType.COUNTER, [(_OVERFLOW_COUNTER, "")], "")]
+        )
         self._lock = threading.RLock()
         self._export_lock = threading.Lock()
         self._closed = False
@@ -260,6 +268,8 @@ class MetricsCollector:
             family = self._families.get(name)
             if family is None:
                 family = requested
+                if not family.denied:
+                    self._exposed.claim(self._exposure(family))
                 self._families[name] = family
                 if not family.denied:
                     self._bridge.register(family)
@@ -285,10 +295,8 @@ class MetricsCollector:
             limit = self._cardinality_limit
         elif isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise ValueError(f"{kind.value} {name!r}: cardinality_limit must be a positive int, got {limit!r}")
-        if not isinstance(description, str):
-            raise TypeError(f"{kind.value} {name!r}: description must be a str, got {description!r}")
-        if not isinstance(unit, str):
-            raise TypeError(f"{kind.value} {name!r}: unit must be a str, got {unit!r}")
+        check_text(name, kind.value, "description", description)
+        check_text(name, kind.value, "unit", unit)
         bounds: tuple[float, ...] = ()
         if kind in (MetricType.HISTOGRAM, MetricType.SUMMARY):
             imposed = self._bridge.view_buckets(name, unit, description)
@@ -300,6 +308,7 @@ class MetricsCollector:
                 bounds = check_buckets(name, buckets)
         if kind is MetricType.SUMMARY:
             quantiles = check_quantiles(name, quantiles)
+            check_quantile_keys(name, quantiles)
             max_age = float(check_positive(name, "max_age", max_age))
             max_samples = int(check_positive(name, "max_samples", max_samples, integer=True))
         family = Family(
@@ -319,6 +328,12 @@ class MetricsCollector:
         family.filters = self._filters
         family.denied = not name_accepted(self._filters, name)
         return family
+
+    def _exposure(self, family: Family) -> Exposure:
+        """The Prometheus names ``family`` will be exposed under, after Views."""
+        streams = self._bridge.streams(family.name, family.unit, family.description, family.kind)
+        pairs = [(stream.name, stream.description) for stream in streams]
+        return exposed_names(family.name, family.kind, pairs, family.unit, family.quantiles)
 
     def _folded(self, family: Family) -> None:
         """Count a label set folded into ``family``'s overflow series (rfs_otel_cardinality_overflow_total)."""
@@ -418,18 +433,25 @@ class MetricsCollector:
                 continue
             kind = MetricType(found.kind)
             with self._lock:
-                if name in self._families:
+                if name in self._families or name in self._exposed.refused:
                     continue
-                family = self._family(
-                    name,
-                    kind,
-                    found.description,
-                    found.unit,
-                    buckets=found.bounds or None,
-                    quantiles=found.quantiles or (0.5,),
-                    max_age=found.max_age or 600,
-                    max_samples=10000,
-                )
+                try:
+                    family = self._family(
+                        name,
+                        kind,
+                        found.description,
+                        found.unit,
+                        buckets=found.bounds or None,
+                        quantiles=found.quantiles or (0.5,),
+                        max_age=found.max_age or 600,
+                        max_samples=10000,
+                    )
+                    if not family.denied:
+                        self._exposed.claim(self._exposure(family))
+                except MetricError as exc:  # two workers created families that clash: export the first only
+                    self._exposed.refused.add(name)
+                    _log.warning("metric %r from another worker is not exported: %s", name, exc)
+                    continue
                 family.multiprocess_mode = found.mode
                 self._families[name] = family
                 self._bridge.register(family)

@@ -50,6 +50,7 @@ from ._family import Family
 from ._instruments import HistogramSnapshot, Summary, quantile_key
 from ._optional import require
 from ._records import MetricType
+from ._validation import check_attributes
 from ._version import __version__
 
 __all__ = ["SCOPE", "LocalSource", "SdkBridge", "Source", "in_memory_reader", "periodic_reader", "prometheus_reader"]
@@ -164,9 +165,9 @@ class SdkBridge:
         #: Where exported values come from: this process's series, or (multiprocess) every worker's.
         self.source: Source = LocalSource()
         if meter_provider is None:
-            self.provider = MeterProvider(
-                metric_readers=list(readers), views=list(views), resource=resource or Resource.create()
-            )
+            resource = resource or Resource.create()
+            check_attributes("resource", resource.attributes)
+            self.provider = MeterProvider(metric_readers=list(readers), views=list(views), resource=resource)
             self.owns_provider = True
             bridged = list(readers)
         else:
@@ -177,6 +178,7 @@ class SdkBridge:
                 )
             if resource is not None:
                 raise MetricError("resource= applies only to a MeterProvider rfs_otel creates")
+            check_attributes("resource", meter_provider._sdk_config.resource.attributes)
             self.provider = meter_provider
             self.owns_provider = False
             consumer = getattr(meter_provider, "_measurement_consumer", None)

@@ -16,12 +16,15 @@ __all__ = [
     "DEFAULT_BUCKETS",
     "DEFAULT_QUANTILES",
     "LabelKey",
+    "check_attributes",
     "check_buckets",
     "check_labels",
     "check_name",
     "check_positive",
     "check_quantile",
     "check_quantiles",
+    "check_text",
+    "is_utf8",
     "to_number",
 ]
 
@@ -32,9 +35,45 @@ MAX_NAME_LENGTH = 255
 
 _NAME_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
 _LABEL_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
+_UNDERSCORES_RE = re.compile(r"_+")
 
 #: A series' labels, frozen: ``((key, value), ...)`` sorted by key.
 LabelKey = tuple[tuple[str, str], ...]
+
+
+def is_utf8(text: str) -> bool:
+    """True if ``text`` can be encoded as UTF-8 (no lone surrogates such as ``surrogateescape`` leaves behind)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _not_utf8(text: str) -> str:
+    return (
+        f"{text!r} cannot be encoded as UTF-8 (it holds a lone surrogate, e.g. from bytes decoded with surrogateescape)"
+    )
+
+
+def check_text(metric: str, kind: str, what: str, text: object) -> str:
+    """Return a description or unit if it is a str that every exporter can encode, else raise naming it."""
+    if not isinstance(text, str):
+        raise TypeError(f"{kind} {metric!r}: {what} must be a str, got {text!r}")
+    if not is_utf8(text):
+        raise InvalidMetricNameError(f"{kind} {metric!r}: {what} {_not_utf8(text)}")
+    return text
+
+
+def check_attributes(what: str, attributes: Mapping[str, object]) -> None:
+    """Refuse attributes (e.g. a Resource's, which become ``target_info`` labels) holding text UTF-8 cannot encode."""
+    for key, value in attributes.items():
+        texts = value if isinstance(value, (list, tuple)) else (value,)
+        for text in (key, *texts):
+            if isinstance(text, str) and not is_utf8(text):
+                raise InvalidLabelError(f"{what} attribute {key!r}: {_not_utf8(text)}")
 
 
 def check_name(name: object, kind: str) -> str:
@@ -57,15 +96,32 @@ def check_name(name: object, kind: str) -> str:
 
 def _label_value(metric: str, key: str, value: object) -> str:
     if isinstance(value, str):
-        return value
-    if value is None:
+        text = value
+    elif value is None:
         raise InvalidLabelError(f"metric {metric!r}: label {key!r} has value None; label values must be str")
-    if isinstance(value, (bool, int, float, Decimal, Fraction, Real)):
-        return str(value)
-    raise InvalidLabelError(
-        f"metric {metric!r}: label {key!r} has value {value!r} of type {type(value).__name__}; "
-        "label values must be str (or a number, converted with str())"
-    )
+    elif isinstance(value, (bool, int, float, Decimal, Fraction, Real)):
+        text = str(value)
+    else:
+        raise InvalidLabelError(
+            f"metric {metric!r}: label {key!r} has value {value!r} of type {type(value).__name__}; "
+            "label values must be str (or a number, converted with str())"
+        )
+    if not is_utf8(text):
+        raise InvalidLabelError(f"metric {metric!r}: label {key!r} has value {_not_utf8(text)}")
+    return text
+
+
+def _check_distinct_after_export(metric: str, keys: Iterable[str]) -> None:
+    """Prometheus exporters collapse runs of ``_`` in label names: ``a__b`` and ``a_b`` would become one label."""
+    seen: dict[str, str] = {}
+    for key in keys:
+        exported = _UNDERSCORES_RE.sub("_", key)
+        if exported in seen:
+            raise InvalidLabelError(
+                f"metric {metric!r}: label names {seen[exported]!r} and {key!r} are both exported to Prometheus "
+                f"as {exported!r}; use one of them"
+            )
+        seen[exported] = key
 
 
 def check_labels(metric: str, labels: Mapping[str, object] | None, reserved: Iterable[str] = ()) -> LabelKey:
@@ -85,6 +141,8 @@ def check_labels(metric: str, labels: Mapping[str, object] | None, reserved: Ite
             raise InvalidLabelError(f"metric {metric!r}: label name {key!r} is reserved for this metric kind")
         pairs.append((key, _label_value(metric, key, value)))
     pairs.sort()
+    if any("__" in key for key, _ in pairs):
+        _check_distinct_after_export(metric, [key for key, _ in pairs])
     return tuple(pairs)
 
 
