@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any, cast
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler
 
 __all__ = ["Limits", "PullServer"]
@@ -80,6 +80,8 @@ class _DeadlineWriter(io.BufferedIOBase):
 
 
 class _AppHandler(ServerHandler):
+    request_handler: WSGIRequestHandler  # wsgiref's back-pointer, used to log the request
+
     def log_exception(self, exc_info: Any) -> None:
         _log.warning("rfs_otel HTTP endpoint: the app raised; answered 500", exc_info=exc_info)
 
@@ -88,6 +90,7 @@ class _RequestHandler(WSGIRequestHandler):
     """wsgiref's handler reading and writing through deadline-bound streams; logs nothing per request."""
 
     server: PullServer  # type: ignore[assignment]
+    default_request_version = "HTTP/1.0"  # so a malformed request line still gets a status line, not a bare body
 
     def __init__(self, sock: socket.socket, address: Any, server: PullServer, deadline: float) -> None:
         self._deadline = deadline
@@ -106,7 +109,8 @@ class _RequestHandler(WSGIRequestHandler):
             return
         if not self.parse_request():  # it answered 400/431/505 itself
             return
-        handler = _AppHandler(self.rfile, self.wfile, self.get_stderr(), self.get_environ(), multithread=True)
+        output = cast(IO[bytes], self.wfile)
+        handler = _AppHandler(self.rfile, output, self.get_stderr(), self.get_environ(), multithread=True)
         handler.request_handler = self
         handler.run(self.server.get_app())
 

@@ -170,7 +170,7 @@ class PrometheusStorage(MetricsStorage):
         return self._web.asgi
 
     def stop(self) -> None:
-        """Stop serving ``/metrics`` and the dashboard within ~2 s whatever clients do; calling it again does nothing."""
+        """Stop serving ``/metrics`` and the dashboard, within ~2 s whatever clients do; idempotent."""
         server, self._server = self._server, None
         if server is not None:
             server.shutdown()

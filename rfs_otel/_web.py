@@ -112,7 +112,7 @@ class WebApp:
             response = self.respond(method, environ.get("PATH_INFO", "/") or "/")
         if response is None:
             body = self._metrics_wsgi({**environ, "REQUEST_METHOD": "GET"}, start_response)
-            return [] if method == "HEAD" else body  # type: ignore[no-any-return]
+            return [] if method == "HEAD" else body
         status, headers, payload = response
         start_response(status, [*headers, ("Content-Length", str(len(payload)))])
         return [b"" if method == "HEAD" else payload]
@@ -131,7 +131,8 @@ class WebApp:
         if response is None:
             if self._metrics_asgi is None:
                 self._metrics_asgi = self._metrics_asgi_factory()
-            await self._metrics_asgi({**scope, "method": "GET"}, receive, _drop_body(send) if method == "HEAD" else send)
+            reply = _drop_body(send) if method == "HEAD" else send
+            await self._metrics_asgi({**scope, "method": "GET"}, receive, reply)
             return
         await _asgi_send(send, method, *response)
 
