@@ -152,8 +152,9 @@ class PullServer:
             "REMOTE_HOST": "",
             "CONTENT_LENGTH": "",
             "SCRIPT_NAME": "",
-            "wsgi.url_scheme": "https" if context is not None else "http",
         }
+        if context is not None:
+            self.base_environ["HTTPS"] = "on"  # wsgiref derives wsgi.url_scheme from it
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
@@ -176,17 +177,11 @@ class PullServer:
         selector.register(self._wake_r, selectors.EVENT_READ)
         try:
             while not self._stopping.is_set():
-                for key, _ in selector.select(timeout=0.25):
-                    if key.fileobj is self._listener:
-                        self._accept(selector)
-                    elif key.fileobj is self._wake_r:
-                        self._drain_wake()
-                    else:
-                        self._readable(selector, key.fileobj)  # type: ignore[arg-type]
-                self._expire(selector)
-                self._dispatch()
-        except Exception:  # pragma: no cover - a bug here must not kill the host; stop serving instead
-            _log.exception("rfs_otel HTTP endpoint: selector loop failed; no longer serving")
+                try:
+                    self._step(selector)
+                except Exception:  # pragma: no cover - a bug here must neither kill the host nor spin
+                    _log.exception("rfs_otel HTTP endpoint: selector loop error; serving goes on")
+                    self._stopping.wait(0.1)
         finally:
             selector.close()
             self._listener.close()
@@ -194,6 +189,17 @@ class PullServer:
                 sock.close()
             self._idle.clear()
             self._ready.clear()
+
+    def _step(self, selector: selectors.BaseSelector) -> None:
+        for key, _ in selector.select(timeout=0.25):
+            if key.fileobj is self._listener:
+                self._accept(selector)
+            elif key.fileobj is self._wake_r:
+                self._drain_wake()
+            else:
+                self._readable(selector, key.fileobj)  # type: ignore[arg-type]
+        self._expire(selector)
+        self._dispatch()
 
     def _accept(self, selector: selectors.BaseSelector) -> None:
         for _ in range(64):

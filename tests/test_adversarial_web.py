@@ -413,6 +413,27 @@ def test_a_hostile_request_gets_a_4xx_and_the_server_keeps_serving(name: str) ->
         assert _scrape(storage)[0] == 200
 
 
+def test_an_exception_in_the_app_is_a_logged_500_and_serving_goes_on(caplog: pytest.LogCaptureFixture) -> None:
+    """A route that raises answers 500, logs on rfs_otel.http, and the next request is served."""
+    calls = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        calls.append(environ["PATH_INFO"])
+        if environ["PATH_INFO"] == "/boom":
+            raise RuntimeError("route bug")
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"fine\n"]
+
+    server = PullServer(app, "127.0.0.1", 0)
+    try:
+        assert _request(server.server_port, "GET", "/boom")[0] == 500
+        assert _request(server.server_port, "GET", "/ok")[2] == b"fine\n"
+    finally:
+        server.shutdown()
+    assert calls == ["/boom", "/ok"]
+    assert any(r.name == "rfs_otel.http" and "route bug" in str(r.exc_info) for r in caplog.records)
+
+
 def test_plain_http_or_garbage_on_the_tls_port_is_dropped_and_serving_goes_on(cert: tuple[str, str]) -> None:
     """A failed handshake only closes that connection; TLS scrapes keep working."""
     storage = PrometheusStorage(port=0, tls_certfile=cert[0], tls_keyfile=cert[1])
