@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ._json import strict_dumps
+from ._redact import split_credentials
 from ._version import __version__
 
 __all__ = ["main"]
@@ -52,7 +54,20 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse ``argv`` and run the chosen subcommand; returns the exit code."""
+    """Parse ``argv`` and run the chosen subcommand; returns the exit code (1 when stdout closes early)."""
+    try:
+        code = _run(argv)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (``rfs-otel snapshot URL | head``): no traceback, and no second error at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 1
+    return code
+
+
+def _run(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "demo":
         from ._demo import run_demo
@@ -76,10 +91,25 @@ def _snapshot(source: str, as_json: bool) -> int:
                 return 2
             rows = rows_from_file(path)
     except (OSError, ValueError) as exc:
-        print(f"rfs-otel snapshot: cannot read {source}: {exc}", file=sys.stderr)
+        print(f"rfs-otel snapshot: cannot read {_shown(source)}: {_hidden(source, exc)}", file=sys.stderr)
         return 1
-    print(json.dumps(rows, indent=2, default=str) if as_json else table(rows))
+    print(strict_dumps(rows, indent=2) if as_json else table(rows))
     return 0
+
+
+def _shown(source: str) -> str:
+    """``source`` as it may be printed: a URL without its ``user:password@``."""
+    return split_credentials(source)[0] if source.startswith(("http://", "https://")) else source
+
+
+def _hidden(source: str, exc: BaseException) -> str:
+    """``exc`` as text with the URL's password (if any) masked."""
+    text = str(exc)
+    if source.startswith(("http://", "https://")):
+        credentials = split_credentials(source)[1]
+        if credentials is not None and credentials[1]:
+            text = text.replace(credentials[1], "***")
+    return text
 
 
 def _lint(url: str, max_series: int) -> int:
@@ -89,7 +119,7 @@ def _lint(url: str, max_series: int) -> int:
     try:
         problems = lint_exposition(fetch(url), max_series=max_series)
     except (OSError, ValueError) as exc:
-        print(f"rfs-otel lint: cannot read {url}: {exc}", file=sys.stderr)
+        print(f"rfs-otel lint: cannot read {_shown(url)}: {_hidden(url, exc)}", file=sys.stderr)
         return 2
     for problem in problems:
         print(problem)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import math
 import os
 import threading
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ._alert_signals import Signals
 from ._collector import MetricsCollector
 from ._default import get_metrics_collector
+from ._json import strict_dumps
 from ._memory_storage import MemoryMetricsStorage
 from ._quantile import bucket_quantile
 
@@ -228,9 +228,9 @@ class MetricsDashboard:
         return list(self._series)
 
     async def export_metrics_json(self) -> str:
-        """Every series as the seed's JSON export (strict JSON: NaN becomes null)."""
+        """Every series as the seed's JSON export (strict JSON: NaN becomes null, infinities "+Inf"/"-Inf")."""
         all_metrics = await self.collector.get_all_metrics()
-        return json.dumps([m.to_dict() for m in all_metrics], indent=2, allow_nan=False)
+        return strict_dumps([m.to_dict() for m in all_metrics], indent=2)
 
     # -- background sampler --------------------------------------------------------------------
 

@@ -6,7 +6,6 @@ Pull: ``/metrics`` from a background HTTP server (or the WSGI/ASGI apps). Push: 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +16,7 @@ from ._redact import split_credentials
 from ._result import Failure, Result, Success
 from ._sdk import prometheus_reader
 from ._storage import MetricsStorage
-from ._web import WebApp, serve
+from ._web import WebApp, serve, tls_context
 
 if TYPE_CHECKING:
     from ._collector import MetricsCollector
@@ -59,6 +58,12 @@ class PrometheusStorage(MetricsStorage):
             raise ValueError(f"PrometheusStorage timeout must be a positive number of seconds, got {timeout!r}")
         if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535):
             raise ValueError(f"PrometheusStorage port must be an int in 0..65535, got {port!r}")
+        if (tls_certfile is None) != (tls_keyfile is None):
+            raise ValueError(
+                "PrometheusStorage needs both tls_certfile and tls_keyfile (the same path for a combined PEM), "
+                f"got tls_certfile={tls_certfile!r}, tls_keyfile={tls_keyfile!r}"
+            )
+        context = None if tls_certfile is None or tls_keyfile is None else tls_context(tls_certfile, tls_keyfile)
         self._client = client
         self.registry = client.CollectorRegistry(auto_describe=True)
         self._reader: MetricReader = prometheus_reader(self.registry, scope_labels, target_info)
@@ -72,9 +77,8 @@ class PrometheusStorage(MetricsStorage):
         self.grouping_key = dict(grouping_key or {})
         self.timeout = float(timeout)
         self._server: Any = None
-        self._thread: threading.Thread | None = None
         self._host = host
-        self._tls = tls_certfile is not None
+        self._tls = context is not None
         self._dashboard_enabled = dashboard
         self.dashboard: MetricsDashboard | None = None
         self._web = WebApp(
@@ -84,7 +88,7 @@ class PrometheusStorage(MetricsStorage):
             auth=http_auth,
         )
         if port is not None:
-            self._server, self._thread = serve(self._web.wsgi, host, port, tls_certfile, tls_keyfile)
+            self._server = serve(self._web.wsgi, host, port, context)
 
     def attach(self, collector: MetricsCollector) -> None:
         """Bind the dashboard to the collector; a serving storage samples it every 2 s for live charts."""
@@ -166,16 +170,12 @@ class PrometheusStorage(MetricsStorage):
         return self._web.asgi
 
     def stop(self) -> None:
-        """Stop serving ``/metrics`` and the dashboard; calling it again does nothing."""
-        if self.dashboard is not None:
-            self.dashboard.stop()
+        """Stop serving ``/metrics`` and the dashboard, within ~2 s whatever clients do; idempotent."""
         server, self._server = self._server, None
         if server is not None:
             server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        if self.dashboard is not None:
+            self.dashboard.stop()
 
     def shutdown(self) -> None:
         self.stop()

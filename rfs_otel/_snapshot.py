@@ -2,21 +2,42 @@
 
 from __future__ import annotations
 
+import base64
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 from ._optional import require
+from ._redact import split_credentials
 
-__all__ = ["Row", "fetch", "rows_from_exposition", "rows_from_file", "table"]
+__all__ = ["FetchError", "Row", "fetch", "rows_from_exposition", "rows_from_file", "table"]
 
 Row = dict[str, Any]
 
 
+class FetchError(OSError):
+    """A fetch failed: the HTTP status or the connection error, never the URL's password."""
+
+
 def fetch(url: str, timeout: float = 10) -> str:
-    """GET ``url`` and return the body as text."""
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        return str(response.read().decode("utf-8"))
+    """GET ``url`` and return the body as text; ``user:password@`` in the URL is sent as HTTP basic auth.
+
+    Any failure is a ``FetchError`` whose message never contains the password.
+    """
+    clean, credentials = split_credentials(url)
+    request = urllib.request.Request(clean)
+    if credentials is not None:
+        token = base64.b64encode(f"{credentials[0]}:{credentials[1]}".encode()).decode("ascii")
+        request.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return str(response.read().decode("utf-8"))
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) if getattr(exc, "code", None) is None else None
+        message = str(reason if reason is not None else exc)
+        if credentials is not None and credentials[1]:
+            message = message.replace(credentials[1], "***")
+        raise FetchError(message) from None
 
 
 def rows_from_exposition(text: str) -> list[Row]:
