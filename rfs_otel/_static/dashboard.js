@@ -7,6 +7,7 @@
 
   function fmt(value, digits) {
     if (value === null || value === undefined || Number.isNaN(value)) return "–";
+    if (value === "+Inf" || value === "-Inf") return value;  // the JSON API's spelling of infinities
     return Number(value).toFixed(digits);
   }
   function fmtBytes(bytes) {
@@ -19,6 +20,7 @@
   }
   function fmtValue(value) {
     if (value === null || value === undefined) return "–";
+    if (value === "+Inf" || value === "-Inf") return value;
     if (typeof value === "object") {
       if ("count" in value && "p95" in value) return `n=${value.count} p95=${fmt(value.p95, 4)}`;
       if ("count" in value) return `n=${value.count} sum=${fmt(value.sum, 3)}`;
