@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import multiprocessing
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -167,3 +169,24 @@ def test_processes_sharing_a_rotating_path_lose_no_write(tmp_path: Path) -> None
     assert PROCESSES < len(storage.files()) < RETAINED  # rotated many times, and retention dropped no file
     found = sorted(_counter_values(storage))
     assert found == sorted((f"w{i}", n) for i in range(PROCESSES) for n in range(1, WRITES + 1))
+
+
+def test_a_writer_stuck_holding_the_lock_costs_at_most_the_timeout(tmp_path: Path) -> None:
+    """If another writer never releases path.lock, store() fails after its timeout, naming the lock; no hang."""
+    path = tmp_path / "metrics.jsonl"
+    storage = FileMetricsStorage(path)
+    collector = MetricsCollector(storage=storage)
+    collector.counter("jobs_total").increment()
+    holder = os.open(storage.lock_path, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        started = time.monotonic()
+        result = storage.store(0.3)
+        elapsed = time.monotonic() - started
+    finally:
+        os.close(holder)
+        collector._storages = []
+        collector.shutdown()
+    assert result.is_failure() and str(storage.lock_path) in result.unwrap_err(), result
+    assert 0.3 <= elapsed < 2
+    assert not path.exists()  # nothing was written around the lock
