@@ -68,6 +68,13 @@ class ThreadCells:
         out.extend(cells[slot] for _, cells in self._lists if len(cells) > slot)
         return [v for v in out if v is not None]
 
+    def update_base(self, slot: int, update: Callable[[Any], Any]) -> None:
+        """Replace the slot's base value (ended threads' state) by ``update(value)``, atomically with ``reap``."""
+        with self._lock:
+            value = self._base[slot]
+            if value is not None:
+                self._base[slot] = update(value)
+
     def reap(self) -> None:
         """Fold the lists of ended threads into the base list; called at collection."""
         with self._lock:

@@ -62,7 +62,8 @@ class Family:
         self.quantiles = quantiles
         self.max_age = max_age
         self.max_samples = max_samples
-        self.slot_kind: SlotKind | None = summary_slot(max_samples) if kind is MetricType.SUMMARY else None
+        summary = kind is MetricType.SUMMARY
+        self.slot_kind: SlotKind | None = summary_slot(max_samples, max_age, clock) if summary else None
         self.start_time_ns = time.time_ns()
         self.series: dict[LabelKey, _Series] = {}
         self._aliases: dict[tuple[tuple[str, object], ...], _Series] = {}

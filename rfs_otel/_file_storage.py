@@ -1,9 +1,19 @@
-"""File storage: one line of OTLP JSON per collection (the official json-file encoding), rotated by size."""
+"""File storage: one line of OTLP JSON per collection (the official json-file encoding), rotated by size.
+
+Every record is one ``os.write`` of bytes on an ``O_APPEND`` descriptor, under an ``flock`` on ``<path>.lock``
+shared by every process writing the path; a failed write is truncated away so the file always ends at a
+complete line, and rotation by one process never makes another one's write fail.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import io
+import logging
 import os
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +29,8 @@ from ._storage import MetricsStorage
 __all__ = ["FileMetricsStorage"]
 
 _MIB = 1024 * 1024
+_RECORD_START = b'{"resourceMetrics"'
+_log = logging.getLogger("rfs_otel")
 
 
 class FileMetricsStorage(MetricsStorage):
@@ -26,7 +38,7 @@ class FileMetricsStorage(MetricsStorage):
 
     At most ``backup_count`` rotated files are kept (the retention policy); the oldest is deleted.
     A write that fails (unwritable directory, full disk) is a Failure naming the path; files already
-    written are never touched by a failed write.
+    written are never touched by a failed write. Several processes may share one path (``<path>.lock``).
     """
 
     flush_on_shutdown = True
@@ -42,15 +54,21 @@ class FileMetricsStorage(MetricsStorage):
         self.backup_count = backup_count
         self._reader = in_memory_reader()
 
+    @property
+    def lock_path(self) -> Path:
+        """The sidecar file whose ``flock`` serialises rotation and appends across processes."""
+        return self.path.with_name(f"{self.path.name}.lock")
+
     def readers(self) -> Sequence[MetricReader]:
         return (self._reader,)
 
-    def _encode(self, data: Any) -> str:
+    def _encode(self, data: Any) -> bytes:
         buffer = io.StringIO()
         exporter = self._exporter_module.FileMetricExporter(stream=buffer)
         if exporter.export(data).name != "SUCCESS":
             raise ValueError("the OTLP JSON encoder rejected the collection")
-        return buffer.getvalue()
+        record = buffer.getvalue().encode()
+        return record if record.endswith(b"\n") else record + b"\n"
 
     def store(self, timeout: float) -> Result[int, str]:
         try:
@@ -60,26 +78,20 @@ class FileMetricsStorage(MetricsStorage):
         if data is None:
             return Success(0)
         try:
-            line = self._encode(data)
+            record = self._encode(data)
         except Exception as exc:
             return Failure(f"file storage {self.path}: encoding failed: {type(exc).__name__}: {exc}")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._rotate_if_needed(len(line.encode()))
-            with open(self.path, "a", encoding="utf-8") as handle:
-                start = handle.tell()
-                try:
-                    handle.write(line)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                except OSError:
-                    handle.truncate(start)  # leave no partial line behind
-                    raise
+            with _exclusive(self.lock_path, timeout):
+                self._rotate_if_needed(len(record))
+                _append(self.path, record)
         except OSError as exc:
             return Failure(f"cannot write metrics to {self.path}: {exc.strerror or exc}")
         return Success(count_points(data))
 
     def _rotate_if_needed(self, incoming: int) -> None:
+        """Caller holds the lock, so the size seen here is the size the append will extend."""
         try:
             size = self.path.stat().st_size
         except FileNotFoundError:
@@ -108,13 +120,25 @@ class FileMetricsStorage(MetricsStorage):
 
     @staticmethod
     def read(path: str | os.PathLike[str]) -> Iterator[Any]:
-        """Yield each stored snapshot of one file as an OTLP ``ExportMetricsServiceRequest`` message."""
+        """Yield each stored snapshot of one file as an OTLP ``ExportMetricsServiceRequest`` message.
+
+        A line cut short by a crash (or by a full disk, in older versions) is skipped with a warning on
+        the ``rfs_otel`` logger; a complete snapshot glued after such a fragment is still recovered.
+        """
         json_format = require("google.protobuf.json_format", "file")
         service = require("opentelemetry.proto.collector.metrics.v1.metrics_service_pb2", "file")
-        with open(path, encoding="utf-8") as handle:
-            for line in handle:
-                if line.strip():
-                    yield json_format.Parse(line, service.ExportMetricsServiceRequest())
+        with open(path, "rb") as handle:
+            for number, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                message = _parse(line, json_format, service)
+                if message is None:
+                    start = line.rfind(_RECORD_START)
+                    message = _parse(line[start:], json_format, service) if start > 0 else None
+                    kept = "the complete snapshot after it is kept" if message else "skipped"
+                    _log.warning("%s line %d holds an incomplete snapshot (a cut-short write); %s", path, number, kept)
+                if message is not None:
+                    yield message
 
     def read_all(self) -> Iterator[Any]:
         """Every stored snapshot across the rotated files, oldest first."""
@@ -123,3 +147,54 @@ class FileMetricsStorage(MetricsStorage):
 
     def __repr__(self) -> str:
         return f"FileMetricsStorage({str(self.path)!r}, max_bytes={self.max_bytes}, backup_count={self.backup_count})"
+
+
+def _parse(line: bytes, json_format: Any, service: Any) -> Any:
+    """The request encoded in ``line``, or None when it is not one complete snapshot."""
+    try:
+        return json_format.Parse(line, service.ExportMetricsServiceRequest())
+    except (json_format.ParseError, ValueError, UnicodeDecodeError):
+        return None
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path, timeout: float) -> Iterator[None]:
+    """Hold ``flock(LOCK_EX)`` on ``lock_path``, waiting at most ``timeout`` seconds (TimeoutError after)."""
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        deadline = time.monotonic() + max(timeout, 0.0)
+        pause = 0.001
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(f"{lock_path} stayed locked by another writer for {timeout:g} s") from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.05)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def _append(path: Path, record: bytes) -> None:
+    """Append ``record`` and fsync; on any error cut the file back to its size before, a complete line."""
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        start = os.fstat(fd).st_size
+        if start and os.pread(fd, 1, start - 1) != b"\n":
+            record = b"\n" + record  # an older writer's cut-short line: never glue onto it
+        try:
+            view = memoryview(record)
+            while view:
+                written = os.write(fd, view)
+                if written == 0:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                view = view[written:]
+            os.fsync(fd)
+        except OSError:
+            os.ftruncate(fd, start)
+            raise
+    finally:
+        os.close(fd)

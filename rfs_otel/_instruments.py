@@ -323,11 +323,12 @@ def _histogram_value(bounds: tuple[float, ...], snap: HistogramSnapshot) -> dict
     return {"count": running, "sum": snap.sum, "buckets": buckets}
 
 
-Window = tuple["array[float]", "array[float]"]
+#: A summary cell's samples: (times, values, when its owner thread next releases expired samples).
+Window = tuple["array[float]", "array[float]", float]
 
 
 def _new_summary_cell(width: int) -> list[Any]:
-    return [*_new_histogram_cell(width), (array("d"), array("d"))]
+    return [*_new_histogram_cell(width), (array("d"), array("d"), -math.inf)]
 
 
 def _settled(cell: list[Any]) -> list[Any]:
@@ -339,25 +340,45 @@ def _settled(cell: list[Any]) -> list[Any]:
     return [*cell[:-3], low, high]
 
 
-def _compact(cell: list[Any], keep: int) -> None:
-    """Owner thread only: drop all but the newest ``keep`` samples, folding the dropped ones' min/max."""
-    times, values = cell[-1]
-    dropped = values[:-keep]
-    cell[-3] = min(cell[-3], *dropped)
-    cell[-2] = max(cell[-2], *dropped)
-    cell[-1] = (times[-keep:], values[-keep:])
+def _release(cell: list[Any], now: float, max_age: float, keep: int) -> None:
+    """Owner thread only: drop samples older than ``max_age`` or beyond the newest ``keep``, folding their min/max.
+
+    Copies only when at least as many samples go as stay (always so past the ``2 * keep`` cap), so each sample
+    is copied O(1) times and the buffer holds at most about twice what arrived in the last ``max_age``.
+    """
+    times, values, _ = cell[-1]
+    n = len(values)
+    start = max(bisect_left(times, now - max_age, 0, n), n - keep)
+    if start > 0 and 2 * start >= n:
+        dropped = values[:start]
+        low, high = min(dropped), max(dropped)
+        cell[-3], cell[-2] = min(cell[-3], low), max(cell[-2], high)
+        times, values = times[start:], values[start:]
+    # Readers take the tuple once, so they see either the old arrays or the new ones, never a mix.
+    cell[-1] = (times, values, now + max_age / 2)
 
 
-def _merge_windows(a: Window, b: Window, keep: int) -> Window:
-    pairs = sorted(zip(list(a[0]) + list(b[0]), list(a[1]) + list(b[1])))[-keep:]
-    return array("d", (t for t, _ in pairs)), array("d", (v for _, v in pairs))
+def _released_copy(cell: list[Any], now: float, max_age: float, keep: int) -> list[Any]:
+    """A copy of an ended threads' cell without its expired samples (the original may be read concurrently)."""
+    copy = list(cell)
+    _release(copy, now, max_age, keep)
+    return copy
 
 
-def summary_slot(max_samples: int) -> SlotKind:
-    """Slot kind of a summary series: histogram state plus a (times, values) window."""
+def _merge_windows(a: Window, b: Window, keep: int, cutoff: float) -> Window:
+    pairs = sorted(p for p in zip(list(a[0]) + list(b[0]), list(a[1]) + list(b[1])) if p[0] >= cutoff)[-keep:]
+    return array("d", (t for t, _ in pairs)), array("d", (v for _, v in pairs)), -math.inf
+
+
+def summary_slot(max_samples: int, max_age: float = math.inf, clock: Callable[[], float] = time.monotonic) -> SlotKind:
+    """Slot kind of a summary series: histogram state plus a (times, values) window.
+
+    Merging an ended thread's cell keeps only samples still inside the window (younger than ``max_age``).
+    """
 
     def merge(a: list[Any], b: list[Any]) -> list[Any]:
-        return [*_merge_histogram_cells(_settled(a), _settled(b)), _merge_windows(a[-1], b[-1], max_samples)]
+        cutoff = clock() - max_age
+        return [*_merge_histogram_cells(_settled(a), _settled(b)), _merge_windows(a[-1], b[-1], max_samples, cutoff)]
 
     return (None, merge)
 
@@ -392,11 +413,12 @@ class Summary(_Series):
             cell = self._cell()
             cell[bisect_left(self._bounds, value)] += 1
         cell[-4] += value
-        times, values = cell[-1]
-        times.append(self._clock())
+        times, values, due = cell[-1]
+        now = self._clock()
+        times.append(now)
         values.append(value)
-        if len(values) > self._cap:
-            _compact(cell, self._family.max_samples)
+        if now >= due or len(values) > self._cap:
+            _release(cell, now, self._family.max_age, self._family.max_samples)
 
     def _cell(self) -> list[Any]:
         cells = self._cells.mine()
@@ -412,10 +434,12 @@ class Summary(_Series):
     def window(self) -> list[float]:
         """The values in the current window, sorted: younger than ``max_age``, at most ``max_samples``."""
         family = self._family
-        cutoff = self._clock() - family.max_age
+        now = self._clock()
+        cutoff = now - family.max_age
+        self._cells.update_base(self._slot, lambda base: _released_copy(base, now, family.max_age, family.max_samples))
         parts = []
         for cell in self._cells.values(self._slot):
-            times, values = cell[-1]
+            times, values, _ = cell[-1]
             n = len(values)
             start = bisect_left(times, cutoff, 0, n)
             if start < n:

@@ -91,7 +91,7 @@ def test_file_storage_writes_only_under_its_path(tmp_path: Path) -> None:
             collector.counter("paths_total", labels={"path": value}).increment()
             assert collector.collect_and_store_sync().is_success()
     written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
-    assert set(written) <= {"metrics/m.jsonl", "metrics/m.jsonl.1", "metrics/m.jsonl.2"}
+    assert set(written) <= {"metrics/m.jsonl", "metrics/m.jsonl.1", "metrics/m.jsonl.2", "metrics/m.jsonl.lock"}
     assert not (tmp_path / "escape").exists()
 
 
