@@ -28,9 +28,22 @@ _PROTOCOLS = ("grpc", "http/protobuf")
 
 
 class _Cause:
-    """The last transport outcome of the HTTP session (status and reason, refused, DNS, TLS, deadline)."""
+    """The transport outcomes of one export's attempts (status and reason, refused, DNS, TLS, deadline)."""
 
-    text: str | None = None
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def add(self, text: str) -> str:
+        self.seen.append(text)
+        return text
+
+    @property
+    def text(self) -> str | None:
+        """The last cause, with the first one when they differ (a deadline often ends a run of refusals)."""
+        if not self.seen:
+            return None
+        first, last = self.seen[0], self.seen[-1]
+        return last if first.split(" (after")[0] == last.split(" (after")[0] else f"{first}; then {last}"
 
 
 def _deadline_session(cause: _Cause) -> Any:
@@ -54,16 +67,16 @@ def _deadline_session(cause: _Cause) -> Any:
                 if 300 <= answer.status < 400:
                     _http.expect_success(request.method, request.url, answer)
             except _http.HttpError as exc:
-                cause.text = str(exc)
+                text = cause.add(str(exc))
                 if exc.kind == "deadline":
-                    raise DeadlineExceeded(cause.text) from None
+                    raise DeadlineExceeded(text) from None
                 if exc.kind == "redirect":
-                    raise RedirectRefused(cause.text) from None
+                    raise RedirectRefused(text) from None
                 if exc.kind == "tls":
-                    raise requests.exceptions.SSLError(cause.text) from None
-                raise requests.exceptions.ConnectionError(cause.text) from None
-            ok = 200 <= answer.status < 300
-            cause.text = None if ok else f"HTTP {answer.status} {answer.reason} (after {answer.elapsed:.2f} s)"
+                    raise requests.exceptions.SSLError(text) from None
+                raise requests.exceptions.ConnectionError(text) from None
+            if not 200 <= answer.status < 300:
+                cause.add(f"HTTP {answer.status} {answer.reason} (after {answer.elapsed:.2f} s)")
             response = requests.Response()
             response.status_code = answer.status
             response.reason = answer.reason
@@ -103,7 +116,7 @@ class _RecordingExporter(MetricExporter):
         self.last: tuple[MetricExportResult, int, str | None] | None = None
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
-        self.cause.text = None
+        self.cause.seen = []
         _set_deadline(self.inner, timeout_millis / 1000)
         with capture_errors() as errors:
             result = self.inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
