@@ -18,15 +18,15 @@ from opentelemetry.sdk.metrics.view import View
 from opentelemetry.sdk.resources import Resource
 
 from ._cells import ThreadCells
-from ._family import DEFAULT_CARDINALITY_LIMIT, Family
 from ._export import Delivery, outcome
+from ._family import DEFAULT_CARDINALITY_LIMIT, Family
 from ._filters import MetricFilter, name_accepted
 from ._fork import after_fork_in_child
 from ._instruments import Counter, Gauge, Histogram, Summary, _histogram_value, _Series
 from ._memory_storage import MemoryMetricsStorage
 from ._optional import require
 from ._records import Metric, MetricType
-from ._result import Failure, Result, Success
+from ._result import Failure, Result
 from ._sdk import SdkBridge
 from ._storage import MetricsStorage
 from ._timer import Timer

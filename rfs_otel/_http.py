@@ -57,21 +57,21 @@ class _Deadline:
         self.settimeout(left)  # type: ignore[attr-defined]
         return left
 
-    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+    def recv_into(self, *args: Any) -> int:
         self._left()
-        return super().recv_into(buffer, nbytes, flags)  # type: ignore[misc, no-any-return]
+        return super().recv_into(*args)  # type: ignore[misc, no-any-return]
 
-    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+    def recv(self, *args: Any) -> bytes:
         self._left()
-        return super().recv(bufsize, flags)  # type: ignore[misc, no-any-return]
+        return super().recv(*args)  # type: ignore[misc, no-any-return]
 
-    def send(self, data: Any, flags: int = 0) -> int:
+    def send(self, *args: Any) -> int:
         self._left()
-        return super().send(data, flags)  # type: ignore[misc, no-any-return]
+        return super().send(*args)  # type: ignore[misc, no-any-return]
 
-    def sendall(self, data: Any, flags: int = 0) -> None:
+    def sendall(self, *args: Any) -> None:
         self._left()  # CPython bounds the whole sendall by the timeout
-        super().sendall(data, flags)  # type: ignore[misc]
+        super().sendall(*args)  # type: ignore[misc]
 
 
 class _DeadlineSocket(_Deadline, socket.socket):

@@ -50,20 +50,34 @@ def _deadline_session(cause: _Cause) -> Any:
     """A ``requests.Session`` whose HTTP(S) requests go through the deadline-bounded transport."""
     requests = require("requests", "otlp")
 
-    class DeadlineExceeded(requests.exceptions.RequestException):  # type: ignore[misc]
+    class DeadlineExceeded(requests.exceptions.RequestException):  # type: ignore[misc, name-defined]
         """Not a connection error, so the OTel client does not retry past the deadline."""
 
-    class RedirectRefused(requests.exceptions.RequestException):  # type: ignore[misc]
+    class RedirectRefused(requests.exceptions.RequestException):  # type: ignore[misc, name-defined]
         """A 3xx is not a delivery (the OTel client would count it as one)."""
 
-    class Adapter(requests.adapters.BaseAdapter):  # type: ignore[misc]
-        def send(self, request: Any, stream: bool = False, timeout: Any = None, verify: Any = True,
-                 cert: Any = None, proxies: Any = None) -> Any:
+    class Adapter(requests.adapters.BaseAdapter):  # type: ignore[misc, name-defined]
+        def send(
+            self,
+            request: Any,
+            stream: bool = False,
+            timeout: Any = None,
+            verify: Any = True,
+            cert: Any = None,
+            proxies: Any = None,
+        ) -> Any:
             seconds = sum(t for t in timeout if t) if isinstance(timeout, tuple) else timeout
             body = request.body.encode() if isinstance(request.body, str) else request.body
             try:
-                answer = _http.request(request.method, request.url, timeout=seconds or 10.0, body=body,
-                                       headers=dict(request.headers), verify=verify, cert=cert)
+                answer = _http.request(
+                    request.method,
+                    request.url,
+                    timeout=seconds or 10.0,
+                    body=body,
+                    headers=dict(request.headers),
+                    verify=verify,
+                    cert=cert,
+                )
                 if 300 <= answer.status < 400:
                     _http.expect_success(request.method, request.url, answer)
             except _http.HttpError as exc:

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.metrics.export import MetricReader
 
-from ._optional import require
 from ._http import HttpError, expect_success
 from ._http import request as http_request
+from ._optional import require
 from ._redact import basic_auth, guard_logs, redact, split_credentials
 from ._result import Failure, Result, Success
 from ._sdk import prometheus_reader

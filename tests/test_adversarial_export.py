@@ -8,6 +8,7 @@ import contextlib
 import logging
 import re
 import socket
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -56,7 +57,7 @@ def _read_request(conn: socket.socket) -> tuple[str, str, dict[str, str], bytes]
         data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
-    method, path = (lines[0].split(" ") + ["", ""])[:2]
+    method, path = [*lines[0].split(" "), "", ""][:2]
     headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
     length = int(headers.get("content-length", "0") or 0)
     while len(body) < length:
@@ -68,7 +69,9 @@ def _read_request(conn: socket.socket) -> tuple[str, str, dict[str, str], bytes]
 
 
 @contextlib.contextmanager
-def server(answer: Callable[[socket.socket, Seen], None], *, plain: bool = True) -> Iterator[tuple[int, Seen]]:
+def server(
+    answer: Callable[[socket.socket, Seen], None], *, plain: bool = True, tls: ssl.SSLContext | None = None
+) -> Iterator[tuple[int, Seen]]:
     """A raw TCP server on 127.0.0.1: each connection's request is recorded, then ``answer`` writes the reply.
 
     ``plain=False``: answer as soon as any bytes arrive (a TLS ClientHello is not an HTTP request).
@@ -83,6 +86,9 @@ def server(answer: Callable[[socket.socket, Seen], None], *, plain: bool = True)
 
     def handle(conn: socket.socket) -> None:
         with contextlib.suppress(OSError):
+            if tls is not None:
+                conn.settimeout(5)
+                conn = tls.wrap_socket(conn, server_side=True)
             if plain:
                 seen.requests.append(_read_request(conn))
             else:
@@ -141,7 +147,7 @@ def _push(url: str, timeout: float) -> Callable[[], str]:
         with MetricsCollector(storage=PrometheusStorage(push_gateway_url=url, timeout=timeout)) as collector:
             collector.counter("jobs_total").increment()
             result = collector.collect_and_store_sync()
-            collector._storages = []  # noqa: SLF001 - no last push at shutdown
+            collector._storages = []
         return str(result.unwrap_err())
 
     return run
@@ -153,7 +159,7 @@ def _otlp(url: str, timeout: float) -> Callable[[], str]:
         with MetricsCollector(storage=storage) as collector:
             collector.counter("jobs_total").increment()
             result = collector.collect_and_store_sync()
-            collector._storages = []  # noqa: SLF001
+            collector._storages = []
         return str(result.unwrap_err())
 
     return run
@@ -229,7 +235,7 @@ def test_stuck_export_in_another_thread_never_blocks_file_storage(tmp_path: Path
             started = time.monotonic()
             results.append((collector.collect_and_store_sync(), time.monotonic() - started))
         stuck.join(5)
-        collector._storages = []  # noqa: SLF001
+        collector._storages = []
         collector.shutdown()
     for result, elapsed in results:
         assert result.is_failure() and "still in flight" in result.unwrap_err(), result
@@ -263,7 +269,7 @@ def test_repeated_async_collections_do_not_pile_up_threads(tmp_path: Path) -> No
         for thread in threading.enumerate():
             if thread.name == "rfs-otel-export":
                 thread.join(5)
-        collector._storages = []  # noqa: SLF001
+        collector._storages = []
         collector.shutdown()
     assert max(counts) <= 2, counts
     assert peak - before <= 4  # export threads plus the test server's connection threads
@@ -299,7 +305,7 @@ def test_otlp_grpc_refused_says_unavailable_with_elapsed_time() -> None:
         started = time.monotonic()
         result = collector.collect_and_store_sync()
         elapsed = time.monotonic() - started
-        collector._storages = []  # noqa: SLF001
+        collector._storages = []
     assert "UNAVAILABLE" in result.unwrap_err() and ELAPSED.search(result.unwrap_err())
     assert elapsed < 2
 
@@ -338,12 +344,13 @@ def test_otlp_userinfo_never_reaches_a_log_record(protocol: str) -> None:
     """user:secret@ in an OTLP endpoint: no log record of the library or the OTel exporters shows the secret."""
     path = "/v1/metrics" if protocol != "grpc" else ""
     with every_log_record() as captured:
-        storage = OTLPStorage(endpoint=f"http://bob:{SECRET}@127.0.0.1:{free_port()}{path}", protocol=protocol,
-                              insecure=True, timeout=1)
+        storage = OTLPStorage(
+            endpoint=f"http://bob:{SECRET}@127.0.0.1:{free_port()}{path}", protocol=protocol, insecure=True, timeout=1
+        )
         with MetricsCollector(storage=storage) as collector:
             collector.counter("jobs_total").increment()
             result = collector.collect_and_store_sync()
-            collector._storages = []  # noqa: SLF001
+            collector._storages = []
     assert result.is_failure()
     assert any(r.levelno >= logging.ERROR for r in captured.records), "the exporter logged its failure"
     token = base64.b64encode(f"bob:{SECRET}".encode()).decode()
@@ -356,7 +363,7 @@ def test_otlp_grpc_userinfo_becomes_basic_auth_and_succeeds() -> None:
     received: list[dict[str, str]] = []
 
     class Receiver(metrics_service_pb2_grpc.MetricsServiceServicer):
-        def Export(self, request: Any, context: Any) -> Any:  # noqa: N802 - gRPC naming
+        def Export(self, request: Any, context: Any) -> Any:
             received.append(dict(context.invocation_metadata()))
             return metrics_service_pb2.ExportMetricsServiceResponse()
 
@@ -377,12 +384,13 @@ def test_otlp_grpc_userinfo_becomes_basic_auth_and_succeeds() -> None:
 def test_otlp_http_userinfo_becomes_basic_auth_and_succeeds() -> None:
     """HTTP with user:secret@: the request carries basic auth, the URL no userinfo, and the export succeeds."""
     with server(ok) as (port, seen):
-        storage = OTLPStorage(endpoint=f"http://bob:{SECRET}@127.0.0.1:{port}/v1/metrics", protocol="http/protobuf",
-                              timeout=5)
+        storage = OTLPStorage(
+            endpoint=f"http://bob:{SECRET}@127.0.0.1:{port}/v1/metrics", protocol="http/protobuf", timeout=5
+        )
         with MetricsCollector(storage=storage) as collector:
             collector.counter("jobs_total").increment()
             assert collector.collect_and_store_sync().is_success()
-            collector._storages = []  # noqa: SLF001
+            collector._storages = []
     method, path, headers, _ = seen.requests[0]
     assert (method, path) == ("POST", "/v1/metrics")
     assert headers["authorization"] == "Basic " + base64.b64encode(f"bob:{SECRET}".encode()).decode()
@@ -391,8 +399,11 @@ def test_otlp_http_userinfo_becomes_basic_auth_and_succeeds() -> None:
 def test_otlp_credentials_in_url_and_header_are_refused() -> None:
     """Credentials both in the URL and in an authorization header: a clear ValueError, not a guess."""
     with pytest.raises(ValueError, match="both in the endpoint URL"):
-        OTLPStorage(endpoint=f"http://bob:{SECRET}@127.0.0.1:1/v1/metrics", protocol="http/protobuf",
-                    headers={"Authorization": "Bearer x"})
+        OTLPStorage(
+            endpoint=f"http://bob:{SECRET}@127.0.0.1:1/v1/metrics",
+            protocol="http/protobuf",
+            headers={"Authorization": "Bearer x"},
+        )
 
 
 @pytest.mark.parametrize("kind", [WebhookNotifier, AlertmanagerNotifier])
@@ -403,9 +414,14 @@ def test_redirect_to_another_host_never_carries_credentials_there(
     with server(status(200, "OK")) as (other, stolen):
         location = f"Location: http://127.0.0.1:{other}/steal\r\n"
         with server(status(302, "Found", location)) as (port, seen):
-            notifier = kind(f"http://ops:{SECRET}@127.0.0.1:{port}/hook", timeout=2, retries=2, backoff=0.01,
-                            headers={"X-Api-Key": SECRET})
-            with pytest.raises(ConnectionError, match="HTTP 302 Found.*not followed") as raised:
+            notifier = kind(
+                f"http://ops:{SECRET}@127.0.0.1:{port}/hook",
+                timeout=2,
+                retries=2,
+                backoff=0.01,
+                headers={"X-Api-Key": SECRET},
+            )
+            with pytest.raises(ConnectionError, match=r"HTTP 302 Found.*not followed") as raised:
                 notifier.notify(_alert())
     assert stolen.requests == []
     assert len(seen.requests) == 1  # a redirect is not retried
@@ -446,3 +462,43 @@ def test_exit_without_shutdown_flushes_in_the_exiting_thread(tmp_path: Path) -> 
     assert took < 2 * 1.5 + 1  # the documented shutdown bound
     [snapshot] = list(FileMetricsStorage.read(path))
     assert snapshot.resource_metrics[0].scope_metrics[0].metrics[0].sum.data_points[0].as_int == 42
+
+
+def test_otlp_over_tls_delivers_within_the_deadline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """HTTPS with the collector's CA (OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE): the deadline transport delivers."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(cert), str(key))
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE", str(cert))
+    with server(ok, tls=context) as (port, seen):
+        storage = OTLPStorage(endpoint=f"https://127.0.0.1:{port}/v1/metrics", protocol="http/protobuf", timeout=5)
+        with MetricsCollector(storage=storage) as collector:
+            collector.counter("jobs_total").increment(7)
+            result = collector.collect_and_store_sync()
+            collector._storages = []
+    assert result.is_success(), result
+    request = metrics_service_pb2.ExportMetricsServiceRequest()
+    request.ParseFromString(seen.requests[0][3])
+    assert request.resource_metrics[0].scope_metrics[0].metrics[0].sum.data_points[0].as_int == 7
