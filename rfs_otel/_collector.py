@@ -20,6 +20,7 @@ from opentelemetry.sdk.resources import Resource
 
 from ._cells import ThreadCells
 from ._errors import MetricError
+from ._export import Delivery, outcome
 from ._family import DEFAULT_CARDINALITY_LIMIT, Family
 from ._filters import MetricFilter, name_accepted
 from ._fork import after_fork_in_child
@@ -28,7 +29,7 @@ from ._memory_storage import MemoryMetricsStorage
 from ._names import ExposedNames, Exposure, check_quantile_keys, exposed_names
 from ._optional import require
 from ._records import Metric, MetricType
-from ._result import Failure, Result, Success
+from ._result import Failure, Result
 from ._sdk import SdkBridge
 from ._storage import MetricsStorage
 from ._timer import Timer
@@ -112,6 +113,7 @@ class MetricsCollector:
         )
         self._lock = threading.RLock()
         self._export_lock = threading.Lock()
+        self._delivery = Delivery(self._storages)
         self._closed = False
         self._closing = False
         self._pid = os.getpid()
@@ -471,24 +473,18 @@ class MetricsCollector:
         return self._bridge.provider
 
     def collect_and_store_sync(self) -> Result[int, str]:
-        """Collect once and deliver to every storage; blocking. ``Success(series)`` or ``Failure(why)``."""
+        """Collect once and deliver to every storage; blocking. ``Success(series)`` or ``Failure(why)``.
+
+        Returns within ``export_timeout`` (each storage gets what is left of it, local storages first);
+        a storage still busy with an earlier export is skipped and named in the Failure.
+        """
         if self._closed:
             return Failure("collector is shut down; create a new MetricsCollector")
-        return self._store(self._storages)
+        return self._store(self._storages, self._export_timeout)
 
-    def _store(self, storages: Sequence[MetricsStorage]) -> Result[int, str]:
-        failures = []
-        with self._export_lock:
-            for storage in storages:
-                try:
-                    result = storage.store(self._export_timeout)
-                except Exception as exc:  # a storage bug must not escape into the service
-                    result = Failure(f"{type(exc).__name__}: {exc}")
-                if result.is_failure():
-                    failures.append(f"{storage!r}: {result.unwrap_err()}")
-        if failures:
-            return Failure("; ".join(failures))
-        return Success(self.series_count())
+    def _store(self, storages: Sequence[MetricsStorage], seconds: float, *, wait: bool = False) -> Result[int, str]:
+        failures = self._delivery.deliver(storages, seconds, wait=wait)
+        return outcome(failures, self.series_count())
 
     async def collect_and_store(self, timeout: float | None = None) -> Result[int, str]:
         """Collect once and deliver to every storage, off the event loop; never raises for a storage fault.
@@ -534,8 +530,9 @@ class MetricsCollector:
     def shutdown(self) -> None:
         """Deliver a last collection to push-style storages, then release everything; idempotent.
 
-        Safe while an export is in flight (it waits for it, bounded by the storages' timeouts) and from
-        several threads at once; also run at interpreter exit, bounded by ``export_timeout``.
+        Bounded: the last delivery gets ``export_timeout`` (waiting for an in-flight export within it), the
+        provider's shutdown (periodic readers' last export) another ``export_timeout``, then the storages
+        release what they hold. Safe from several threads; also run at interpreter exit.
         """
         with self._lock:
             if self._closed or self._closing:
@@ -549,12 +546,15 @@ class MetricsCollector:
                 self.system_metrics_enabled = False
             flush = [s for s in self._storages if s.flush_on_shutdown]
             if flush:
-                self._store(flush)
+                self._store(flush, self._export_timeout, wait=True)
         finally:
             self._closed = True
-            self._bridge.shutdown()
-            for storage in self._storages:
-                storage.shutdown()
+            try:
+                self._bridge.shutdown(timeout_millis=self._export_timeout * 1000)
+            finally:
+                for storage in self._storages:
+                    with contextlib.suppress(Exception):  # one storage's fault must not keep the others open
+                        storage.shutdown()
 
     @property
     def closed(self) -> bool:
@@ -571,10 +571,13 @@ class MetricsCollector:
 
 
 def _shutdown_at_exit(ref: weakref.ref[MetricsCollector]) -> None:
-    """At interpreter exit: flush and release a collector nobody shut down, in bounded time."""
+    """At interpreter exit: flush and release a collector nobody shut down, in bounded time.
+
+    Runs in the exiting thread (Python 3.12+ refuses new threads at exit); the bound comes from the
+    storages' deadline-bounded I/O and from skipping a storage another thread is stuck in.
+    """
     collector = ref()
     if collector is None or collector.closed or collector._pid != os.getpid():
         return
-    worker = threading.Thread(target=collector.shutdown, name="rfs-otel-exit-flush", daemon=True)
-    worker.start()
-    worker.join(timeout=collector._export_timeout)
+    with contextlib.suppress(Exception):  # nothing may escape into the interpreter's exit
+        collector.shutdown()

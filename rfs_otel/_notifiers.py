@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import logging
 import time
-import urllib.request
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ._redact import split_credentials
+from ._http import HttpError, expect_success, request
+from ._json import strict_dumps
+from ._redact import basic_auth, guard_logs, split_credentials
 
 if TYPE_CHECKING:
     from ._alerting import Alert
@@ -95,17 +95,12 @@ class LoggingNotifier(Notifier):
 def _post_json(
     url: str, payload: Any, timeout: float, headers: Mapping[str, str], auth: tuple[str, str] | None
 ) -> None:
-    body = json.dumps(payload).encode()
-    request = urllib.request.Request(
-        url, data=body, method="POST", headers={"Content-Type": "application/json", **headers}
-    )
+    """POST ``payload`` as JSON within one ``timeout`` deadline; a redirect is a failure, never followed."""
+    sent = {"Content-Type": "application/json", **headers}
     if auth is not None:
-        import base64
-
-        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
-        request.add_header("Authorization", f"Basic {token}")
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        response.read()
+        sent["Authorization"] = basic_auth(auth)
+    answer = request("POST", url, timeout=timeout, body=strict_dumps(payload).encode(), headers=sent)
+    expect_success("POST", url, answer)
 
 
 class _HttpNotifier(Notifier):
@@ -121,6 +116,7 @@ class _HttpNotifier(Notifier):
         self.retries = retries
         self.backoff = float(backoff)
         self._headers = dict(headers or {})
+        guard_logs([*self._headers.values(), *(self._auth or ())])
 
     def _send(self, payload: Any) -> None:
         attempt = 0
@@ -128,8 +124,8 @@ class _HttpNotifier(Notifier):
             try:
                 _post_json(self.url, payload, self.timeout, self._headers, self._auth)
                 return
-            except Exception as exc:
-                if attempt >= self.retries:
+            except HttpError as exc:
+                if attempt >= self.retries or exc.kind == "redirect":
                     raise ConnectionError(f"POST {self.url} failed after {attempt + 1} attempt(s): {exc}") from None
                 time.sleep(self.backoff * (2**attempt))
                 attempt += 1

@@ -6,13 +6,16 @@ Pull: ``/metrics`` from a background HTTP server (or the WSGI/ASGI apps). Push: 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.metrics.export import MetricReader
 
+from ._http import HttpError, expect_success
+from ._http import request as http_request
 from ._optional import require
-from ._redact import split_credentials
+from ._redact import basic_auth, guard_logs, redact, split_credentials
 from ._result import Failure, Result, Success
 from ._sdk import prometheus_reader
 from ._storage import MetricsStorage
@@ -68,11 +71,13 @@ class PrometheusStorage(MetricsStorage):
         self.registry = client.CollectorRegistry(auto_describe=True)
         self._reader: MetricReader = prometheus_reader(self.registry, scope_labels, target_info)
         self.flush_on_shutdown = push_gateway_url is not None
+        self.remote = push_gateway_url is not None
         self._push_url: str | None = None
         self._auth: tuple[str, str] | None = auth
         if push_gateway_url is not None:
             self._push_url, url_auth = split_credentials(push_gateway_url)
             self._auth = auth or url_auth
+        guard_logs([] if self._auth is None else [self._auth[1], basic_auth(self._auth)])
         self.job_name = job_name
         self.grouping_key = dict(grouping_key or {})
         self.timeout = float(timeout)
@@ -105,33 +110,44 @@ class PrometheusStorage(MetricsStorage):
         return (self._reader,)
 
     def store(self, timeout: float) -> Result[int, str]:
-        """Push to the Pushgateway when configured (pull-only: nothing to deliver)."""
+        """Push to the Pushgateway when configured (pull-only: nothing to deliver).
+
+        The whole push (connect, TLS, send, answer) has one deadline: ``min(self.timeout, timeout)``.
+        """
         if self._push_url is None:
             return Success(0)
+        seconds = max(min(self.timeout, timeout), 0.001)
+        started = time.monotonic()
         try:
             self._client.push_to_gateway(
                 self._push_url,
                 job=self.job_name,
                 registry=self.registry,
                 grouping_key=self.grouping_key,
-                timeout=min(self.timeout, timeout),
+                timeout=seconds,
                 handler=self._handler(),
             )
         except Exception as exc:
-            return Failure(f"push to {self._push_url} (job {self.job_name!r}) failed: {_cause(exc)}")
+            elapsed = time.monotonic() - started
+            return Failure(
+                f"push to {self._push_url} (job {self.job_name!r}) failed: {_cause(exc)}"
+                + ("" if isinstance(exc, HttpError) else f" (after {elapsed:.2f} s)")
+            )
         return Success(sum(len(family.samples) for family in self.registry.collect()))
 
     def _handler(self) -> Callable[..., Callable[[], None]]:
-        client = self._client
-        auth = self._auth
-        if auth is None:
-            return client.exposition.default_handler  # type: ignore[no-any-return]
-        username, password = auth
+        """prometheus_client's push handler hook, sending through the deadline-bounded client."""
+        authorization = None if self._auth is None else basic_auth(self._auth)
 
         def handler(url: str, method: str, timeout: float | None, headers: Any, data: bytes) -> Callable[[], None]:
-            return client.exposition.basic_auth_handler(  # type: ignore[no-any-return]
-                url, method, timeout, headers, data, username=username, password=password
-            )
+            def send() -> None:
+                sent = dict(headers)
+                if authorization is not None:
+                    sent["Authorization"] = authorization
+                answer = http_request(method, url, timeout=timeout or self.timeout, body=data, headers=sent)
+                expect_success(method, url, answer)
+
+            return send
 
         return handler
 
@@ -190,9 +206,7 @@ class PrometheusStorage(MetricsStorage):
 
 
 def _cause(exc: BaseException) -> str:
-    """A short cause: HTTP status or the connection error, never credentials."""
-    code = getattr(exc, "code", None)
-    if code is not None:
-        return f"HTTP {code} {getattr(exc, 'reason', '')}".strip()
-    reason = getattr(exc, "reason", None)
-    return f"{type(exc).__name__}: {reason if reason is not None else exc}"
+    """A short cause: HTTP status, refused, DNS, TLS or deadline with the elapsed time, never credentials."""
+    if isinstance(exc, HttpError):
+        return str(exc)
+    return redact(f"{type(exc).__name__}: {exc}")

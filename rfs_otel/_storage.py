@@ -22,6 +22,10 @@ class MetricsStorage(ABC):
     #: Whether ``collector.shutdown()`` should deliver a last collection here (push-style storages).
     flush_on_shutdown: bool = False
 
+    #: Whether ``store`` talks to the network; the collector serves local storages first, so a slow
+    #: endpoint cannot use up the collection's deadline before a file or memory storage got its snapshot.
+    remote: bool = False
+
     @abstractmethod
     def readers(self) -> Sequence[MetricReader]:
         """The OTel readers to register on the collector's MeterProvider (called once)."""
@@ -30,6 +34,8 @@ class MetricsStorage(ABC):
     def store(self, timeout: float) -> Result[int, str]:
         """Collect through this storage's readers and deliver; blocking, never raises for a delivery fault.
 
+        ``timeout`` is the time this collection has left: a storage must return within it (the collector
+        runs storages in the calling thread, also at interpreter exit).
         Returns ``Success(number of data points delivered)`` or ``Failure(message)``.
         """
 
