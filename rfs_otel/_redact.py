@@ -1,7 +1,8 @@
 """Keep credentials out of logs, reprs and Failure messages.
 
 ``guard_logs`` puts one filter on rfs_otel's loggers and on those of the OTel exporters it drives: every record
-is formatted, stripped of URL userinfo and of each registered secret, and handed on with no arguments left.
+that carries URL userinfo or a registered secret is rewritten to its redacted, formatted message (no arguments
+left); every other record passes untouched.
 """
 
 from __future__ import annotations
@@ -52,16 +53,18 @@ class _Redactor(logging.Filter):
             message = record.getMessage()
         except Exception:  # a malformed record: keep only its format string
             message = str(record.msg)
-        record.msg = redact(message)
-        record.args = None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
-            record.exc_info = None
+        clean = redact(message)
+        if clean != message:  # records without a secret pass untouched (args and exc_info kept for handlers)
+            record.msg, record.args = clean, None
+        if record.exc_info:
+            text = logging.Formatter().formatException(record.exc_info)
+            if redact(text) != text:
+                record.exc_text, record.exc_info = redact(text), None
         elif record.exc_text:
             record.exc_text = redact(record.exc_text)
         sink: list[str] | None = getattr(self.captures, "sink", None)
         if sink is not None and record.levelno >= logging.ERROR:
-            sink.append(record.msg)
+            sink.append(clean)
         return True
 
 
