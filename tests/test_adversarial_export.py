@@ -358,6 +358,20 @@ def test_otlp_userinfo_never_reaches_a_log_record(protocol: str) -> None:
         assert SECRET not in text and token not in text, text
 
 
+def test_records_without_a_credential_pass_the_log_guard_untouched() -> None:
+    """With the guard installed, a record holding no secret keeps its args and exc_info for the host's handlers."""
+    OTLPStorage(endpoint=f"http://bob:{SECRET}@127.0.0.1:{free_port()}", protocol="grpc", insecure=True).shutdown()
+    with every_log_record() as captured:
+        try:
+            raise RuntimeError("plain failure")
+        except RuntimeError:
+            logging.getLogger("rfs_otel").error("export to %s failed", "host:4317", exc_info=True)
+            logging.getLogger("rfs_otel").error("export to %s failed", f"bob:{SECRET}@host")
+    plain, secret = captured.records[-2:]
+    assert plain.args == ("host:4317",) and plain.exc_info is not None
+    assert secret.args is None and SECRET not in secret.getMessage()
+
+
 def test_otlp_grpc_userinfo_becomes_basic_auth_and_succeeds() -> None:
     """gRPC with user:secret@: the collector receives 'authorization: Basic ...' and the export succeeds."""
     received: list[dict[str, str]] = []
