@@ -9,6 +9,8 @@ in process memory, and collections in this process add them to its base file (``
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import errno
 import json
 import mmap
@@ -42,6 +44,39 @@ def _reserve(fd: int, size: int) -> None:
     os.ftruncate(fd, size)
 
 
+def _libc_mmap() -> Any:
+    """libc's mmap and munmap through ctypes, or None where that is not available."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.mmap.restype = ctypes.c_void_p
+        libc.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long)
+        libc.munmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+_LIBC = _libc_mmap()
+_MAP_FAILED = ctypes.c_void_p(-1).value
+
+
+def _map_shared(fd: int, size: int) -> Any:
+    """A writable shared mapping of ``fd`` as a memoryview of doubles that does not hold ``fd`` open.
+
+    Python's ``mmap.mmap`` keeps a duplicate of the descriptor for as long as the mapping lives (until 3.13's
+    ``trackfd=False``), so libc's mmap is called directly; the mapping is unmapped when its last view is freed.
+    """
+    if _LIBC is None:
+        return memoryview(mmap.mmap(fd, size)).cast("d")
+    address = _LIBC.mmap(None, size, mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_SHARED, fd, 0)
+    if address is None or address == _MAP_FAILED:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+    memory = (ctypes.c_char * size).from_address(address)
+    weakref.finalize(memory, _LIBC.munmap, address, size)
+    return memoryview(memory).cast("B").cast("d")
+
+
 class _Mapped:
     """A file of doubles mapped into memory; its descriptor is closed once mapped (the mapping stays valid)."""
 
@@ -49,7 +84,12 @@ class _Mapped:
         self.path = path
         self.capacity = 0
         self.view: Any = memoryview(array("d"))
-        self._map(doubles, os.O_TRUNC)  # ours alone: whatever an earlier process of this pid left is dropped
+        try:
+            self._map(doubles, os.O_TRUNC)  # ours alone: whatever an earlier process of this pid left is dropped
+        except OSError:
+            with contextlib.suppress(OSError):
+                path.unlink()  # no empty file left behind
+            raise
 
     def grow(self, doubles: int) -> None:
         """Remap with room for ``doubles`` (views of the old mapping stay valid: both map the same file)."""
@@ -61,10 +101,10 @@ class _Mapped:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | flags, 0o644)
         try:
             _reserve(fd, capacity * DOUBLE)
-            mapping = mmap.mmap(fd, capacity * DOUBLE)
+            view = _map_shared(fd, capacity * DOUBLE)
         finally:
             os.close(fd)
-        self.view = memoryview(mapping).cast("d")
+        self.view = view
         self.capacity = capacity
 
 
@@ -192,12 +232,18 @@ class SharedCells:
             self._report(("meta", exc.errno), f"cannot open {self._meta_path.name} ({exc}); will retry")
             return
         self._meta_fresh = False
+        start = -1
         try:
+            start = os.fstat(fd).st_size
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
         except OSError as exc:
-            self._meta_torn = True
+            try:
+                if start >= 0:
+                    os.ftruncate(fd, start)  # no half line left for readers
+            except OSError:
+                self._meta_torn = True
             self._report(("meta", exc.errno), f"cannot write {self._meta_path.name} ({exc}); will retry")
             return
         finally:

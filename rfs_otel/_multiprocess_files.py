@@ -192,6 +192,7 @@ class _Archive:
     series: list[tuple[dict[str, Any], list[float]]]
     kept: list[Any]  # entries of the wrong shape, written back verbatim so nothing is thrown away
     readable: bool = True
+    failed: bool = False  # a passing OS error: try again later, change nothing
 
 
 class _Reader:
@@ -227,8 +228,8 @@ class _Reader:
                     self._unreadable(("name", name), f"{self.directory / name}: not a worker's meta file; ignored")
         return sorted(pids)
 
-    def metas(self, pid: int) -> list[dict[str, Any]]:
-        """A worker's valid meta lines; a last line without its newline is being written and is skipped quietly."""
+    def metas(self, pid: int, finished: bool) -> list[dict[str, Any]]:
+        """A worker's valid meta lines; a last line without its newline is skipped (quietly while it may be written)."""
         path = self.directory / f"{pid}.meta.jsonl"
         try:
             data = path.read_bytes()
@@ -238,6 +239,8 @@ class _Reader:
             self._failed(path, pid, exc)
             return []
         lines = data.split(b"\n")
+        if finished and lines[-1]:
+            self._unreadable(("meta", path.name, "end"), f"{path} ends in a cut line (truncated); that line is skipped")
         entries = []
         for number, line in enumerate(lines[:-1], 1):
             if not line.strip():
@@ -263,6 +266,8 @@ class _Reader:
         except OSError as exc:
             self._failed(path, pid, exc)
             return None
+        if len(raw) % DOUBLE and len(raw) < limit * DOUBLE:  # files are written whole pages at a time
+            self._unreadable(("cut", path.name), f"{path} ends mid-value (truncated); its last value is skipped")
         data.frombytes(raw[: len(raw) - len(raw) % DOUBLE])
         return data
 
@@ -314,7 +319,7 @@ class _Reader:
             return _Archive(set(), [], [])
         except OSError as exc:
             self._failed(path, None, exc)
-            return _Archive(set(), [], [], readable=False)
+            return _Archive(set(), [], [], readable=False, failed=exc.errno in _TRANSIENT)
         except (ValueError, RecursionError):
             raw = None
         folded, series = (raw.get("folded"), raw.get("series")) if isinstance(raw, dict) else (None, None)
@@ -326,11 +331,15 @@ class _Reader:
             return _Archive(set(), [], [], readable=False)
         good, kept = [], []
         for number, entry in enumerate(series):
-            meta = _valid_meta(entry.get("meta")) if isinstance(entry, dict) else None
-            vector = entry.get("vector") if meta is not None else None
+            raw_meta = entry.get("meta") if isinstance(entry, dict) else None
+            vector = entry.get("vector") if isinstance(raw_meta, dict) else None
+            if isinstance(raw_meta, dict) and isinstance(vector, list):  # older archives have no o/w
+                raw_meta = {"o": 0, "w": len(vector), **raw_meta}
+            meta = _valid_meta(raw_meta)
             if meta is None or "o" not in meta or not _valid_vector(meta["k"], meta["w"], vector):
                 self._unreadable(
-                    ("archive entry", _stamp(path), number), f"{path} entry {number} is not a series total; skipped"
+                    ("archive entry", hash(json.dumps(entry, sort_keys=True))),
+                    f"{path} entry {number} is not a series total; skipped",
                 )
                 kept.append(entry)
             else:
@@ -368,8 +377,8 @@ class _Reader:
         for path in [*cells, self.directory / f"{pid}.gauges", self.directory / f"{pid}.meta.jsonl"]:
             try:
                 path.unlink()
-            except FileNotFoundError:
-                pass
+            except (FileNotFoundError, IsADirectoryError):
+                pass  # a directory where a file should be was reported when it could not be read
             except OSError as exc:
                 self.problems.report("file", ("unlink", path.name), f"cannot remove {path}: {exc}")
 
@@ -397,29 +406,32 @@ def _totals(series: list[tuple[dict[str, Any], list[float]]]) -> dict[tuple[str,
 def _compact(reader: _Reader, dead: list[int]) -> None:
     """Fold dead workers' counters and distributions into the archive, then delete their files (lock held)."""
     archive = reader.archive()
+    if archive.failed:
+        return
     if not archive.readable:
         reader.set_aside()
-    new = [pid for pid in dead if pid not in archive.folded]
     series = list(archive.series)
-    for pid in new:
-        series.extend(reader.vectors(pid, reader.metas(pid)))
-    new = [pid for pid in new if pid not in reader.transient]
+    new = []
+    for pid in dead:
+        if pid not in archive.folded:
+            found = list(reader.vectors(pid, reader.metas(pid, finished=True)))
+            if pid not in reader.transient:  # a passing OS error: fold this worker next time, whole
+                series.extend(found)
+                new.append(pid)
     folded = archive.folded | set(new)
-    if new:
-        totals = [
-            {"meta": layout(family.kind, name, key, family) | {"o": 0, "w": len(vector)}, "vector": vector}
-            for (name, _), family in _totals(series).items()
-            for key, vector in family.series.items()
-        ]
-        if not reader.write_archive({"folded": sorted(folded), "series": totals + archive.kept}):
-            return  # not durable: delete nothing, the workers' files are read directly until it works
+    entries = [
+        {"meta": layout(family.kind, name, key, family) | {"o": 0, "w": len(vector)}, "vector": vector}
+        for (name, _), family in _totals(series).items()
+        for key, vector in family.series.items()
+    ] + archive.kept
+    if new and not reader.write_archive({"folded": sorted(folded), "series": entries}):
+        return  # not durable: delete nothing, the workers' files are read directly until it works
     for pid in dead:
         if pid in folded:
             reader.remove(pid)
-    remaining = set(reader.pids())
-    if archive.folded - remaining and not new:
-        kept = [{"meta": dict(m, l=[list(p) for p in m["l"]]), "vector": v} for m, v in archive.series]
-        reader.write_archive({"folded": sorted(archive.folded & remaining), "series": kept + archive.kept})
+    remaining = folded & set(reader.pids())
+    if remaining != folded:  # workers whose files are gone need no entry any more
+        reader.write_archive({"folded": sorted(remaining), "series": entries})
 
 
 def mark_process_dead(pid: int, directory: str | os.PathLike[str]) -> None:
@@ -460,7 +472,7 @@ def aggregate(directory: str | os.PathLike[str], expected: Mapping[str, Signatur
         sources = []
         for pid in sorted(reader.pids(), key=lambda p: p in dead):  # live workers first
             if pid not in archive.folded:
-                metas = reader.metas(pid)
+                metas = reader.metas(pid, finished=pid in dead)
                 sources.append(_Source(metas, list(reader.vectors(pid, metas)), reader.gauges(pid, metas), pid))
     sources.append(_Source([m for m, _ in archive.series], archive.series, [], None))
     winners: dict[str, Signature] = dict(expected or {})
