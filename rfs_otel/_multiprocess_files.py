@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import json
 import math
 import os
@@ -106,34 +107,53 @@ def _number(value: object) -> bool:
 
 def _valid_meta(raw: object) -> dict[str, Any] | None:
     """``raw`` normalised (bounds and labels as tuples) if it is a well-formed meta line, else None."""
-    if not isinstance(raw, dict) or raw.get("k") not in _KINDS:
+    if not isinstance(raw, dict):
         return None
-    kind, name = raw["k"], raw.get("n")
-    pairs, description, unit = raw.get("l", []), raw.get("d", ""), raw.get("u", "")
-    if not isinstance(pairs, list) or not all(
+    bounds, quantiles, pairs = raw.get("b", []), raw.get("q", []), raw.get("l", [])
+    if not isinstance(bounds, list) or not isinstance(quantiles, list) or not isinstance(pairs, list):
+        return None
+    parts = (raw.get("k"), raw.get("n"), raw.get("d", ""), raw.get("u", ""), raw.get("a", 0.0), raw.get("m", "sum"))
+    try:
+        family = _family_layout(*parts, tuple(bounds), tuple(quantiles))
+    except TypeError:  # unhashable parts: not a layout
+        return None
+    if family is None or not all(
         isinstance(p, list) and len(p) == 2 and all(isinstance(s, str) and s for s in p) for p in pairs
     ):
         return None
-    if not isinstance(description, str) or not isinstance(unit, str) or raw.get("m", "sum") not in GAUGE_MODES:
-        return None
-    bounds, quantiles, max_age = raw.get("b", []), raw.get("q", []), raw.get("a", 0.0)
-    if not isinstance(bounds, list) or not isinstance(quantiles, list) or not _number(max_age):
-        return None
-    try:
-        check_name(name, kind)
-        bounds = check_buckets(str(name), bounds) if kind in ("histogram", "summary") else ()
-        quantiles = check_quantiles(str(name), quantiles) if quantiles else ()
-    except (ValueError, TypeError):
-        return None
-    if not (math.isfinite(max_age) and max_age >= 0) or bounds != tuple(raw.get("b", ())):
-        return None
-    meta = {**raw, "l": tuple(tuple(p) for p in pairs), "b": bounds, "q": quantiles, "d": description, "u": unit}
+    kind, (bounds, quantiles) = str(parts[0]), family
     region, gauge = raw.get("o"), raw.get("g")
     if kind == "gauge":
         ok = region is None and _index(gauge)
     else:
         ok = gauge is None and _index(region) and raw.get("w") == width_of(kind, bounds)
-    return meta if ok else None
+    normal = {"l": tuple(tuple(p) for p in pairs), "b": bounds, "q": quantiles, "d": parts[2], "u": parts[3]}
+    return {**raw, **normal} if ok else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _family_layout(
+    kind: object,
+    name: object,
+    description: object,
+    unit: object,
+    max_age: object,
+    mode: object,
+    *lists: tuple[Any, ...],
+) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """A metric's validated bounds and quantiles, or None if its layout is unusable (cached: shared by its series)."""
+    bounds, quantiles = lists
+    if kind not in _KINDS or not isinstance(description, str) or not isinstance(unit, str) or mode not in GAUGE_MODES:
+        return None
+    if not isinstance(max_age, (int, float)) or isinstance(max_age, bool) or not 0 <= max_age < math.inf:
+        return None
+    try:
+        check_name(name, str(kind))
+        checked = check_buckets(str(name), bounds) if kind in ("histogram", "summary") else ()
+        quantiles = check_quantiles(str(name), quantiles) if quantiles else ()
+    except (ValueError, TypeError):
+        return None
+    return (checked, quantiles) if checked == bounds else None
 
 
 def _index(value: object) -> bool:
