@@ -73,7 +73,8 @@ def _map_shared(fd: int, size: int) -> Any:
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code))
     memory = (ctypes.c_char * size).from_address(address)
-    weakref.finalize(memory, _LIBC.munmap, address, size)
+    # never at exit: a daemon thread may still be recording into it while the interpreter shuts down
+    weakref.finalize(memory, _LIBC.munmap, address, size).atexit = False
     return memoryview(memory).cast("B").cast("d")
 
 

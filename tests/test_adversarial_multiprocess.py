@@ -566,3 +566,30 @@ def test_garbage_files_never_raise_and_the_live_values_stay_exact(
         records = {m.name: m.value for m in collector.snapshot()}
     assert samples[("jobs_total", ())] == 3 and records["jobs"] == 3
     assert samples[("latency_count", ())] == 1 and records["latency"]["count"] == 1
+
+
+def test_daemon_threads_recording_while_the_interpreter_exits(tmp_path: Path) -> None:
+    """Daemon threads still incrementing at exit do not crash the process (mappings are not unmapped under them)."""
+    for attempt in range(3):  # the crash this guards against (SIGSEGV at exit) showed up about one run in three
+        result, stderr = _run(
+            """
+            import json, sys, threading, time
+            from rfs_otel import MetricsCollector
+
+            collector = MetricsCollector(multiprocess_dir=sys.argv[1])
+            counter = collector.counter("jobs_total")
+
+            def spin():
+                while True:
+                    counter.increment()
+
+            for _ in range(4):
+                threading.Thread(target=spin, daemon=True).start()
+            deadline = time.monotonic() + 30
+            while counter.get_value() < 50_000 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            print(json.dumps({"recorded": counter.get_value() >= 50_000}))
+            """,
+            str(tmp_path / str(attempt)),
+        )
+        assert result == {"recorded": True}, stderr
