@@ -199,6 +199,7 @@ def test_increment_never_raises_when_the_process_has_no_descriptor_left(tmp_path
         for thread in threads:
             thread.join(timeout=30)
         own = counter.get_value()
+        collector.gauge("workers").set(3)  # a new series: its layout line waits for a descriptor
         during = len(collector.snapshot())  # a collection with no descriptor left does not raise either
         for fd in hogs:
             os.close(fd)
@@ -206,6 +207,7 @@ def test_increment_never_raises_when_the_process_has_no_descriptor_left(tmp_path
         print(json.dumps({
             "exhausted": exhausted, "failures": failures, "own": own, "during": during,
             "jobs": snapshot[("jobs_total", ())], "observed": snapshot[("job_seconds", ())]["count"],
+            "workers": snapshot[("workers", ())],
             "errors": {k[1][0][1]: v for k, v in snapshot.items() if k[0] == "rfs_multiprocess_errors_total"},
         }))
         """,
@@ -213,9 +215,9 @@ def test_increment_never_raises_when_the_process_has_no_descriptor_left(tmp_path
     )
     assert result["exhausted"] == 24  # EMFILE
     assert result["failures"] == [] and result["own"] == 51 and result["during"] >= 2  # type: ignore[operator]
-    assert result["jobs"] == 51 and result["observed"] == 50
-    # five thread files and the lock file; the directory and archive.json could not be read during that collection
-    assert result["errors"] == {"file": 6, "unreadable": 2}
+    assert result["jobs"] == 51 and result["observed"] == 50 and result["workers"] == 3
+    # five thread files, the layout line and the lock file; the directory and archive.json could not be read
+    assert result["errors"] == {"file": 7, "unreadable": 2}
     assert len([line for line in stderr.splitlines() if "WARNING" in line and "multiprocess mode" in line]) == 2
 
 
