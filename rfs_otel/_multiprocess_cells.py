@@ -183,6 +183,7 @@ class SharedCells:
         self._size = 0
         self._gauge_meta: list[dict[str, Any]] = []
         self._threads: list[_Slots] = []
+        self._deferred: list[tuple[object, str]] = []
         self._start(copy_gauges=[])
         after_fork_in_child(self, "_after_fork")
 
@@ -204,6 +205,7 @@ class SharedCells:
             self._report(("gauges", self.pid), f"cannot create {self.pid}.gauges ({exc}): gauges stay in this process")
         for i, value in enumerate(copy_gauges):
             self._gauges.view[i] = value
+        self._emit()
 
     def _after_fork(self) -> None:
         """In a forked child: new files under the child's pid; counts start at zero, gauges keep their values."""
@@ -212,10 +214,20 @@ class SharedCells:
         self.local.__dict__.pop("cells", None)
         self.local.__dict__.pop("slots", None)
         self._threads = []
+        self._deferred = []
         self._start(copy_gauges=gauges)
 
     def _report(self, key: object, message: str) -> None:
-        self.problems.report("file", key, f"{self.directory}: {message}")
+        """Note a problem; it is logged by ``_emit`` once no lock is held (a log handler may record metrics)."""
+        self._deferred.append((key, message))
+
+    def _emit(self) -> None:
+        while self._deferred:
+            try:
+                key, message = self._deferred.pop(0)
+            except IndexError:  # another thread emitted it
+                return
+            self.problems.report("file", key, f"{self.directory}: {message}")
 
     # -- layout -------------------------------------------------------------------------------
 
@@ -260,7 +272,9 @@ class SharedCells:
             self._size += width
             self._pending.append(meta)
             self._flush_meta()
-            return len(self._regions) - 1
+            slot = len(self._regions) - 1
+        self._emit()
+        return slot
 
     def add_gauge(self, meta: dict[str, Any]) -> int:
         """Reserve a gauge (value and write time) in this process's gauge file; returns its index."""
@@ -277,7 +291,8 @@ class SharedCells:
                 )
             self._pending.append(meta)
             self._flush_meta()
-            return index
+        self._emit()
+        return index
 
     @property
     def gauges(self) -> Any:
@@ -294,6 +309,7 @@ class SharedCells:
             self.local.cells = slots.cells
         if len(slots.cells) < len(self._regions):
             self._extend(slots)
+        self._emit()
         return slots.cells
 
     def _claim(self) -> _Slots:
@@ -369,12 +385,13 @@ class SharedCells:
         """Fold ended threads' files, and values held in memory, into this process's base file (at collection)."""
         with self._lock:
             self._flush_meta()
-            if not any(slots.memory or slots.ended() for slots in self._threads):
-                return
-        with locked(self.directory, True, self.problems) as ok:
-            if ok:
-                with self._lock:
-                    self._fold_into_base()
+            due = any(slots.memory or slots.ended() for slots in self._threads)
+        if due:
+            with locked(self.directory, True, self.problems) as ok:
+                if ok:
+                    with self._lock:
+                        self._fold_into_base()
+        self._emit()
 
     def _fold_into_base(self) -> None:
         """Lock and directory lock held: fold, then delete the ended threads' files."""

@@ -31,14 +31,14 @@ Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 # -- helpers ---------------------------------------------------------------------------------------
 
 
-def _run(code: str, *args: str, prefix: tuple[str, ...] = ()) -> tuple[dict[str, object], str]:
+def _run(code: str, *args: str, prefix: tuple[str, ...] = (), timeout: float = 120) -> tuple[dict[str, object], str]:
     """Run ``code`` in a fresh interpreter; returns the JSON it prints last and its stderr."""
     proc = subprocess.run(
         [*prefix, sys.executable, "-c", textwrap.dedent(code), *args],
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -219,6 +219,41 @@ def test_increment_never_raises_when_the_process_has_no_descriptor_left(tmp_path
     # five thread files, the layout line and the lock file; the directory and archive.json could not be read
     assert result["errors"] == {"file": 7, "unreadable": 2}
     assert len([line for line in stderr.splitlines() if "WARNING" in line and "multiprocess mode" in line]) == 2
+
+
+def test_a_log_handler_that_records_metrics_does_not_deadlock(tmp_path: Path) -> None:
+    """The warning about an unwritable file is logged with no lock held: a handler may create series then."""
+    result, _ = _run(
+        """
+        import json, logging, os, resource, sys
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+        from rfs_otel import MetricsCollector
+
+        collector = MetricsCollector(multiprocess_dir=sys.argv[1])
+        collector.counter("jobs_total").increment()
+
+        class Counting(logging.Handler):
+            def emit(self, record):
+                collector.counter("log_records_total", labels={"level": record.levelname}).increment()
+
+        logging.getLogger("rfs_otel").addHandler(Counting())
+        hogs = []
+        try:
+            while True:
+                hogs.append(os.open(os.devnull, os.O_RDONLY))
+        except OSError:
+            pass
+        collector.counter("late_total").increment(2)  # its layout line cannot be written: a warning, logged
+        for fd in hogs:
+            os.close(fd)
+        values = {(m.name, tuple(sorted(m.labels.items()))): m.value for m in collector.snapshot()}
+        logged = values[("log_records_total", (("level", "WARNING"),))]
+        print(json.dumps({"late": values[("late_total", ())], "logged": logged}))
+        """,
+        str(tmp_path),
+        timeout=60,
+    )
+    assert result == {"late": 2, "logged": 1}
 
 
 def _unshare_mount(disk: Path) -> tuple[str, ...]:
