@@ -164,7 +164,10 @@ def _valid_vector(kind: str, width: int, vector: object) -> bool:
     """A counter value or a distribution (whole non-negative counts, a sum, min and max) of the right width."""
     if not isinstance(vector, list) or len(vector) != width or not all(_number(v) for v in vector):
         return False
-    if any(math.isnan(v) for v in vector):
+    try:
+        if any(math.isnan(v) for v in vector):
+            return False
+    except OverflowError:  # an int too large for a double
         return False
     if kind == "counter":
         return bool(vector[0] >= 0)
@@ -280,7 +283,7 @@ class _Reader:
         data = array("d")
         try:
             with open(path, "rb") as handle:
-                raw = handle.read(limit * DOUBLE)
+                raw = handle.read(min(limit * DOUBLE, os.fstat(handle.fileno()).st_size))  # a meta line may lie
         except FileNotFoundError:
             return data
         except OSError as exc:

@@ -443,6 +443,7 @@ def test_archive_entries_of_the_wrong_shape(tmp_path: Path, caplog: pytest.LogCa
         {"meta": {"k": "counter"}, "vector": [1.0]},
         {"meta": good["meta"], "vector": ["x"]},
         {"meta": good["meta"], "vector": [float("nan")]},
+        {"meta": good["meta"], "vector": [10**400]},
         "junk",
     ]
     archive = {"folded": [], "series": [{**good, "vector": [5.0]}, *bad]}
@@ -454,7 +455,7 @@ def test_archive_entries_of_the_wrong_shape(tmp_path: Path, caplog: pytest.LogCa
         samples = _samples(storage)
         again = _samples(storage)
     assert samples[("jobs_total", ())] == 8 and again[("jobs_total", ())] == 8
-    assert _errors(samples) == {"unreadable": 4} and _errors(again) == {"unreadable": 4}
+    assert _errors(samples) == {"unreadable": 5} and _errors(again) == {"unreadable": 5}
     assert len(_warnings(caplog)) == 1
     rewritten = json.loads((directory / "archive.json").read_text(), parse_constant=str)
     assert len(rewritten["series"]) == 1 + len(bad)
@@ -562,8 +563,9 @@ def test_meta_lines_of_valid_json_but_the_wrong_shape(tmp_path: Path, caplog: py
         {"k": "gauge", "n": "g", "g": 0, "m": "median"},
         {"k": "counter", "n": "c", "o": 0, "w": 1, "l": [["a"]]},
     ]
+    lying = {"k": "counter", "n": "huge", "o": 2**39, "w": 1}  # well formed, far past the end of any file
     with open(directory / f"{pid}.meta.jsonl", "a") as meta:
-        meta.write("".join(json.dumps(line) + "\n" for line in bad))
+        meta.write("".join(json.dumps(line) + "\n" for line in [*bad, lying]))
     storage = PrometheusStorage(scope_labels=False, target_info=False, dashboard=False)
     with MetricsCollector(storage=storage, multiprocess_dir=directory) as collector:
         collector.counter("jobs").increment(1)
