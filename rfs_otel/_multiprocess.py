@@ -3,7 +3,7 @@
 Each thread of each process writes its own file of doubles (``<pid>-<n>.cells``, see ``_multiprocess_cells``)
 through a memory map, so recording stays lock-free and a killed worker loses nothing already recorded.
 ``<pid>.meta.jsonl`` describes the layout, ``<pid>.gauges`` holds gauge values. At collection the directory
-is aggregated (``_multiprocess_files``); files of processes that have exited are folded into ``archive.json``
+is aggregated (``_multiprocess_aggregate``); files of processes that have exited are folded into ``archive.json``
 under an exclusive lock first, so the directory stays bounded however often workers are recycled.
 """
 
@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._instruments import INT64, Counter, Gauge, Histogram, HistogramSnapshot, _number, quantile_key
+from ._multiprocess_aggregate import MergedFamily, aggregate, mark_process_dead
 from ._multiprocess_cells import SharedCells
-from ._multiprocess_files import GAUGE_MODES, MergedFamily, aggregate, layout, mark_process_dead, signature
+from ._multiprocess_layout import GAUGE_MODES, layout, signature
 from ._multiprocess_problems import ERRORS_METRIC, problems_for
 from ._quantile import bucket_quantile
 from ._records import MetricType

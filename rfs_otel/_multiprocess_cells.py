@@ -9,11 +9,7 @@ in process memory, and collections in this process add them to its base file (``
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import errno
 import json
-import mmap
 import os
 import threading
 import weakref
@@ -23,104 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from ._fork import after_fork_in_child
-from ._multiprocess_files import DOUBLE, locked
+from ._multiprocess_files import locked
+from ._multiprocess_mmap import Mapped, Memory
 from ._multiprocess_problems import problems_for
 
 __all__ = ["SharedCells"]
-
-_FALLOCATE_UNSUPPORTED = frozenset({errno.EINVAL, errno.EOPNOTSUPP, errno.ENOSYS})
-
-
-def _reserve(fd: int, size: int) -> None:
-    """Give the file ``size`` bytes of real blocks: a full disk fails here (ENOSPC), never as SIGBUS on a write."""
-    allocate = getattr(os, "posix_fallocate", None)
-    if allocate is not None:
-        try:
-            allocate(fd, 0, size)
-            return
-        except OSError as exc:
-            if exc.errno not in _FALLOCATE_UNSUPPORTED:
-                raise
-    os.ftruncate(fd, size)
-
-
-def _libc_mmap() -> Any:
-    """libc's mmap and munmap through ctypes, or None where that is not available."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.mmap.restype = ctypes.c_void_p
-        libc.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long)
-        libc.munmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
-    except (OSError, AttributeError):
-        return None
-    return libc
-
-
-_LIBC = _libc_mmap()
-_MAP_FAILED = ctypes.c_void_p(-1).value
-
-
-def _map_shared(fd: int, size: int) -> Any:
-    """A writable shared mapping of ``fd`` as a memoryview of doubles that does not hold ``fd`` open.
-
-    Python's ``mmap.mmap`` keeps a duplicate of the descriptor for as long as the mapping lives (until 3.13's
-    ``trackfd=False``), so libc's mmap is called directly; the mapping is unmapped when its last view is freed.
-    """
-    if _LIBC is None:
-        return memoryview(mmap.mmap(fd, size)).cast("d")
-    address = _LIBC.mmap(None, size, mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_SHARED, fd, 0)
-    if address is None or address == _MAP_FAILED:
-        code = ctypes.get_errno()
-        raise OSError(code, os.strerror(code))
-    memory = (ctypes.c_char * size).from_address(address)
-    # never at exit: a daemon thread may still be recording into it while the interpreter shuts down
-    weakref.finalize(memory, _LIBC.munmap, address, size).atexit = False
-    return memoryview(memory).cast("B").cast("d")
-
-
-class _Mapped:
-    """A file of doubles mapped into memory; its descriptor is closed once mapped (the mapping stays valid)."""
-
-    def __init__(self, path: Path, doubles: int) -> None:
-        self.path = path
-        self.capacity = 0
-        self.view: Any = memoryview(array("d"))
-        try:
-            self._map(doubles, os.O_TRUNC)  # ours alone: whatever an earlier process of this pid left is dropped
-        except OSError:
-            with contextlib.suppress(OSError):
-                path.unlink()  # no empty file left behind
-            raise
-
-    def grow(self, doubles: int) -> None:
-        """Remap with room for ``doubles`` (views of the old mapping stay valid: both map the same file)."""
-        if doubles > self.capacity:
-            self._map(doubles, 0)
-
-    def _map(self, doubles: int, flags: int) -> None:
-        capacity = max(64, 1 << (doubles - 1).bit_length())
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | flags, 0o644)
-        try:
-            _reserve(fd, capacity * DOUBLE)
-            view = _map_shared(fd, capacity * DOUBLE)
-        finally:
-            os.close(fd)
-        self.view = view
-        self.capacity = capacity
-
-
-class _Memory:
-    """Doubles in process memory: where gauges go when their file cannot be created or grown."""
-
-    def __init__(self, values: list[float], doubles: int) -> None:
-        self.capacity = max(doubles, len(values))
-        self.view: Any = memoryview(array("d", values + [0.0] * (self.capacity - len(values))))
-
-    def grow(self, doubles: int) -> None:
-        if doubles > self.capacity:
-            values = list(self.view)
-            self.capacity = max(doubles, 2 * self.capacity)
-            self.view = memoryview(array("d", values + [0.0] * (self.capacity - len(values))))
 
 
 @dataclass
@@ -138,7 +41,7 @@ class _Slots:
     """One thread's views (one per series), in its mapped file or, if that failed, in process memory."""
 
     owner: weakref.ref[threading.Thread]
-    file: _Mapped | None
+    file: Mapped | None
     cells: list[Any] = field(default_factory=list)
     #: Series whose values are in process memory: what has been added to the base file so far.
     memory: dict[int, array[float]] = field(default_factory=dict)
@@ -194,14 +97,14 @@ class SharedCells:
         self._pending = [region.meta for region in self._regions] + list(self._gauge_meta)
         self._meta_fresh = True  # the meta file still has to be (re)created empty
         self._meta_torn = False  # a write may have stopped mid-line: start the next one on a new line
-        self._base: _Mapped | None = None
+        self._base: Mapped | None = None
         self._base_regions = 0
         self._flush_meta()
         doubles = 2 * max(1, len(self._gauge_meta))
         try:
-            self._gauges: _Mapped | _Memory = _Mapped(self.directory / f"{self.pid}.gauges", doubles)
+            self._gauges: Mapped | Memory = Mapped(self.directory / f"{self.pid}.gauges", doubles)
         except OSError as exc:
-            self._gauges = _Memory([], doubles)
+            self._gauges = Memory([], doubles)
             self._report(("gauges", self.pid), f"cannot create {self.pid}.gauges ({exc}): gauges stay in this process")
         for i, value in enumerate(copy_gauges):
             self._gauges.view[i] = value
@@ -285,7 +188,7 @@ class SharedCells:
             try:
                 self._gauges.grow(2 * (index + 1))
             except OSError as exc:
-                self._gauges = _Memory(list(self._gauges.view), 2 * (index + 1))
+                self._gauges = Memory(list(self._gauges.view), 2 * (index + 1))
                 self._report(
                     ("gauges", self.pid), f"cannot grow {self.pid}.gauges ({exc}): gauges stay in this process"
                 )
@@ -330,7 +233,7 @@ class SharedCells:
             path = self.directory / f"{self.pid}-{self._seq}.cells"
             size = self._size
         try:
-            mapped: _Mapped | None = _Mapped(path, max(size, 1))
+            mapped: Mapped | None = Mapped(path, max(size, 1))
         except OSError as exc:
             mapped = None
             self._report(
@@ -397,7 +300,7 @@ class SharedCells:
         """Lock and directory lock held: fold, then delete the ended threads' files."""
         try:
             if self._base is None:
-                self._base = _Mapped(self.directory / f"{self.pid}-0.cells", max(self._size, 1))
+                self._base = Mapped(self.directory / f"{self.pid}-0.cells", max(self._size, 1))
             self._base.grow(self._size)
         except OSError as exc:
             self._report(("base", exc.errno), f"cannot create or grow {self.pid}-0.cells ({exc}); will retry")
