@@ -134,10 +134,28 @@ def test_gunicorn_prefork_workers_with_recycling(tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "RFS_OTEL_TEST_MP_DIR": str(state), "PYTHONPATH": str(Path(__file__).parent.parent)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "tests.apps.gunicorn_app:app", "--workers", "4",
-         "--bind", f"127.0.0.1:{port}", "--max-requests", "40", "--max-requests-jitter", "10",
-         "--config", "python:tests.apps.gunicorn_conf", "--log-level", "warning"],
-        env=env, cwd=str(Path(__file__).parent.parent), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "tests.apps.gunicorn_app:app",
+            "--workers",
+            "4",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--max-requests",
+            "40",
+            "--max-requests-jitter",
+            "10",
+            "--config",
+            "python:tests.apps.gunicorn_conf",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=str(Path(__file__).parent.parent),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -204,15 +222,20 @@ def test_fork_while_another_thread_holds_a_lock_does_not_deadlock() -> None:
 
 
 def test_threads_that_end_are_folded_into_the_workers_base_file(tmp_path: Path) -> None:
-    """Each thread writes its own file; ended threads are folded into <pid>-0.cells and their files removed."""
+    """Each live thread writes its own file; ended threads are folded into <pid>-0.cells and their files removed."""
     import threading
 
     with MetricsCollector(multiprocess_dir=tmp_path) as collector:
         counter = collector.counter("jobs_total")
-        for _ in range(8):
-            thread = threading.Thread(target=lambda: [counter.increment() for _ in range(100)])
+        together = threading.Barrier(8, timeout=10)  # all alive at once: eight files
+        threads = [
+            threading.Thread(target=lambda: [counter.increment() for _ in range(100)] and together.wait())
+            for _ in range(8)
+        ]
+        for thread in threads:
             thread.start()
-            thread.join()
+        for thread in threads:
+            thread.join(timeout=10)
         assert len(list(tmp_path.glob(f"{os.getpid()}-*.cells"))) == 8
         assert {m.name: m.value for m in collector.snapshot()}["jobs_total"] == 800
         assert [p.name for p in tmp_path.glob(f"{os.getpid()}-*.cells")] == [f"{os.getpid()}-0.cells"]
