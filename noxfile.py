@@ -48,7 +48,7 @@ def _candidates(version: str) -> list[str]:
 
 
 def _installed_pythons() -> list[str]:
-    """Supported versions with a working interpreter here, plus the running one; nox finds each by version on PATH.
+    """Supported versions with a working interpreter here, and the running one; nox finds each by version on PATH.
 
     nox looks a version up as ``pythonX.Y`` on PATH. A pyenv install puts shims there that fail for a version
     that is not active, so every working interpreter is linked as ``pythonX.Y`` into one directory put first
@@ -56,7 +56,8 @@ def _installed_pythons() -> list[str]:
     under ``CI`` (where nox fails on a missing interpreter) and without nox downloading one.
     """
     running = f"{sys.version_info[0]}.{sys.version_info[1]}"
-    wanted = list(SUPPORTED_PYTHONS) if running in SUPPORTED_PYTHONS else [*SUPPORTED_PYTHONS, running]
+    newer = running not in SUPPORTED_PYTHONS and sys.version_info[:2] > (3, 10)  # a Python newer than the list
+    wanted = [*SUPPORTED_PYTHONS, running] if newer else list(SUPPORTED_PYTHONS)
     links = ROOT / ".nox" / "pythons"
     links.mkdir(parents=True, exist_ok=True)
     versions = []
@@ -65,10 +66,12 @@ def _installed_pythons() -> list[str]:
         if executable is None:
             continue
         link = links / f"python{version}"
-        if link.is_symlink() or link.exists():
-            link.unlink()
-        link.symlink_to(executable)
+        if not link.is_symlink() or os.readlink(link) != executable:
+            link.unlink(missing_ok=True)
+            link.symlink_to(executable)
         versions.append(version)
+    for stale in set(links.iterdir()) - {links / f"python{version}" for version in versions}:
+        stale.unlink()
     os.environ["PATH"] = os.pathsep.join([str(links), os.environ.get("PATH", "")])
     return versions
 
