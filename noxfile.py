@@ -163,6 +163,8 @@ def _check_distributions(session: nox.Session, dist: Path) -> Path:
     return wheel
 
 
+BUILD_LEFTOVERS = (".git", ".nox", "*.egg-info", "build", "dist", "site", "__pycache__", ".*_cache", ".venv")
+
 INSTALLED_CHECK = """
 import pathlib, sysconfig, rfs_otel
 module = pathlib.Path(rfs_otel.__file__).resolve()
@@ -182,8 +184,12 @@ def package(session: nox.Session) -> None:
     session.install("build>=1")
     work = Path(tempfile.mkdtemp(prefix="rfs-otel-package-"))
     try:
+        # A clean copy: an rfs_otel.egg-info left by an editable install lists files setuptools would then ship
+        # even if pyproject.toml stopped declaring them.
+        source = work / "source"
+        shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*BUILD_LEFTOVERS))
         dist = work / "dist"
-        session.run("python", "-m", "build", "--outdir", str(dist), str(ROOT))  # sdist, then the wheel from it
+        session.run("python", "-m", "build", "--outdir", str(dist), str(source))  # sdist, then the wheel from it
         wheel = _check_distributions(session, dist)
         venv = work / "venv"
         session.run("python", "-m", "venv", str(venv))
