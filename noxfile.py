@@ -56,7 +56,8 @@ def _installed_pythons() -> list[str]:
     under ``CI`` (where nox fails on a missing interpreter) and without nox downloading one.
     """
     running = f"{sys.version_info[0]}.{sys.version_info[1]}"
-    newer = running not in SUPPORTED_PYTHONS and sys.version_info[:2] > (3, 10)  # a Python newer than the list
+    newest = tuple(int(part) for part in SUPPORTED_PYTHONS[-1].split("."))
+    newer = sys.version_info[:2] > newest  # a Python newer than the list still runs the suite
     wanted = [*SUPPORTED_PYTHONS, running] if newer else list(SUPPORTED_PYTHONS)
     links = ROOT / ".nox" / "pythons"
     links.mkdir(parents=True, exist_ok=True)
@@ -181,7 +182,7 @@ def package(session: nox.Session) -> None:
     Everything runs in a temporary directory outside the source tree with PYTHONPATH cleared, so only the
     installed package can be imported: a file missing from the package data fails here.
     """
-    session.install("build>=1")
+    session.install("build>=1", "virtualenv>=20")  # virtualenv: also where the stdlib venv lacks ensurepip
     work = Path(tempfile.mkdtemp(prefix="rfs-otel-package-"))
     try:
         # A clean copy: an rfs_otel.egg-info left by an editable install lists files setuptools would then ship
@@ -192,7 +193,7 @@ def package(session: nox.Session) -> None:
         session.run("python", "-m", "build", "--outdir", str(dist), str(source))  # sdist, then the wheel from it
         wheel = _check_distributions(session, dist)
         venv = work / "venv"
-        session.run("python", "-m", "venv", str(venv))
+        session.run("python", "-m", "virtualenv", "-q", str(venv))
         python = str(venv / "bin" / "python")
         env = {"PYTHONPATH": ""}  # an empty PYTHONPATH is ignored, so a developer's PYTHONPATH=$PWD cannot leak in
         session.run(python, "-m", "pip", "install", "-q", "--disable-pip-version-check", f"{wheel}[all]",
