@@ -1,6 +1,6 @@
 """Paired, interleaved timing and the result table shared by every benchmark module.
 
-Each figure is the median of per-round ratios: one round runs every variant once (A, B, A, B...), each
+Each figure is the median of per-round ratios: one round runs every variant once (A B, then B A, ...), each
 run long enough (>= ``min_seconds``) to swamp timer resolution, with gc disabled during a run.
 """
 
@@ -93,10 +93,15 @@ def rounds(variants: Mapping[str, str], namespace: Mapping[str, Any], settings: 
     for name, run in runs.items():  # warm-up at full length
         _timed(run, counts[name])
     out: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(settings.rounds):
-        for name, run in runs.items():
-            out[name].append(_timed(run, counts[name]) / counts[name])
+    for index in range(settings.rounds):
+        for name in _order(list(runs), index):
+            out[name].append(_timed(runs[name], counts[name]) / counts[name])
     return out
+
+
+def _order(names: list[str], index: int) -> list[str]:
+    """A, B in even rounds and B, A in odd ones, so neither side always runs first."""
+    return names if index % 2 == 0 else names[::-1]
 
 
 def rounds_of_calls(variants: Mapping[str, Callable[[], Any]], settings: Settings) -> dict[str, list[float]]:
@@ -104,8 +109,9 @@ def rounds_of_calls(variants: Mapping[str, Callable[[], Any]], settings: Setting
     out: dict[str, list[float]] = {name: [] for name in variants}
     for func in variants.values():
         func()  # warm-up
-    for _ in range(settings.rounds):
-        for name, func in variants.items():
+    for index in range(settings.rounds):
+        for name in _order(list(variants), index):
+            func = variants[name]
             enabled = gc.isenabled()
             gc.disable()
             try:
