@@ -217,7 +217,7 @@ def summary_rows(settings: Settings) -> list[Row]:
     with MetricsCollector() as collector:
         observe = collector.summary("worst_seconds", max_samples=100_000).observe
         perf = time.perf_counter_ns
-        worst, took = 0, []
+        took: list[int] = []
         gc.disable()
         try:
             for i in range(calls):
