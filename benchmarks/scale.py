@@ -1,4 +1,4 @@
-"""Load and scale figures (``nox -s bench -- --scale``): threads, coroutines, series counts, a soak.
+"""Load and scale figures (run by ``nox -s bench``): threads, coroutines, series counts, bounded memory, a soak.
 
 Run directly: ``python benchmarks/scale.py [--soak SECONDS]``.
 """
@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -71,15 +73,22 @@ def bench_threads(threads: int = 8, per_thread: int = 1_000_000) -> None:
     p_took = _threads(theirs, threads)
     p_total = registry.get_sample_value("load_total")
     n = threads * per_thread
-    print(f"{threads} threads x {per_thread:,} increments: rfs_otel total {total:,} (exact: {total == n}), "
-          f"{n / took / 1e6:.1f} M/s; prometheus_client total {p_total:,.0f}, {n / p_took / 1e6:.1f} M/s; "
-          f"throughput ratio {p_took / took:.2f}x")
+    print(
+        f"{threads} threads x {per_thread:,} increments: rfs_otel total {total:,} (exact: {total == n}), "
+        f"{n / took / 1e6:.1f} M/s; prometheus_client total {p_total:,.0f}, {n / p_took / 1e6:.1f} M/s; "
+        f"throughput ratio {p_took / took:.2f}x"
+    )
 
 
 def bench_coroutines(count: int = 10_000) -> None:
     with MetricsCollector() as collector:
-        @PerformanceMonitored(timing_metric=TimingMetric("coro_seconds"), counter_metric=CounterMetric("coro_total"),
-                              collector=collector, track_inprogress=True)
+
+        @PerformanceMonitored(
+            timing_metric=TimingMetric("coro_seconds"),
+            counter_metric=CounterMetric("coro_total"),
+            collector=collector,
+            track_inprogress=True,
+        )
         async def handler(i: int) -> int:
             await asyncio.sleep(0)
             return i
@@ -98,9 +107,11 @@ def bench_coroutines(count: int = 10_000) -> None:
         calls = collector.counter("coro_total").get_value()
         observed = collector.histogram("coro_seconds").get_value()["count"]
         in_flight = collector.gauge("coro_inprogress").get_value()
-    print(f"{count:,} concurrent decorated coroutines (x3 runs): calls {calls:,.0f}, observations {observed:,}, "
-          f"in progress after {in_flight:.0f} (exact: {calls == observed == 3 * count}); "
-          f"overhead {(decorated - bare) / count * 1e6:.2f} us per call")
+    print(
+        f"{count:,} concurrent decorated coroutines (x3 runs): calls {calls:,.0f}, observations {observed:,}, "
+        f"in progress after {in_flight:.0f} (exact: {calls == observed == 3 * count}); "
+        f"overhead {(decorated - bare) / count * 1e6:.2f} us per call"
+    )
 
 
 class _NullExporterServer:
@@ -128,13 +139,25 @@ class _NullExporterServer:
         self.server.server_close()
 
 
-def _one_size(size: int) -> tuple[float, float, float, bool]:
-    """Scrape time, export time and RSS growth for ``size`` series, measured in this (fresh) process."""
+def _peak_mb() -> float:
+    """Peak RSS of this process (VmHWM), which a fresh process starts afresh at exec."""
+    with open("/proc/self/status", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024 / 1e6  # MB, like _rss_mb
+    raise RuntimeError("VmHWM not in /proc/self/status")
+
+
+def _one_size(size: int) -> dict[str, Any]:
+    """Scrape and export time, RSS growth and peak RSS for ``size`` series, in this (fresh) process.
+
+    Default settings (scope labels and target_info on), as a user gets them.
+    """
     sink = _NullExporterServer()
     gc.collect()
     before = _rss_mb()
-    prometheus = PrometheusStorage(scope_labels=False, target_info=False)
-    otlp = OTLPStorage(endpoint=sink.url, protocol="http/protobuf", timeout=60)
+    prometheus = PrometheusStorage(dashboard=False)
+    otlp = OTLPStorage(endpoint=sink.url, protocol="http/protobuf", timeout=120)
     collector = MetricsCollector(storage=[prometheus, otlp], cardinality_limit=size + 10)
     for i in range(size):
         collector.counter("scale_total", labels={"id": str(i)}).increment()
@@ -148,25 +171,65 @@ def _one_size(size: int) -> tuple[float, float, float, bool]:
     gc.collect()
     memory = _rss_mb() - before
     sink.close()
-    return scrape, export, memory, ok
+    return {"scrape": scrape, "export": export, "growth_mb": memory, "peak_mb": _peak_mb(), "ok": ok}
+
+
+def _fresh(*args: str) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, timeout=900)
+    if done.returncode != 0:
+        raise RuntimeError(f"scale child {args} failed: {done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 def bench_series_scaling(sizes: tuple[int, ...] = (1_000, 10_000, 100_000)) -> None:
-    import subprocess
+    """One fresh process per size, so memory figures do not reuse freed arenas."""
+    rows = [(size, _fresh("--series", str(size))) for size in sizes]
+    print("series    scrape      OTLP export   RSS growth   peak RSS (default settings, fresh process each)")
+    for size, r in rows:
+        status = "" if r["ok"] else " (FAILED)"
+        print(
+            f"{size:>7,}  {r['scrape'] * 1e3:8.0f} ms  {r['export'] * 1e3:8.0f} ms{status}  "
+            f"{r['growth_mb']:8.1f} MB  {r['peak_mb']:8.1f} MB"
+        )
+    (s0, r0), (s1, r1) = rows[0], rows[-1]
 
-    rows = []
-    for size in sizes:  # one fresh process per size, so memory figures do not reuse freed arenas
-        out = subprocess.run([sys.executable, __file__, "--series", str(size)], capture_output=True, text=True,
-                             check=True).stdout.split()
-        rows.append((size, float(out[0]), float(out[1]), float(out[2]), out[3] == "True"))
-    print("series    scrape      OTLP export   process memory (fresh process each)")
-    for size, scrape, export, memory, ok in rows:
-        status = "" if ok else " (FAILED)"
-        print(f"{size:>7,}  {scrape * 1e3:8.0f} ms  {export * 1e3:8.0f} ms{status}  {memory:8.1f} MB")
-    (s0, a0, b0, m0, _), (s1, a1, b1, m1, _) = rows[0], rows[-1]
-    slope = lambda y0, y1: (y1 - y0) / (s1 - s0)  # noqa: E731
-    print(f"slopes: scrape {slope(a0, a1) * 1e6:.1f} us/series, export {slope(b0, b1) * 1e6:.1f} us/series, "
-          f"memory {slope(m0, m1) * 1e6:.0f} B/series")
+    def slope(key: str) -> float:
+        return float(r1[key] - r0[key]) / (s1 - s0)
+
+    print(
+        f"slopes: scrape {slope('scrape') * 1e6:.1f} us/series, export {slope('export') * 1e6:.1f} us/series, "
+        f"memory {slope('growth_mb') * 1e6:.0f} B/series"
+    )
+
+
+def _bounded(ids: int) -> dict[str, Any]:
+    """RSS at the default cardinality limit and after ``ids`` distinct label values (the rest overflow)."""
+    from rfs_otel import MemoryMetricsStorage
+
+    memory = MemoryMetricsStorage(history=1)
+    with MetricsCollector(storage=memory) as collector:
+        for i in range(2_000):
+            collector.counter("logins_total", labels={"user_id": str(i)}).increment()
+        memory.collect()
+        gc.collect()
+        at_limit = _rss_mb()
+        for i in range(2_000, ids):
+            collector.counter("logins_total", labels={"user_id": str(i)}).increment()
+        memory.collect()
+        gc.collect()
+        after = _rss_mb()
+        overflow = [m.value for m in collector.snapshot() if m.labels.get("otel.metric.overflow")]
+    return {"at_limit": at_limit, "after": after, "overflow": overflow, "peak_mb": _peak_mb()}
+
+
+def bench_bounded_memory(ids: int = 1_000_000) -> None:
+    r = _fresh("--bounded", str(ids))
+    print(
+        f"{ids:,} increments over {ids:,} distinct user ids (fresh process): RSS {r['at_limit']:.1f} MB at 2,000 "
+        f"series -> {r['after']:.1f} MB after ({r['after'] - r['at_limit']:+.1f} MB), peak {r['peak_mb']:.1f} MB; "
+        f"overflow series holds {r['overflow']}"
+    )
 
 
 def bench_soak(seconds: float = 60.0) -> None:
@@ -193,22 +256,29 @@ def bench_soak(seconds: float = 60.0) -> None:
     watcher.join()
     warm = [s for s in samples if s[0] - samples[0][0] >= 15] or samples
     rss = [s[1] for s in warm]
-    print(f"soak {seconds:.0f} s of demo traffic: RSS after warm-up {min(rss):.1f}..{max(rss):.1f} MB "
-          f"(spread {max(rss) - min(rss):.1f} MB); threads {sorted({s[2] for s in warm})}; "
-          f"open fds {sorted({s[3] for s in warm})}")
+    print(
+        f"soak {seconds:.0f} s of demo traffic: RSS after warm-up {min(rss):.1f}..{max(rss):.1f} MB "
+        f"(spread {max(rss) - min(rss):.1f} MB); threads {sorted({s[2] for s in warm})}; "
+        f"open fds {sorted({s[3] for s in warm})}"
+    )
 
 
 def main() -> None:
     if "--series" in sys.argv:
-        print(*_one_size(int(sys.argv[sys.argv.index("--series") + 1])))
+        print(json.dumps(_one_size(int(sys.argv[sys.argv.index("--series") + 1]))))
+        return
+    if "--bounded" in sys.argv:
+        print(json.dumps(_bounded(int(sys.argv[sys.argv.index("--bounded") + 1]))))
         return
     quick = "--quick" in sys.argv
     bench_threads(per_thread=100_000 if quick else 1_000_000)
     bench_coroutines()
     bench_series_scaling((1_000, 10_000) if quick else (1_000, 10_000, 100_000))
+    bench_bounded_memory(100_000 if quick else 1_000_000)
     if "--soak" in sys.argv:
-        bench_soak(float(sys.argv[sys.argv.index("--soak") + 1]) if len(sys.argv) > sys.argv.index("--soak") + 1
-                   else 60.0)
+        bench_soak(
+            float(sys.argv[sys.argv.index("--soak") + 1]) if len(sys.argv) > sys.argv.index("--soak") + 1 else 60.0
+        )
 
 
 if __name__ == "__main__":
