@@ -89,6 +89,7 @@ def server(
             if tls is not None:
                 conn.settimeout(5)
                 conn = tls.wrap_socket(conn, server_side=True)
+                conns.append(conn)  # the TLS socket replaces the plain one: close it at the end too
             if plain:
                 seen.requests.append(_read_request(conn))
             else:

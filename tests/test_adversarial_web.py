@@ -532,6 +532,7 @@ def test_piping_into_head_prints_no_broken_pipe_traceback() -> None:
         assert proc.stdout.read(10) == b"[\n  {\n    "
         proc.stdout.close()  # like `head -c 10` exiting
         err = proc.stderr.read().decode()
+        proc.stderr.close()
         code = proc.wait(timeout=20)
     assert "Traceback" not in err and "BrokenPipeError" not in err
     assert code == 1
