@@ -68,7 +68,8 @@ class Family:
         self.series: dict[LabelKey, _Series] = {}
         self._aliases: dict[tuple[tuple[str, object], ...], _Series] = {}
         self._cells = cells
-        self._clock = clock
+        #: The collector's clock (monotonic seconds): summary windows age by it.
+        self.clock = clock
         self._lock = threading.Lock()
         self.limit = limit
         self.filters: tuple[MetricFilter, ...] = ()
@@ -163,7 +164,7 @@ class Family:
             return Gauge(self, key)
         if self.kind is MetricType.HISTOGRAM:
             return Histogram(self, key, self._cells)
-        return Summary(self, key, self._cells, self._clock)
+        return Summary(self, key, self._cells, self.clock)
 
     def child(self, parent: _Series, labels: Mapping[str, object]) -> Any:
         """The series whose labels are ``parent``'s with ``labels`` merged over them."""

@@ -10,6 +10,7 @@ under an exclusive lock first, so the directory stays bounded however often work
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections import deque
 from pathlib import Path
@@ -92,20 +93,34 @@ class SharedHistogram(Histogram):
 class SharedSummary(SharedHistogram):
     """A summary in multiprocess mode: its distribution is shared; its exact window is this process's."""
 
-    __slots__ = ("_window",)
+    __slots__ = ("_expiring", "_window")
 
     def __init__(self, family: Family, key: LabelKey, cells: SharedCells) -> None:
         super().__init__(family, key, cells)
         self._window: deque[tuple[float, float]] = deque(maxlen=family.max_samples)
+        self._expiring = threading.Lock()
 
     def observe(self, value: float) -> None:
         super().observe(value)
-        self._window.append((time.monotonic(), float(value)))
+        now = self._family.clock()
+        window = self._window
+        window.append((now, float(value)))
+        if window[0][0] < now - self._family.max_age:
+            self._expire(now)
+
+    def _expire(self, now: float) -> None:
+        """Release samples older than ``max_age`` (each sample once: amortised O(1) per observe)."""
+        cutoff = now - self._family.max_age
+        with self._expiring:
+            window = self._window
+            while window and window[0][0] < cutoff:
+                window.popleft()
 
     def get_statistics(self) -> dict[str, float]:
         """Statistics of this process's window (the exported quantiles come from the merged distribution)."""
-        cutoff = time.monotonic() - self._family.max_age
-        values = sorted(v for t, v in list(self._window) if t >= cutoff)
+        now = self._family.clock()
+        self._expire(now)
+        values = sorted(v for _, v in list(self._window))
         return _window_stats(values, self._family.quantiles)
 
 

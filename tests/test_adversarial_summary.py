@@ -154,3 +154,21 @@ def test_threads_observing_and_releasing_while_read_lose_nothing() -> None:
     assert errors == []
     assert sum(snap.counts) == 4 * 20_000
     assert (snap.min, snap.max) == (0, 6)
+
+
+def test_multiprocess_summary_window_releases_expired_samples_by_the_collectors_clock(
+    tmp_path: Path, traced: None
+) -> None:
+    """Multiprocess mode: 200,000 observations over 25 s of a 1 s window hold only about one window."""
+    clock = ManualClock()
+    with MetricsCollector(multiprocess_dir=tmp_path, clock=clock) as collector:
+        summary = collector.summary("mp_seconds", max_age=1, max_samples=1_000_000)
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(200):
+            for _ in range(1000):
+                summary.observe(0.5)
+            clock.advance(0.125)  # exact in binary, so the window's edge is exact
+        held = tracemalloc.get_traced_memory()[0] - before
+        stats = summary.get_statistics()
+    assert stats["count"] == 8_000  # the last 1 s: eight steps of 1,000
+    assert held < 4_000_000  # 200,000 retained (time, value) pairs would take ~20 MB
