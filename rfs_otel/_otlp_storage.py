@@ -14,7 +14,8 @@ from typing import Any
 
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricReader, MetricsData
 
-from . import _http
+from ._http import HttpError, expect_success
+from ._http import request as http_request
 from ._memory_storage import count_points
 from ._optional import require
 from ._redact import basic_auth, capture_errors, guard_logs, split_credentials
@@ -69,7 +70,7 @@ def _deadline_session(cause: _Cause) -> Any:
             seconds = sum(t for t in timeout if t) if isinstance(timeout, tuple) else timeout
             body = request.body.encode() if isinstance(request.body, str) else request.body
             try:
-                answer = _http.request(
+                answer = http_request(
                     request.method,
                     request.url,
                     timeout=seconds or 10.0,
@@ -79,8 +80,8 @@ def _deadline_session(cause: _Cause) -> Any:
                     cert=cert,
                 )
                 if 300 <= answer.status < 400:
-                    _http.expect_success(request.method, request.url, answer)
-            except _http.HttpError as exc:
+                    expect_success(request.method, request.url, answer)
+            except HttpError as exc:
                 text = cause.add(str(exc))
                 if exc.kind == "deadline":
                     raise DeadlineExceeded(text) from None
