@@ -209,7 +209,7 @@ def package(session: nox.Session) -> None:
             session.run(str(venv / "bin" / "rfs-otel"), "--version", external=True, env=env)
             session.run(python, "-m", "rfs_otel", "demo", "--duration", "3", "--port", "0", "--file",
                         str(work / "demo.jsonl"), external=True, env=env)
-            # test_dashboard serves the page from the package's _static files; test_instruments is the core API.
+            # test_dashboard serves the page from the package's _web/static files; test_instruments is the core API.
             session.run(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_instruments.py",
                         "test_dashboard.py", external=True, env=env)
     finally:

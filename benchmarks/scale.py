@@ -233,7 +233,7 @@ def bench_bounded_memory(ids: int = 1_000_000) -> None:
 
 
 def bench_soak(seconds: float = 60.0) -> None:
-    from rfs_otel._demo import run_demo
+    from rfs_otel._cli.demo import run_demo
 
     class Quiet:
         def write(self, text: str) -> int:

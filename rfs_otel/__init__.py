@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from ._alert_rules import SLO, Aggregation, AlertCondition, AlertRule
-from ._alerting import Alert, AlertEvaluator, AlertManager, AlertState, create_alert_rule, get_alert_manager
+from ._alerting.evaluator import Alert, AlertEvaluator, AlertManager, AlertState, create_alert_rule, get_alert_manager
+from ._alerting.notifiers import AlertmanagerNotifier, CallbackNotifier, LoggingNotifier, Notifier, WebhookNotifier
+from ._alerting.prom_rules import to_prometheus_rules
+from ._alerting.rules import SLO, Aggregation, AlertCondition, AlertRule
 from ._collector import MetricsCollector
-from ._dashboard import DashboardNames, MetricsDashboard
 from ._decorators import CounterMetric, PerformanceMonitored, TimingMetric
 from ._default import (
     get_metrics_collector,
@@ -15,6 +16,9 @@ from ._default import (
     record_summary,
     set_metrics_collector,
 )
+from ._engine.filters import MetricFilter
+from ._engine.series import Counter, Gauge, Histogram, Summary
+from ._engine.timer import Timer
 from ._errors import (
     InvalidLabelError,
     InvalidMetricNameError,
@@ -22,20 +26,16 @@ from ._errors import (
     MetricConflictError,
     MetricError,
 )
-from ._file_storage import FileMetricsStorage
-from ._filters import MetricFilter
-from ._instruments import Counter, Gauge, Histogram, Summary
-from ._memory_storage import MemoryMetricsStorage
-from ._notifiers import AlertmanagerNotifier, CallbackNotifier, LoggingNotifier, Notifier, WebhookNotifier
-from ._otlp_storage import OTLPStorage
-from ._prom_rules import to_prometheus_rules
-from ._prometheus_storage import PrometheusStorage
-from ._records import Metric, MetricType
+from ._model.records import Metric, MetricType
+from ._model.validation import DEFAULT_BUCKETS, DEFAULT_QUANTILES
 from ._result import Failure, Result, Success, UnwrapError
-from ._storage import MetricsStorage
-from ._timer import Timer
-from ._validation import DEFAULT_BUCKETS, DEFAULT_QUANTILES
+from ._storages.base import MetricsStorage
+from ._storages.file import FileMetricsStorage
+from ._storages.memory import MemoryMetricsStorage
+from ._storages.otlp import OTLPStorage
+from ._storages.prometheus import PrometheusStorage
 from ._version import __version__
+from ._web.dashboard import DashboardNames, MetricsDashboard
 
 __all__ = [
     "Aggregation",

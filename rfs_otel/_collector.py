@@ -18,26 +18,26 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.view import View
 from opentelemetry.sdk.resources import Resource
 
-from ._cells import ThreadCells
+from ._engine.cells import ThreadCells
+from ._engine.family import DEFAULT_CARDINALITY_LIMIT, Family
+from ._engine.filters import MetricFilter, name_accepted
+from ._engine.series import Counter, Gauge, Histogram, Summary, _histogram_value, _Series
+from ._engine.timer import Timer
 from ._errors import MetricError
-from ._export import Delivery, outcome
-from ._family import DEFAULT_CARDINALITY_LIMIT, Family
-from ._filters import MetricFilter, name_accepted
-from ._fork import after_fork_in_child
-from ._instruments import Counter, Gauge, Histogram, Summary, _histogram_value, _Series
-from ._memory_storage import MemoryMetricsStorage
-from ._names import ExposedNames, Exposure, check_quantile_keys, exposed_names
-from ._optional import require
-from ._records import Metric, MetricType
+from ._model.names import ExposedNames, Exposure, check_quantile_keys, exposed_names
+from ._model.records import Metric, MetricType
+from ._otel.bridge import SdkBridge
 from ._result import Failure, Result
-from ._sdk import SdkBridge
-from ._storage import MetricsStorage
-from ._timer import Timer
+from ._storages.base import MetricsStorage
+from ._storages.delivery import Delivery, outcome
+from ._storages.memory import MemoryMetricsStorage
+from ._util.fork import after_fork_in_child
+from ._util.optional import require
 
 if TYPE_CHECKING:
-    from ._multiprocess import SharedCells
+    from .multiprocess._series import SharedCells
 
-from ._validation import (
+from ._model.validation import (
     DEFAULT_QUANTILES,
     check_buckets,
     check_name,
@@ -102,7 +102,7 @@ class MetricsCollector:
         self._cells: ThreadCells | SharedCells
         self.multiprocess_dir = Path(multiprocess_dir) if multiprocess_dir is not None else None
         if self.multiprocess_dir is not None:
-            from ._multiprocess import SharedCells
+            from .multiprocess._series import SharedCells
 
             self._cells = SharedCells(self.multiprocess_dir)
         else:
@@ -123,7 +123,7 @@ class MetricsCollector:
         after_fork_in_child(self, "_after_fork")
         atexit.register(_shutdown_at_exit, weakref.ref(self))
         if self.multiprocess_dir is not None:
-            from ._multiprocess import SharedSource
+            from .multiprocess._series import SharedSource
 
             self._bridge.source = SharedSource(self.multiprocess_dir, self)
         for owned in self._storages:
@@ -174,7 +174,7 @@ class MetricsCollector:
                 return cast(Gauge, series)
 
         def define() -> Family:
-            from ._multiprocess import GAUGE_MODES
+            from .multiprocess._series import GAUGE_MODES
 
             if multiprocess_mode not in GAUGE_MODES:
                 raise ValueError(

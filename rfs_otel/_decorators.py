@@ -21,9 +21,9 @@ from opentelemetry import trace
 
 from ._collector import MetricsCollector
 from ._default import get_metrics_collector
-from ._instruments import Counter, Gauge, Histogram
+from ._engine.series import Counter, Gauge, Histogram
+from ._model.validation import check_labels, check_name
 from ._result import Failure
-from ._validation import check_labels, check_name
 
 __all__ = ["CounterMetric", "PerformanceMonitored", "TimingMetric", "set_recording_enabled"]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from ._optional import require
+from ._util.optional import require
 
 _instrumentor = require("opentelemetry.instrumentation.instrumentor", "instrumentation")
 

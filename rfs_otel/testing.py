@@ -10,7 +10,7 @@ from opentelemetry.sdk.metrics.export import MetricsData
 
 from ._collector import MetricsCollector
 from ._default import set_metrics_collector
-from ._memory_storage import MemoryMetricsStorage
+from ._storages.memory import MemoryMetricsStorage
 
 __all__ = ["ManualClock", "exported_points", "isolated_collector"]
 

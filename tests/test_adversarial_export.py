@@ -32,7 +32,7 @@ from rfs_otel import (
     PrometheusStorage,
     WebhookNotifier,
 )
-from rfs_otel._alerting import Alert, AlertState
+from rfs_otel._alerting.evaluator import Alert, AlertState
 
 from .servers import free_port
 

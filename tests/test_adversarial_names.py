@@ -31,7 +31,7 @@ from rfs_otel import (
     MetricsCollector,
     PrometheusStorage,
 )
-from rfs_otel._names import map_unit, sanitize_name
+from rfs_otel._model.names import map_unit, sanitize_name
 
 from .servers import promtool_check_metrics
 

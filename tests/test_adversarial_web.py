@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 
 from rfs_otel import MetricsCollector, MetricsDashboard, PrometheusStorage
-from rfs_otel._cli import main
-from rfs_otel._http_server import Limits, PullServer
+from rfs_otel._cli.main import main
+from rfs_otel._web.server import Limits, PullServer
 
 STOP_BOUND = 2.5  # seconds collector.shutdown() may take whatever clients do
 PATHS = ["/", "/metrics", "/api/dashboard", "/api/series", "/static/dashboard.js", "/nope"]

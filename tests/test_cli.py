@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from rfs_otel import FileMetricsStorage, MetricsCollector, PrometheusStorage
-from rfs_otel._cli import main
-from rfs_otel._demo import run_demo
+from rfs_otel._cli.demo import run_demo
+from rfs_otel._cli.main import main
 
 
 def test_demo_serves_dashboard_writes_file_and_reports_traffic(tmp_path: Path) -> None:

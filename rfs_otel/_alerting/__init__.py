@@ -1,0 +1,1 @@
+"""Alert rules, SLOs, their evaluation and notifiers."""

@@ -1,0 +1,128 @@
+"""Reading alert signals from a collector, and a time-indexed history for rates over windows."""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections import deque
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from .._engine.series import Counter, Gauge, Histogram, Summary
+from .._model.quantile import bucket_quantile, exact_quantile
+from .._model.records import MetricType
+
+if TYPE_CHECKING:
+    from .._collector import MetricsCollector
+    from .._engine.family import Family
+
+__all__ = ["History", "Signals"]
+
+
+def _matches(label_key: tuple[tuple[str, str], ...], wanted: Mapping[str, str]) -> bool:
+    if not wanted:
+        return True
+    have = dict(label_key)
+    return all(have.get(k) == v for k, v in wanted.items())
+
+
+class Signals:
+    """Current values of a collector's metrics, summed over the series matching a label filter."""
+
+    def __init__(self, collector: MetricsCollector) -> None:
+        self._collector = collector
+
+    def family(self, name: str) -> Family | None:
+        for family in self._collector.families():
+            if family.name == name:
+                return family
+        return None
+
+    def value(self, name: str, labels: Mapping[str, str]) -> float:
+        """Sum of a counter's or gauge's matching series; NaN when absent."""
+        family = self.family(name)
+        if family is None or family.kind not in (MetricType.COUNTER, MetricType.GAUGE):
+            return math.nan
+        series = [s for key, s in list(family.series.items()) if _matches(key, labels)]
+        if not series:
+            return math.nan
+        return float(sum(s.get_value() for s in series if isinstance(s, (Counter, Gauge))))
+
+    def histogram(
+        self, name: str, labels: Mapping[str, str]
+    ) -> tuple[tuple[float, ...], list[int], float, float] | None:
+        """Bounds, merged per-bucket counts, min and max of a histogram's (or summary's) matching series."""
+        family = self.family(name)
+        if family is None or family.kind not in (MetricType.HISTOGRAM, MetricType.SUMMARY):
+            return None
+        counts = [0] * (len(family.bounds) + 1)
+        low, high = math.inf, -math.inf
+        for key, s in list(family.series.items()):
+            if _matches(key, labels) and isinstance(s, (Histogram, Summary)):
+                snap = s.snapshot()
+                counts = [a + b for a, b in zip(counts, snap.counts)]
+                low, high = min(low, snap.min), max(high, snap.max)
+        return family.bounds, counts, low, high
+
+    def summary_quantile(self, name: str, labels: Mapping[str, str], q: float) -> float | None:
+        """Exact q-quantile over the merged windows of a summary's matching series; None if not a summary."""
+        family = self.family(name)
+        if family is None or family.kind is not MetricType.SUMMARY:
+            return None
+        values: list[float] = []
+        for key, s in list(family.series.items()):
+            if _matches(key, labels) and isinstance(s, Summary):
+                values.extend(s.window())
+        values.sort()
+        return exact_quantile(values, q)
+
+
+class History:
+    """Samples ``(time, value)`` of one signal: every one within ``dense`` seconds, then one per ``step``.
+
+    Memory stays bounded for month-long SLO windows: about ``dense / interval + 2000`` samples.
+    """
+
+    def __init__(self, dense: float, horizon: float) -> None:
+        self.dense = dense
+        self.horizon = max(horizon, dense)
+        self.step = max(self.horizon / 2000.0, 1.0)
+        self._recent: deque[tuple[float, Any]] = deque()
+        self._sparse: deque[tuple[float, Any]] = deque()
+
+    def add(self, now: float, value: Any) -> None:
+        self._recent.append((now, value))
+        while self._recent and now - self._recent[0][0] > self.dense:
+            sample = self._recent.popleft()
+            if not self._sparse or sample[0] - self._sparse[-1][0] >= self.step:
+                self._sparse.append(sample)
+        while self._sparse and now - self._sparse[0][0] > self.horizon:
+            self._sparse.popleft()
+
+    def at_or_before(self, moment: float) -> tuple[float, Any] | None:
+        """The latest sample taken at or before ``moment`` (the oldest one if none is that old)."""
+        for part in (self._recent, self._sparse):
+            if part and part[0][0] <= moment:
+                index = bisect_right([t for t, _ in part], moment) - 1
+                return part[index]
+        oldest = self._sparse or self._recent
+        return oldest[0] if oldest else None
+
+
+def increase(history: History, now: float, current: float, window: float) -> tuple[float, float]:
+    """(increase of a cumulative value over ``window``, seconds actually covered)."""
+    past = history.at_or_before(now - window)
+    if past is None or math.isnan(current) or math.isnan(past[1]):
+        return math.nan, 0.0
+    return current - past[1], now - past[0]
+
+
+def windowed_quantile(
+    history: History, now: float, current: tuple[tuple[float, ...], list[int], float, float], window: float, q: float
+) -> float:
+    """The q-quantile of the observations made during ``window``, from bucket-count differences."""
+    bounds, counts, low, high = current
+    past = history.at_or_before(now - window)
+    if past is not None and past[0] < now:
+        counts = [c - p for c, p in zip(counts, past[1])]
+    return bucket_quantile(q, bounds, counts, low, high)

@@ -1,0 +1,1 @@
+"""The rfs-otel command: demo, snapshot, lint."""

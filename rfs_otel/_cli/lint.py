@@ -1,0 +1,111 @@
+"""``rfs-otel lint``: naming, unit-suffix and cardinality problems of a Prometheus exposition."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Problem", "lint_exposition"]
+
+_GENERIC = {"requests", "request", "time", "mem", "memory", "count", "total", "latency", "errors", "duration", "size"}
+_UNBOUNDED_LABELS = {
+    "user",
+    "user_id",
+    "userid",
+    "request_id",
+    "requestid",
+    "session",
+    "session_id",
+    "trace_id",
+    "span_id",
+    "timestamp",
+    "time",
+    "email",
+    "ip",
+    "ip_address",
+    "uuid",
+    "id",
+    "order_id",
+    "customer_id",
+}
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
+_NUMBERISH = re.compile(r"^\d{5,}$")
+_TIME_WORDS = ("time", "duration", "latency", "elapsed")
+_SIZE_WORDS = ("memory", "size", "bytes", "mem_")
+_IGNORED = {"target_info"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding: ``error`` problems make ``rfs-otel lint`` exit non-zero."""
+
+    severity: str
+    metric: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.severity}: {self.metric}: {self.message}"
+
+
+def lint_exposition(text: str, max_series: int = 100) -> list[Problem]:
+    """Check a Prometheus text exposition against the seed's naming, label and cardinality practices."""
+    from .._util.optional import require
+
+    parser = require("prometheus_client.parser", "prometheus")
+    problems: list[Problem] = []
+    for family in parser.text_string_to_metric_families(text):
+        if family.name in _IGNORED:
+            continue
+        problems.extend(_lint_family(family, max_series))
+    return problems
+
+
+def _lint_family(family: Any, max_series: int) -> Iterable[Problem]:
+    name, kind = family.name, family.type
+    shown = name + ("_total" if kind == "counter" and not name.endswith("_total") else "")
+    words = name.split("_")
+    if name in _GENERIC or len(words) < 2:
+        yield Problem(
+            "error",
+            shown,
+            "name is too generic: use a namespaced, unit-suffixed name such as "
+            "http_requests_total or db_query_duration_seconds",
+        )
+    if not family.documentation:
+        yield Problem("warning", shown, "has no description (HELP text)")
+    lowered = name.lower()
+    if kind in ("histogram", "summary", "gauge") and any(w in lowered for w in _TIME_WORDS):
+        if lowered.endswith(("_ms", "_milliseconds")):
+            yield Problem("warning", shown, "durations should be in seconds (suffix _seconds), not milliseconds")
+        elif not lowered.endswith("_seconds") and "_seconds_" not in lowered:
+            yield Problem("warning", shown, "a duration should carry its unit: end the name with _seconds")
+    if kind == "gauge" and any(w in lowered for w in _SIZE_WORDS) and not lowered.endswith("_bytes"):
+        yield Problem("warning", shown, "a size should carry its unit: end the name with _bytes")
+    series: set[tuple[tuple[str, str], ...]] = set()
+    values: dict[str, set[str]] = defaultdict(set)
+    for sample in family.samples:
+        labels = {k: v for k, v in sample.labels.items() if k not in ("le", "quantile") and not k.startswith("otel_")}
+        series.add(tuple(sorted(labels.items())))
+        for key, value in labels.items():
+            values[key].add(value)
+    for label in sorted(values):
+        if label.lower() in _UNBOUNDED_LABELS:
+            yield Problem(
+                "error",
+                shown,
+                f"label {label!r} is unbounded ({len(values[label])} values so far): "
+                "user ids, request ids and timestamps explode cardinality",
+            )
+        elif len(values[label]) > 10 and all(_UUID.match(v) or _NUMBERISH.match(v) for v in values[label]):
+            yield Problem("error", shown, f"label {label!r} holds ids ({len(values[label])} distinct values)")
+    if len(series) > max_series:
+        top = max(values, key=lambda k: len(values[k])) if values else "?"
+        yield Problem(
+            "warning",
+            shown,
+            f"{len(series)} series (more than {max_series}); "
+            f"label {top!r} has the most values ({len(values.get(top, ()))})",
+        )

@@ -1,0 +1,1 @@
+"""Recording: per-thread cells, series, families, filters and the timer."""

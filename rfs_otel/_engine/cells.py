@@ -1,0 +1,104 @@
+"""Per-thread slot lists: the lock-free hot path behind every counter, histogram and summary.
+
+Each thread records into its own list (one slot per series), so increments never contend and
+never race. Readers sum a slot across all threads' lists at collection; the lists of threads
+that have ended are folded into a base list so thread churn costs no memory.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from .._util.fork import after_fork_in_child
+
+__all__ = ["SlotKind", "ThreadCells"]
+
+#: How a slot starts in a new thread's list and how two of its values merge.
+#: ``init`` is the value itself when immutable (0 for counters) or None for lazily built cells.
+SlotKind = tuple[Any, Callable[[Any, Any], Any]]
+
+
+def _add(a: Any, b: Any) -> Any:
+    return a + b
+
+
+COUNTER_SLOT: SlotKind = (0, _add)
+
+
+class ThreadCells:
+    """Owns the per-thread slot lists of one collector."""
+
+    __slots__ = ("__weakref__", "_base", "_kinds", "_lists", "_lock", "local")
+
+    def __init__(self) -> None:
+        self.local = threading.local()
+        self._lock = threading.Lock()
+        self._kinds: list[SlotKind] = []
+        self._base: list[Any] = []
+        self._lists: list[tuple[weakref.ref[threading.Thread], list[Any]]] = []
+        after_fork_in_child(self, "_after_fork")
+
+    def new_slot(self, kind: SlotKind) -> int:
+        """Reserve a slot for a new series and return its index."""
+        with self._lock:
+            self._kinds.append(kind)
+            self._base.append(kind[0])
+            return len(self._kinds) - 1
+
+    def mine(self) -> list[Any]:
+        """Return the calling thread's list, creating or extending it (the slow path)."""
+        try:
+            cells: list[Any] = self.local.cells
+        except AttributeError:
+            cells = []
+            with self._lock:
+                self._lists.append((weakref.ref(threading.current_thread()), cells))
+            self.local.cells = cells
+        if len(cells) < len(self._kinds):
+            kinds = self._kinds[len(cells) :]
+            cells.extend(kind[0] for kind in kinds)
+        return cells
+
+    def values(self, slot: int) -> list[Any]:
+        """The slot's value in the base list and in every live thread's list (None entries skipped)."""
+        out = [self._base[slot]]
+        out.extend(cells[slot] for _, cells in self._lists if len(cells) > slot)
+        return [v for v in out if v is not None]
+
+    def update_base(self, slot: int, update: Callable[[Any], Any]) -> None:
+        """Replace the slot's base value (ended threads' state) by ``update(value)``, atomically with ``reap``."""
+        with self._lock:
+            value = self._base[slot]
+            if value is not None:
+                self._base[slot] = update(value)
+
+    def reap(self) -> None:
+        """Fold the lists of ended threads into the base list; called at collection."""
+        with self._lock:
+            alive = []
+            for ref, cells in self._lists:
+                thread = ref()
+                if thread is not None and thread.is_alive():
+                    alive.append((ref, cells))
+                    continue
+                for slot, value in enumerate(cells):
+                    if value is None:
+                        continue
+                    base = self._base[slot]
+                    self._base[slot] = value if base is None else self._kinds[slot][1](base, value)
+            self._lists = alive
+
+    def thread_count(self) -> int:
+        """Number of per-thread lists currently held (for tests and diagnostics)."""
+        return len(self._lists)
+
+    def _after_fork(self) -> None:
+        """In a forked child: start from zero so the parent's values are not counted twice."""
+        self._lock = threading.Lock()
+        # Only the forking thread survives; series hold ``local`` itself, so clear it in place.
+        self.local.__dict__.pop("cells", None)
+        self._lists = []
+        self._base = [kind[0] for kind in self._kinds]

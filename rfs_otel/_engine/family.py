@@ -1,0 +1,197 @@
+"""A metric family: one name, kind and layout, and the series under it keyed by frozen labels."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from .._errors import MetricConflictError
+from .._model.records import Metric, MetricType
+from .._model.validation import LabelKey, check_labels
+from .cells import SlotKind, ThreadCells
+from .filters import MetricFilter, apply_filters
+from .series import Counter, Gauge, Histogram, Summary, _histogram_value, _Series, summary_slot
+
+if TYPE_CHECKING:
+    from ..multiprocess._series import SharedCells
+
+__all__ = ["DEFAULT_CARDINALITY_LIMIT", "OVERFLOW_ATTRIBUTES", "OVERFLOW_KEY", "Family"]
+
+#: The OTel specification's default number of attribute sets per metric.
+DEFAULT_CARDINALITY_LIMIT = 2000
+#: The attribute the OTel specification gives the series that takes label sets past the limit.
+OVERFLOW_ATTRIBUTES: dict[str, Any] = {"otel.metric.overflow": True}
+OVERFLOW_KEY: LabelKey = (("otel.metric.overflow", "true"),)
+
+_log = logging.getLogger("rfs_otel")
+
+_RESERVED: dict[MetricType, tuple[str, ...]] = {
+    MetricType.COUNTER: (),
+    MetricType.GAUGE: (),
+    MetricType.HISTOGRAM: ("le",),
+    MetricType.SUMMARY: ("le", "quantile"),
+}
+
+
+class Family:
+    """Definition of one metric plus its series; series are created once and then reused."""
+
+    def __init__(
+        self,
+        name: str,
+        kind: MetricType,
+        description: str,
+        unit: str,
+        cells: ThreadCells | SharedCells,
+        clock: Callable[[], float],
+        bounds: tuple[float, ...] = (),
+        quantiles: tuple[float, ...] = (),
+        max_age: float = 0.0,
+        max_samples: int = 0,
+        limit: int = DEFAULT_CARDINALITY_LIMIT,
+        on_overflow: Callable[[Family], None] | None = None,
+    ) -> None:
+        self.name = name
+        self.kind = kind
+        self.description = description
+        self.unit = unit
+        self.bounds = bounds
+        self.quantiles = quantiles
+        self.max_age = max_age
+        self.max_samples = max_samples
+        summary = kind is MetricType.SUMMARY
+        self.slot_kind: SlotKind | None = summary_slot(max_samples, max_age, clock) if summary else None
+        self.start_time_ns = time.time_ns()
+        self.series: dict[LabelKey, _Series] = {}
+        self._aliases: dict[tuple[tuple[str, object], ...], _Series] = {}
+        self._cells = cells
+        #: The collector's clock (monotonic seconds): summary windows age by it.
+        self.clock = clock
+        self._lock = threading.Lock()
+        self.limit = limit
+        self.filters: tuple[MetricFilter, ...] = ()
+        #: Denied by a MetricFilter: its series work but are neither exported nor reported.
+        self.denied = False
+        #: How a gauge combines across workers in multiprocess mode (see ``GAUGE_MODES``).
+        self.multiprocess_mode = "sum"
+        self.overflow: _Series | None = None
+        self._on_overflow = on_overflow
+
+    def describe(self) -> str:
+        """Short text naming the kind and layout, used in conflict errors."""
+        if self.kind is MetricType.HISTOGRAM:
+            return f"histogram with buckets {list(self.bounds)}"
+        if self.kind is MetricType.SUMMARY:
+            return f"summary (max_age={self.max_age}, max_samples={self.max_samples}, quantiles={list(self.quantiles)})"
+        return str(self.kind.value)
+
+    def check_same(self, other: Family) -> None:
+        """Raise if ``other`` (a requested definition) cannot share this family."""
+        if (other.kind, other.bounds, other.quantiles, other.max_age, other.max_samples) != (
+            self.kind,
+            self.bounds,
+            self.quantiles,
+            self.max_age,
+            self.max_samples,
+        ):
+            raise MetricConflictError(
+                f"metric {self.name!r} is already registered as a {self.describe()}; "
+                f"cannot register it again as a {other.describe()}"
+            )
+
+    def lookup(self, labels: Mapping[str, object] | None) -> _Series | None:
+        """The existing series for ``labels`` as given (any order seen before), or None: the cheap reuse path."""
+        try:
+            key = tuple(labels.items()) if labels else ()
+            return self.series.get(key) or self._aliases.get(key)  # type: ignore[arg-type]
+        except (TypeError, AttributeError):
+            return None
+
+    def get(self, labels: Mapping[str, object] | None) -> _Series:
+        """The series for ``labels``, validated and created on first use."""
+        key = check_labels(self.name, labels, _RESERVED[self.kind])
+        if self.filters:
+            key = apply_filters(self.filters, self.name, key, _RESERVED[self.kind])
+        series = self.series.get(key)
+        if series is None:
+            with self._lock:
+                series = self.series.get(key)
+                if series is None:
+                    if len(self.series) - (self.overflow is not None) >= self.limit:
+                        return self._fold()
+                    series = self._create(key)
+                    self.series[key] = series
+        if labels:
+            raw = tuple(labels.items())
+            if raw != key and len(self._aliases) < self.limit:  # bounded: relabelled ids must not pile up
+                try:
+                    self._aliases[raw] = series
+                except TypeError:
+                    pass
+        return series
+
+    def _fold(self) -> _Series:
+        """The overflow series (``otel.metric.overflow=true``) taking label sets past the limit; lock held."""
+        overflow = self.overflow
+        if overflow is None:
+            overflow = self._create(OVERFLOW_KEY)
+            overflow.attributes = dict(OVERFLOW_ATTRIBUTES)
+            self.series[OVERFLOW_KEY] = overflow
+            self.overflow = overflow
+            _log.warning(
+                "metric %r reached its limit of %d series; new label sets are folded into one series labelled "
+                "otel.metric.overflow=true. Remove unbounded labels (user ids, request ids, timestamps) or raise "
+                "cardinality_limit.",
+                self.name,
+                self.limit,
+            )
+        if self._on_overflow is not None:
+            self._on_overflow(self)
+        return overflow
+
+    def _create(self, key: LabelKey) -> _Series:
+        if not isinstance(self._cells, ThreadCells):  # multiprocess mode: memory-mapped cells
+            from ..multiprocess._series import shared_series
+
+            series: _Series = shared_series(self, key, self._cells)
+            return series
+        if self.kind is MetricType.COUNTER:
+            return Counter(self, key, self._cells)
+        if self.kind is MetricType.GAUGE:
+            return Gauge(self, key)
+        if self.kind is MetricType.HISTOGRAM:
+            return Histogram(self, key, self._cells)
+        return Summary(self, key, self._cells, self.clock)
+
+    def child(self, parent: _Series, labels: Mapping[str, object]) -> Any:
+        """The series whose labels are ``parent``'s with ``labels`` merged over them."""
+        if not isinstance(labels, Mapping):
+            return self.get(labels)  # raises the labels error
+        merged: dict[str, object] = dict(parent.label_key)
+        merged.update(labels)
+        return self.get(merged)
+
+    def records(self, timestamp: float) -> list[Metric]:
+        """One ``Metric`` record per series."""
+        out = []
+        for series in list(self.series.values()):
+            value: Any
+            if isinstance(series, Histogram):
+                value = _histogram_value(self.bounds, series.snapshot())
+            else:
+                value = series.get_value()  # type: ignore[attr-defined]
+            out.append(
+                Metric(
+                    name=self.name,
+                    metric_type=self.kind,
+                    value=value,
+                    labels=series.labels,
+                    timestamp=timestamp,
+                    description=self.description,
+                    unit=self.unit,
+                )
+            )
+        return out

@@ -1,0 +1,1 @@
+"""The seam to the OpenTelemetry SDK: readers and the metric-producer bridge."""

@@ -1,0 +1,1 @@
+"""Storage backends, one OTel reader or exporter each."""

@@ -1,0 +1,46 @@
+"""The storage contract: a storage contributes OTel readers and delivers a collection when asked."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from opentelemetry.sdk.metrics.export import MetricReader
+
+from .._result import Result
+
+if TYPE_CHECKING:
+    from .._collector import MetricsCollector
+
+__all__ = ["MetricsStorage"]
+
+
+class MetricsStorage(ABC):
+    """Base class of storages. A storage maps onto one or more real OTel readers/exporters."""
+
+    #: Whether ``collector.shutdown()`` should deliver a last collection here (push-style storages).
+    flush_on_shutdown: bool = False
+
+    #: Whether ``store`` talks to the network; the collector serves local storages first, so a slow
+    #: endpoint cannot use up the collection's deadline before a file or memory storage got its snapshot.
+    remote: bool = False
+
+    @abstractmethod
+    def readers(self) -> Sequence[MetricReader]:
+        """The OTel readers to register on the collector's MeterProvider (called once)."""
+
+    @abstractmethod
+    def store(self, timeout: float) -> Result[int, str]:
+        """Collect through this storage's readers and deliver; blocking, never raises for a delivery fault.
+
+        ``timeout`` is the time this collection has left: a storage must return within it (the collector
+        runs storages in the calling thread, also at interpreter exit).
+        Returns ``Success(number of data points delivered)`` or ``Failure(message)``.
+        """
+
+    def attach(self, collector: MetricsCollector) -> None:  # noqa: B027 - optional hook
+        """Called once by the collector that owns this storage (storages that need it keep a reference)."""
+
+    def shutdown(self) -> None:  # noqa: B027 - optional hook
+        """Release what the storage holds (servers, files); readers are shut down by the provider."""

@@ -1,0 +1,275 @@
+"""OTLP storage: OTel's ``OTLPMetricExporter`` (gRPC or HTTP/protobuf) to any collector.
+
+Every export has one deadline, ``min(timeout, what the collection has left)``: gRPC's own deadline, and for
+HTTP a requests session whose transport (``_http``) bounds the whole request, not each socket read.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricReader, MetricsData
+
+from .._otel.bridge import in_memory_reader, periodic_reader
+from .._result import Failure, Result, Success
+from .._util.http import HttpError, expect_success
+from .._util.http import request as http_request
+from .._util.optional import require
+from .._util.redact import basic_auth, capture_errors, guard_logs, split_credentials
+from .base import MetricsStorage
+from .memory import count_points
+
+__all__ = ["OTLPStorage"]
+
+_PROTOCOLS = ("grpc", "http/protobuf")
+
+
+class _Cause:
+    """The transport outcomes of one export's attempts (status and reason, refused, DNS, TLS, deadline)."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def add(self, text: str) -> str:
+        self.seen.append(text)
+        return text
+
+    @property
+    def text(self) -> str | None:
+        """The last cause, with the first one when they differ (a deadline often ends a run of refusals)."""
+        if not self.seen:
+            return None
+        first, last = self.seen[0], self.seen[-1]
+        return last if first.split(" (after")[0] == last.split(" (after")[0] else f"{first}; then {last}"
+
+
+def _deadline_session(cause: _Cause) -> Any:
+    """A ``requests.Session`` whose HTTP(S) requests go through the deadline-bounded transport."""
+    requests = require("requests", "otlp")
+
+    class DeadlineExceeded(requests.exceptions.RequestException):  # type: ignore[misc, name-defined]
+        """Not a connection error, so the OTel client does not retry past the deadline."""
+
+    class RedirectRefused(requests.exceptions.RequestException):  # type: ignore[misc, name-defined]
+        """A 3xx is not a delivery (the OTel client would count it as one)."""
+
+    class Adapter(requests.adapters.BaseAdapter):  # type: ignore[misc, name-defined]
+        def send(
+            self,
+            request: Any,
+            stream: bool = False,
+            timeout: Any = None,
+            verify: Any = True,
+            cert: Any = None,
+            proxies: Any = None,
+        ) -> Any:
+            seconds = sum(t for t in timeout if t) if isinstance(timeout, tuple) else timeout
+            body = request.body.encode() if isinstance(request.body, str) else request.body
+            try:
+                answer = http_request(
+                    request.method,
+                    request.url,
+                    timeout=seconds or 10.0,
+                    body=body,
+                    headers=dict(request.headers),
+                    verify=verify,
+                    cert=cert,
+                )
+                if 300 <= answer.status < 400:
+                    expect_success(request.method, request.url, answer)
+            except HttpError as exc:
+                text = cause.add(str(exc))
+                if exc.kind == "deadline":
+                    raise DeadlineExceeded(text) from None
+                if exc.kind == "redirect":
+                    raise RedirectRefused(text) from None
+                if exc.kind == "tls":
+                    raise requests.exceptions.SSLError(text) from None
+                raise requests.exceptions.ConnectionError(text) from None
+            if not 200 <= answer.status < 300:
+                cause.add(f"HTTP {answer.status} {answer.reason} (after {answer.elapsed:.2f} s)")
+            response = requests.Response()
+            response.status_code = answer.status
+            response.reason = answer.reason
+            response.headers = requests.structures.CaseInsensitiveDict(answer.headers)
+            response._content = answer.body
+            response.url = request.url
+            response.request = request
+            return response
+
+        def close(self) -> None:
+            pass
+
+    session = requests.Session()
+    session.trust_env = False  # proxies from the environment are not used (see docs/storage-otlp.md)
+    adapter = Adapter()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def _set_deadline(inner: Any, seconds: float) -> None:
+    """Cap the exporter's retry budget to this export's deadline (both exporters keep it in ``_timeout``)."""
+    holder = getattr(inner, "_client", None) if not hasattr(inner, "_timeout") else inner
+    if holder is not None and isinstance(getattr(holder, "_timeout", None), (int, float)):
+        holder._timeout = seconds
+
+
+class _RecordingExporter(MetricExporter):
+    """Delegates to the real exporter and remembers the outcome of the last export."""
+
+    def __init__(self, inner: MetricExporter, cause: _Cause) -> None:
+        super().__init__(
+            preferred_temporality=inner._preferred_temporality, preferred_aggregation=inner._preferred_aggregation
+        )
+        self.inner = inner
+        self.cause = cause
+        self.last: tuple[MetricExportResult, int, str | None] | None = None
+
+    def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
+        self.cause.seen = []
+        _set_deadline(self.inner, timeout_millis / 1000)
+        with capture_errors() as errors:
+            result = self.inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+        self.last = (result, count_points(metrics_data), self.cause.text or (errors[-1] if errors else None))
+        return result
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return self.inner.force_flush(timeout_millis=timeout_millis)
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        self.inner.shutdown(timeout_millis=timeout_millis, **kwargs)
+
+
+def _endpoint(endpoint: str | None, protocol: str) -> str | None:
+    """The endpoint the exporter would use: ``endpoint`` or the ``OTEL_EXPORTER_OTLP_*`` variables."""
+    if endpoint:
+        return endpoint
+    specific = os.environ.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")
+    if specific:
+        return specific
+    generic = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if generic and protocol != "grpc":
+        return generic.rstrip("/") + "/v1/metrics"
+    return generic or None
+
+
+def _with_auth(headers: Mapping[str, str] | None, credentials: tuple[str, str] | None) -> dict[str, str] | None:
+    """``headers`` plus a basic-auth header made from URL userinfo (refused if headers already authorize)."""
+    merged = dict(headers) if headers else {}
+    if credentials is not None:
+        if any(key.lower() == "authorization" for key in merged):
+            raise ValueError(
+                "OTLPStorage got credentials both in the endpoint URL (user:password@) and in an authorization "
+                "header; give them once"
+            )
+        merged["authorization"] = basic_auth(credentials)
+    return merged or None
+
+
+class OTLPStorage(MetricsStorage):
+    """Exports to an OTLP collector. With no arguments it follows the ``OTEL_EXPORTER_OTLP_*`` variables.
+
+    Without ``interval`` every ``collect_and_store()`` exports synchronously and reports the
+    exporter's result; with ``interval`` a background reader also exports every ``interval``
+    seconds and flushes on ``collector.shutdown()``. ``user:password@`` in the endpoint becomes a basic-auth
+    header; ``timeout`` is the deadline of a whole export, retries included.
+    """
+
+    remote = True
+
+    def __init__(
+        self,
+        endpoint: str | None = None,
+        protocol: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 10,
+        insecure: bool | None = None,
+        *,
+        interval: float | None = None,
+    ) -> None:
+        protocol = protocol or os.environ.get(
+            "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+        )
+        if protocol not in _PROTOCOLS:
+            raise ValueError(f"OTLPStorage protocol must be one of {_PROTOCOLS}, got {protocol!r}")
+        if isinstance(timeout, bool) or not (isinstance(timeout, (int, float)) and timeout > 0):
+            raise ValueError(f"OTLPStorage timeout must be a positive number of seconds, got {timeout!r}")
+        if interval is not None and not (isinstance(interval, (int, float)) and interval > 0):
+            raise ValueError(f"OTLPStorage interval must be a positive number of seconds, got {interval!r}")
+        self.protocol = protocol
+        self.timeout = float(timeout)
+        resolved = _endpoint(endpoint, protocol)
+        clean, credentials = split_credentials(resolved) if resolved else (None, None)
+        self.endpoint_for_display = clean or "(default)"
+        sent_headers = _with_auth(headers, credentials)
+        self._cause = _Cause()
+        if protocol == "grpc":
+            module = require("opentelemetry.exporter.otlp.proto.grpc.metric_exporter", "otlp")
+            inner = module.OTLPMetricExporter(endpoint=clean, insecure=insecure, headers=sent_headers, timeout=timeout)
+        else:
+            module = require("opentelemetry.exporter.otlp.proto.http.metric_exporter", "otlp")
+            inner = module.OTLPMetricExporter(
+                endpoint=clean, headers=sent_headers, timeout=timeout, session=_deadline_session(self._cause)
+            )
+        guard_logs([*(sent_headers or {}).values(), *(credentials or ())])
+        self._exporter = _RecordingExporter(inner, self._cause)
+        self._lock = threading.Lock()
+        self.interval = interval
+        self._reader: MetricReader
+        if interval is None:
+            self._reader = in_memory_reader(
+                self._exporter._preferred_temporality, self._exporter._preferred_aggregation
+            )
+        else:
+            self._reader = periodic_reader(self._exporter, interval, self.timeout)
+        self._closed = False
+        self.flush_on_shutdown = interval is None  # a periodic reader flushes itself at shutdown
+
+    def readers(self) -> Sequence[MetricReader]:
+        return (self._reader,)
+
+    def store(self, timeout: float) -> Result[int, str]:
+        seconds = max(min(self.timeout, timeout), 0.001)
+        started = time.monotonic()
+        with self._lock:
+            if self._closed:
+                return Failure(f"OTLP storage for {self.endpoint_for_display} is shut down")
+            try:
+                if self.interval is None:
+                    data = self._reader.get_metrics_data()  # type: ignore[attr-defined]
+                    if data is None:
+                        return Success(0)
+                    self._exporter.export(data, timeout_millis=seconds * 1000)
+                else:
+                    self._exporter.last = None
+                    self._reader.collect(timeout_millis=seconds * 1000)
+            except Exception as exc:
+                return Failure(f"OTLP export to {self.endpoint_for_display} failed: {type(exc).__name__}: {exc}")
+            last = self._exporter.last
+        if last is None:
+            return Failure(f"OTLP export to {self.endpoint_for_display} did not run")
+        result, points, cause = last
+        if result is not MetricExportResult.SUCCESS:
+            elapsed = time.monotonic() - started
+            return Failure(
+                f"OTLP export ({self.protocol}) to {self.endpoint_for_display} failed after {elapsed:.2f} s "
+                f"(deadline {seconds:g} s): {cause or 'the exporter gave no cause'}"
+            )
+        return Success(points)
+
+    def shutdown(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        if self.interval is None:
+            self._exporter.shutdown()
+
+    def __repr__(self) -> str:
+        mode = f", interval={self.interval:g}" if self.interval is not None else ""
+        return f"OTLPStorage(endpoint={self.endpoint_for_display!r}, protocol={self.protocol!r}{mode})"

@@ -1,0 +1,1 @@
+"""Helpers with no knowledge of metrics: fork hooks, optional imports, credential redaction."""

@@ -1,0 +1,1 @@
+"""The HTTP face: WSGI/ASGI app, built-in server, dashboard."""

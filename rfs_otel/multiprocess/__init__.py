@@ -1,0 +1,5 @@
+"""Pre-fork multiprocess helpers (gunicorn ``child_exit`` hook): re-exports only."""
+
+from rfs_otel.multiprocess._series import GAUGE_MODES, mark_process_dead
+
+__all__ = ["GAUGE_MODES", "mark_process_dead"]
