@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._cells import COUNTER_SLOT, SlotKind, ThreadCells
 from ._errors import InvalidValueError
+from ._fork import reinit
 from ._quantile import bucket_quantile, exact_quantile
 from ._records import MetricType
 from ._timer import Timer
@@ -184,6 +185,10 @@ class Gauge(_Series):
         if labels:
             return self._child(labels).get_value()
         return _exportable(self._value)
+
+    def after_fork(self) -> None:
+        """In a forked child: unlock, in case another thread of the parent was setting it at fork time."""
+        reinit(self._lock)
 
     def _child(self, labels: Labels) -> Gauge:
         try:

@@ -9,6 +9,7 @@ from typing import Any
 
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricReader, MetricsData
 
+from ._fork import after_fork_in_child, reinit
 from ._memory_storage import count_points
 from ._optional import require
 from ._redact import split_credentials
@@ -100,6 +101,11 @@ class OTLPStorage(MetricsStorage):
             self._reader = periodic_reader(self._exporter, interval, self.timeout)
         self._closed = False
         self.flush_on_shutdown = interval is None  # a periodic reader flushes itself at shutdown
+        after_fork_in_child(self, "_after_fork")
+
+    def _after_fork(self) -> None:
+        """In a forked child: unlock, in case another parent thread was exporting at fork time."""
+        reinit(self._lock)
 
     def readers(self) -> Sequence[MetricReader]:
         return (self._reader,)
