@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
 import logging
 import os
@@ -31,7 +30,7 @@ from ._result import Failure, Result
 from ._storages.base import MetricsStorage
 from ._storages.delivery import Delivery, outcome
 from ._storages.memory import MemoryMetricsStorage
-from ._util.fork import after_fork_in_child
+from ._util.fork import Reinitialisable, after_fork_in_child, at_exit, hold_across_fork, reinit
 from ._util.optional import require
 
 if TYPE_CHECKING:
@@ -112,7 +111,6 @@ class MetricsCollector:
             [exposed_names(_OVERFLOW_COUNTER, MetricType.COUNTER, [(_OVERFLOW_COUNTER, "")], "")]
         )
         self._lock = threading.RLock()
-        self._export_lock = threading.Lock()
         self._delivery = Delivery(self._storages)
         self._closed = False
         self._closing = False
@@ -120,12 +118,15 @@ class MetricsCollector:
         self.system_metrics_enabled = False
         readers = [reader for s in self._storages for reader in s.readers()]
         self._bridge = SdkBridge(readers, meter_provider, views, resource, self._cells.reap)
+        self._bridge.owner = weakref.ref(self)
+        # Process-wide hooks hold the collector weakly: dropping it lets it be garbage-collected.
+        hold_across_fork(self, "_fork_locks")
         after_fork_in_child(self, "_after_fork")
-        atexit.register(_shutdown_at_exit, weakref.ref(self))
+        at_exit(self, _shutdown_at_exit)
         if self.multiprocess_dir is not None:
             from .multiprocess._series import SharedSource
 
-            self._bridge.source = SharedSource(self.multiprocess_dir, self)
+            self._bridge.source = SharedSource(self.multiprocess_dir, weakref.proxy(self))
         for owned in self._storages:
             owned.attach(self)
 
@@ -325,7 +326,7 @@ class MetricsCollector:
             max_age=max_age,
             max_samples=max_samples,
             limit=limit,
-            on_overflow=self._folded,
+            on_overflow=_weak_method(self._folded),  # families outlive no collector: no strong reference back
         )
         family.filters = self._filters
         family.denied = not name_accepted(self._filters, name)
@@ -368,16 +369,18 @@ class MetricsCollector:
         report.sort(key=lambda r: (-int(r["series"]), str(r["metric"])))
         return report
 
+    def _fork_locks(self) -> list[Reinitialisable]:
+        """The short locks held across a fork, in the order the code nests them, so the child's copy is whole."""
+        families = list(self._families.values())
+        cells = self._cells.fork_locks() if isinstance(self._cells, ThreadCells) else []
+        return [*(family.lock() for family in families), self._lock, *self._bridge.fork_locks(), *cells]
+
     def _after_fork(self) -> None:
-        """In a forked child: fresh locks, so a lock held by another thread at fork time cannot deadlock."""
+        """In a forked child: unlock everything, so a lock another parent thread held at fork time cannot deadlock."""
         self._pid = os.getpid()
-        self._lock = threading.RLock()
-        self._export_lock = threading.Lock()
-        for family in self._families.values():
-            family._lock = threading.Lock()
-            for series in family.series.values():
-                if isinstance(series, Gauge):
-                    series._lock = threading.Lock()
+        reinit(self._lock)
+        for family in list(self._families.values()):
+            family.after_fork()
 
     def _is_histogram(self, name: str) -> bool:
         family = self._families.get(name)
@@ -568,6 +571,18 @@ class MetricsCollector:
 
     def __repr__(self) -> str:
         return f"<MetricsCollector storages={self._storages!r} series={self.series_count()}>"
+
+
+def _weak_method(method: Callable[[Family], None]) -> Callable[[Family], None]:
+    """``method`` called through a weak reference to its object (a no-op once the object is gone)."""
+    ref = weakref.WeakMethod(method)
+
+    def call(family: Family) -> None:
+        bound = ref()
+        if bound is not None:
+            bound(family)
+
+    return call
 
 
 def _shutdown_at_exit(ref: weakref.ref[MetricsCollector]) -> None:

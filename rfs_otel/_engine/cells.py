@@ -12,7 +12,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from .._util.fork import after_fork_in_child
+from .._util.fork import Reinitialisable, after_fork_in_child, reinit
 
 __all__ = ["SlotKind", "ThreadCells"]
 
@@ -95,9 +95,13 @@ class ThreadCells:
         """Number of per-thread lists currently held (for tests and diagnostics)."""
         return len(self._lists)
 
+    def fork_locks(self) -> list[Reinitialisable]:
+        """The short lock the owning collector holds while the process forks (a consistent copy for the child)."""
+        return [self._lock]
+
     def _after_fork(self) -> None:
         """In a forked child: start from zero so the parent's values are not counted twice."""
-        self._lock = threading.Lock()
+        reinit(self._lock)
         # Only the forking thread survives; series hold ``local`` itself, so clear it in place.
         self.local.__dict__.pop("cells", None)
         self._lists = []

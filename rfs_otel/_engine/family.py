@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from .._errors import MetricConflictError
 from .._model.records import Metric, MetricType
 from .._model.validation import LabelKey, check_labels
+from .._util.fork import reinit
 from .cells import SlotKind, ThreadCells
 from .filters import MetricFilter, apply_filters
 from .series import Counter, Gauge, Histogram, Summary, _histogram_value, _Series, summary_slot
@@ -173,6 +174,17 @@ class Family:
         merged: dict[str, object] = dict(parent.label_key)
         merged.update(labels)
         return self.get(merged)
+
+    def lock(self) -> threading.Lock:
+        """The lock guarding series creation (held briefly; the collector holds it across a fork)."""
+        return self._lock
+
+    def after_fork(self) -> None:
+        """In a forked child: unlock this family and its gauges (another parent thread may have held them)."""
+        reinit(self._lock)
+        for series in list(self.series.values()):
+            if isinstance(series, Gauge):
+                series.after_fork()
 
     def records(self, timestamp: float) -> list[Metric]:
         """One ``Metric`` record per series."""

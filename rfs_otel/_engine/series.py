@@ -21,6 +21,7 @@ from .._model.quantile import bucket_quantile, exact_quantile
 from .._model.quantile import total as finite_total
 from .._model.records import MetricType
 from .._model.validation import LabelKey, check_quantile, to_number
+from .._util.fork import reinit
 from .cells import COUNTER_SLOT, SlotKind, ThreadCells
 from .timer import Timer
 
@@ -185,6 +186,10 @@ class Gauge(_Series):
         if labels:
             return self._child(labels).get_value()
         return _exportable(self._value)
+
+    def after_fork(self) -> None:
+        """In a forked child: unlock, in case another thread of the parent was setting it at fork time."""
+        reinit(self._lock)
 
     def _child(self, labels: Labels) -> Gauge:
         try:

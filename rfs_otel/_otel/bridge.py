@@ -10,14 +10,19 @@ the only copy (memory below the raw SDK's) and the facade's series limit is the 
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics._internal._view_instrument_match import _ViewInstrumentMatch
+from opentelemetry.sdk.metrics._internal.aggregation import _Aggregation
 from opentelemetry.sdk.metrics._internal.exemplar import Exemplar
+from opentelemetry.sdk.metrics._internal.exemplar.exemplar_reservoir import FixedSizeExemplarReservoirABC
 from opentelemetry.sdk.metrics._internal.instrument import (
     _Counter,
     _Gauge,
@@ -25,6 +30,8 @@ from opentelemetry.sdk.metrics._internal.instrument import (
     _ObservableCounter,
     _ObservableGauge,
 )
+from opentelemetry.sdk.metrics._internal.measurement_consumer import SynchronousMeasurementConsumer
+from opentelemetry.sdk.metrics._internal.metric_reader_storage import MetricReaderStorage
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     Gauge,
@@ -50,6 +57,7 @@ from .._engine.series import HistogramSnapshot, Summary, quantile_key
 from .._errors import MetricError
 from .._model.records import MetricType
 from .._model.validation import check_attributes
+from .._util.fork import Reinitialisable, after_fork_in_child, at_exit, reinit
 from .._util.optional import require
 from .._version import __version__
 
@@ -64,6 +72,65 @@ _PROBES: dict[MetricType, tuple[type, ...]] = {
     MetricType.HISTOGRAM: (_Histogram,),
     MetricType.SUMMARY: (_Histogram,),
 }
+
+#: Private SDK attributes the fork hooks reset in a child, each set by its class's ``__init__``: checked
+#: below at import, so an SDK release that renames one fails loudly here instead of deadlocking a child.
+_SDK_FORK_STATE: dict[type, tuple[str, ...]] = {
+    MeterProvider: ("_measurement_consumer",),
+    SynchronousMeasurementConsumer: ("_lock", "_reader_storages"),
+    MetricReaderStorage: ("_lock", "_instrument_view_instrument_matches"),
+    _ViewInstrumentMatch: ("_lock", "_attributes_aggregation"),
+    _Aggregation: ("_lock", "_reservoir"),
+    FixedSizeExemplarReservoirABC: ("_lock",),
+    InMemoryMetricReader: ("_lock",),
+    PeriodicExportingMetricReader: ("_export_lock",),
+}
+
+
+def _check_sdk_names() -> None:
+    """Fail at import if the installed SDK no longer sets a private attribute this module resets."""
+    for cls, names in _SDK_FORK_STATE.items():
+        assigned = cls.__init__.__code__.co_names  # type: ignore[misc]
+        missing = [name for name in names if name not in assigned]
+        if missing:
+            raise ImportError(
+                f"rfs_otel needs {cls.__module__}.{cls.__qualname__} to set {missing} "
+                "(fork safety); this opentelemetry-sdk version is not supported"
+            )
+
+
+_check_sdk_names()
+
+
+def reinit_sdk_locks(provider: MeterProvider, readers: Sequence[MetricReader]) -> None:
+    """In a forked child: unlock every SDK lock a collection or export takes (held by a parent thread at fork)."""
+    consumer = getattr(provider, "_measurement_consumer", None)
+    if isinstance(consumer, SynchronousMeasurementConsumer):
+        reinit(consumer._lock)
+        for storage in list(consumer._reader_storages.values()):
+            reinit(storage._lock)
+            for matches in list(storage._instrument_view_instrument_matches.values()):
+                for match in matches:
+                    reinit(match._lock)
+                    for aggregation in list(match._attributes_aggregation.values()):
+                        reinit(aggregation._lock)
+                        if isinstance(aggregation._reservoir, FixedSizeExemplarReservoirABC):
+                            reinit(aggregation._reservoir._lock)
+    for reader in readers:
+        if isinstance(reader, InMemoryMetricReader):
+            reinit(reader._lock)
+        elif isinstance(reader, PeriodicExportingMetricReader):
+            reinit(reader._export_lock)
+        lock = prometheus_registry_lock(reader)
+        if lock is not None:
+            reinit(lock)
+
+
+def prometheus_registry_lock(reader: MetricReader) -> Reinitialisable | None:
+    """The lock of the prometheus_client registry an OTel ``PrometheusMetricReader`` fills, if it is one."""
+    registry = getattr(reader, "_registry", None)
+    lock: Reinitialisable | None = getattr(registry, "_lock", None)
+    return lock
 
 
 def in_memory_reader(
@@ -161,13 +228,21 @@ class SdkBridge:
         self._lock = threading.Lock()
         self._delta_state: dict[int, dict[tuple[str, tuple[tuple[str, str], ...]], tuple[list[int], float, int]]] = {}
         self._active = True
+        self._closing = False
+        self._pid = os.getpid()
+        #: The collector shutting this bridge down at exit, if any (weak: the bridge must not keep it alive).
+        self.owner: weakref.ref[Any] | None = None
         self._collecting = threading.RLock()
         #: Where exported values come from: this process's series, or (multiprocess) every worker's.
         self.source: Source = LocalSource()
         if meter_provider is None:
+            # No SDK atexit hook: it would keep this provider (and through it the collector's series) alive
+            # forever; the collector's own weakly held exit hook shuts the provider down instead.
             resource = resource or Resource.create()
             check_attributes("resource", resource.attributes)
-            self.provider = MeterProvider(metric_readers=list(readers), views=list(views), resource=resource)
+            self.provider = MeterProvider(
+                metric_readers=list(readers), views=list(views), resource=resource, shutdown_on_exit=False
+            )
             self.owns_provider = True
             bridged = list(readers)
         else:
@@ -191,6 +266,22 @@ class SdkBridge:
         self._bridged = list(dict.fromkeys(bridged))
         for reader in self._bridged:
             self._install(reader)
+        after_fork_in_child(self, "_after_fork")
+        if self.owns_provider:
+            at_exit(self, _shutdown_provider_at_exit)
+
+    # -- fork safety --------------------------------------------------------------------------
+
+    def fork_locks(self) -> list[Reinitialisable]:
+        """The short lock the owning collector holds while the process forks."""
+        return [self._lock]
+
+    def _after_fork(self) -> None:
+        """In a forked child: unlock the bridge's and the SDK's locks (a parent thread may have been collecting)."""
+        self._pid = os.getpid()
+        reinit(self._lock)
+        reinit(self._collecting)
+        reinit_sdk_locks(self.provider, self._bridged)
 
     # -- registration -------------------------------------------------------------------------
 
@@ -407,7 +498,11 @@ class SdkBridge:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def shutdown(self, timeout_millis: float = 30_000) -> None:
-        """Shut down the provider if owned; otherwise detach this collector's readers and producer."""
+        """Shut down the provider if owned; otherwise detach this collector's readers and producer; idempotent."""
+        with self._lock:
+            if self._closing:
+                return
+            self._closing = True
         if self.owns_provider:
             self.provider.shutdown(timeout_millis=timeout_millis)  # periodic readers export a last time
             self._active = False
@@ -419,3 +514,11 @@ class SdkBridge:
                 pass
             reader.shutdown(timeout_millis=timeout_millis)
         self._active = False
+
+
+def _shutdown_provider_at_exit(ref: weakref.ref[SdkBridge]) -> None:
+    """At exit: shut down (and so flush) the provider of a bridge whose collector was dropped unshut."""
+    bridge = ref()
+    if bridge is None or bridge._pid != os.getpid() or (bridge.owner is not None and bridge.owner() is not None):
+        return  # gone, inherited from the parent, or its live collector's own exit hook does it
+    bridge.shutdown()

@@ -16,6 +16,7 @@ from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult,
 
 from .._otel.bridge import in_memory_reader, periodic_reader
 from .._result import Failure, Result, Success
+from .._util.fork import after_fork_in_child, reinit
 from .._util.http import HttpError, expect_success
 from .._util.http import request as http_request
 from .._util.optional import require
@@ -229,6 +230,11 @@ class OTLPStorage(MetricsStorage):
             self._reader = periodic_reader(self._exporter, interval, self.timeout)
         self._closed = False
         self.flush_on_shutdown = interval is None  # a periodic reader flushes itself at shutdown
+        after_fork_in_child(self, "_after_fork")
+
+    def _after_fork(self) -> None:
+        """In a forked child: unlock, in case another parent thread was exporting at fork time."""
+        reinit(self._lock)
 
     def readers(self) -> Sequence[MetricReader]:
         return (self._reader,)
