@@ -19,6 +19,7 @@ from ._default import (
 from ._engine.filters import MetricFilter
 from ._engine.series import Counter, Gauge, Histogram, Summary
 from ._engine.timer import Timer
+from ._engine.view import MetricFamily
 from ._errors import (
     InvalidLabelError,
     InvalidMetricNameError,
@@ -64,6 +65,7 @@ __all__ = [
     "Metric",
     "MetricConflictError",
     "MetricError",
+    "MetricFamily",
     "MetricFilter",
     "MetricType",
     "MetricsCollector",

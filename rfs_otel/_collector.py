@@ -22,6 +22,7 @@ from ._engine.family import DEFAULT_CARDINALITY_LIMIT, Family
 from ._engine.filters import MetricFilter, name_accepted
 from ._engine.series import Counter, Gauge, Histogram, Summary, _histogram_value, _Series
 from ._engine.timer import Timer
+from ._engine.view import MetricFamily
 from ._errors import MetricError
 from ._model.names import ExposedNames, Exposure, check_quantile_keys, exposed_names
 from ._model.records import Metric, MetricType
@@ -350,7 +351,7 @@ class MetricsCollector:
     def cardinality_report(self, top: int = 3) -> list[dict[str, Any]]:
         """Series per metric (most first), its limit, whether it overflowed, and the labels with most values."""
         report: list[dict[str, Any]] = []
-        for family in self.families():
+        for family in self._exported():
             distinct: dict[str, set[str]] = {}
             for key in list(family.series):
                 for label, value in key:
@@ -388,14 +389,17 @@ class MetricsCollector:
 
     # -- reading ------------------------------------------------------------------------------
 
-    def families(self) -> list[Family]:
-        """The registered, exported metric families (filters' denied ones left out)."""
+    def families(self) -> list[MetricFamily]:
+        """Read-only views of the registered, exported metrics (filters' denied ones left out)."""
+        return [MetricFamily(f) for f in self._exported()]
+
+    def _exported(self) -> list[Family]:
         with self._lock:
             return [f for f in self._families.values() if not f.denied]
 
     def series_count(self) -> int:
         """Number of series across all metrics."""
-        return sum(len(f.series) for f in self.families())
+        return sum(len(f.series) for f in self._exported())
 
     def snapshot(self) -> list[Metric]:
         """One ``Metric`` record per series, read now (synchronous form of ``get_all_metrics``).
@@ -405,12 +409,12 @@ class MetricsCollector:
         self._cells.reap()
         now = time.time()
         if self.multiprocess_dir is None:
-            return [record for family in self.families() for record in family.records(now)]
+            return [record for family in self._exported() for record in family.records(now)]
         source = self._bridge.source
         with self._bridge._collecting:
             source.begin()
             records = []
-            for family in self.families():
+            for family in self._exported():
                 if family.kind in (MetricType.COUNTER, MetricType.GAUGE):
                     items: list[tuple[dict[str, Any], Any]] = list(source.values(family))
                 elif family.kind is MetricType.HISTOGRAM:

@@ -335,3 +335,18 @@ def test_delta_readers_get_histogram_deltas() -> None:
     provider.shutdown()
     assert (first.count, list(first.bucket_counts)) == (2, [1, 1])
     assert (second.count, list(second.bucket_counts), second.sum) == (1, [1, 0], pytest.approx(0.1))
+
+
+def test_families_are_read_only_views_of_the_live_series(collector: MetricsCollector) -> None:
+    """families() describes each metric and hands out the live series objects, without exposing internals."""
+    from rfs_otel import MetricFamily, MetricType
+
+    hits = collector.counter("hits_total", labels={"route": "/a"})
+    hits.increment(3)
+    collector.histogram("latency_seconds", buckets=[0.1, 1.0], unit="s").observe(0.5)
+    views = {f.name: f for f in collector.families()}
+    assert all(isinstance(f, MetricFamily) for f in views.values())
+    counter, histogram = views["hits_total"], views["latency_seconds"]
+    assert (counter.kind, counter.buckets, counter.overflowed, len(counter)) == (MetricType.COUNTER, (), False, 1)
+    assert counter.series() == [hits] and counter.series()[0].get_value() == 3
+    assert (histogram.kind, histogram.buckets, histogram.unit) == (MetricType.HISTOGRAM, (0.1, 1.0), "s")

@@ -40,6 +40,7 @@ def test_top_level_all_is_pinned() -> None:
             "Metric",
             "MetricConflictError",
             "MetricError",
+            "MetricFamily",
             "MetricFilter",
             "MetricType",
             "MetricsDashboard",

@@ -14,7 +14,7 @@ from .._model.records import MetricType
 
 if TYPE_CHECKING:
     from .._collector import MetricsCollector
-    from .._engine.family import Family
+    from .._engine.view import MetricFamily
 
 __all__ = ["History", "Signals"]
 
@@ -32,7 +32,7 @@ class Signals:
     def __init__(self, collector: MetricsCollector) -> None:
         self._collector = collector
 
-    def family(self, name: str) -> Family | None:
+    def family(self, name: str) -> MetricFamily | None:
         for family in self._collector.families():
             if family.name == name:
                 return family
@@ -43,7 +43,7 @@ class Signals:
         family = self.family(name)
         if family is None or family.kind not in (MetricType.COUNTER, MetricType.GAUGE):
             return math.nan
-        series = [s for key, s in list(family.series.items()) if _matches(key, labels)]
+        series = [s for s in family.series() if _matches(s.label_key, labels)]
         if not series:
             return math.nan
         return float(sum(s.get_value() for s in series if isinstance(s, (Counter, Gauge))))
@@ -55,14 +55,14 @@ class Signals:
         family = self.family(name)
         if family is None or family.kind not in (MetricType.HISTOGRAM, MetricType.SUMMARY):
             return None
-        counts = [0] * (len(family.bounds) + 1)
+        counts = [0] * (len(family.buckets) + 1)
         low, high = math.inf, -math.inf
-        for key, s in list(family.series.items()):
-            if _matches(key, labels) and isinstance(s, (Histogram, Summary)):
+        for s in family.series():
+            if _matches(s.label_key, labels) and isinstance(s, (Histogram, Summary)):
                 snap = s.snapshot()
                 counts = [a + b for a, b in zip(counts, snap.counts)]
                 low, high = min(low, snap.min), max(high, snap.max)
-        return family.bounds, counts, low, high
+        return family.buckets, counts, low, high
 
     def summary_quantile(self, name: str, labels: Mapping[str, str], q: float) -> float | None:
         """Exact q-quantile over the merged windows of a summary's matching series; None if not a summary."""
@@ -70,8 +70,8 @@ class Signals:
         if family is None or family.kind is not MetricType.SUMMARY:
             return None
         values: list[float] = []
-        for key, s in list(family.series.items()):
-            if _matches(key, labels) and isinstance(s, Summary):
+        for s in family.series():
+            if _matches(s.label_key, labels) and isinstance(s, Summary):
                 values.extend(s.window())
         values.sort()
         return exact_quantile(values, q)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .._alerting.signals import Signals
 from .._collector import MetricsCollector
 from .._default import get_metrics_collector
+from .._engine.series import Histogram, Summary
 from .._model.quantile import bucket_quantile
 from .._storages.memory import MemoryMetricsStorage
 from .._util.json import strict_dumps
@@ -126,7 +127,9 @@ class MetricsDashboard:
         revenue = 0.0
         if values is not None:
             family = self._signals.family(names.order_values)
-            revenue = sum(s.snapshot().sum for s in list(family.series.values())) if family else 0.0  # type: ignore[attr-defined]
+            revenue = (
+                sum(s.snapshot().sum for s in family.series() if isinstance(s, (Histogram, Summary))) if family else 0.0
+            )
         return _Sample(
             at=self._clock(),
             requests=_nan_to_zero(self._signals.value(names.requests, {})),

@@ -212,7 +212,7 @@ class SharedSource:
     def begin(self) -> None:
         """Aggregate the directory; this worker's own definitions win over conflicting ones elsewhere."""
         own = {family.name: family for family in self._collector.families()}
-        merged = aggregate(self._directory, {n: signature(f.kind.value, f.bounds) for n, f in own.items()})
+        merged = aggregate(self._directory, {n: signature(f.kind.value, f.buckets) for n, f in own.items()})
         problems = problems_for(self._directory)
         if problems.counts:
             merged[ERRORS_METRIC] = MergedFamily(
@@ -228,11 +228,13 @@ class SharedSource:
         self._collector._adopt(merged)
         for family in self._collector.families():  # adopted under a View's buckets: those values do not fit
             found = merged.get(family.name)
-            if found is not None and signature(found.kind, found.bounds) != signature(family.kind.value, family.bounds):
+            if found is not None and signature(found.kind, found.bounds) != signature(
+                family.kind.value, family.buckets
+            ):
                 problems.report(
                     "conflict",
                     ("adopted", family.name),
-                    f"metric {family.name!r} is exported with buckets {list(family.bounds)}, but workers recorded "
+                    f"metric {family.name!r} is exported with buckets {list(family.buckets)}, but workers recorded "
                     f"it with {list(found.bounds)}; those values are skipped",
                 )
                 del merged[family.name]
