@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricReader, MetricsData
@@ -81,15 +82,22 @@ class OTLPStorage(MetricsStorage):
         self.endpoint_for_display, _ = split_credentials(shown)
         if protocol == "grpc":
             module = require("opentelemetry.exporter.otlp.proto.grpc.metric_exporter", "otlp")
-            inner = module.OTLPMetricExporter(
-                endpoint=endpoint, insecure=insecure, headers=dict(headers) if headers else None, timeout=timeout
+            self._new_exporter: Callable[[], MetricExporter] = partial(
+                module.OTLPMetricExporter,
+                endpoint=endpoint,
+                insecure=insecure,
+                headers=dict(headers) if headers else None,
+                timeout=timeout,
             )
         else:
             module = require("opentelemetry.exporter.otlp.proto.http.metric_exporter", "otlp")
-            inner = module.OTLPMetricExporter(
-                endpoint=endpoint, headers=dict(headers) if headers else None, timeout=timeout
+            self._new_exporter = partial(
+                module.OTLPMetricExporter,
+                endpoint=endpoint,
+                headers=dict(headers) if headers else None,
+                timeout=timeout,
             )
-        self._exporter = _RecordingExporter(inner)
+        self._exporter = _RecordingExporter(self._new_exporter())
         self._lock = threading.Lock()
         self.interval = interval
         self._reader: MetricReader
@@ -104,8 +112,9 @@ class OTLPStorage(MetricsStorage):
         after_fork_in_child(self, "_after_fork")
 
     def _after_fork(self) -> None:
-        """In a forked child: unlock, in case another parent thread was exporting at fork time."""
+        """In a forked child: unlock, and use a new exporter: the parent's connections and channel stay its own."""
         reinit(self._lock)
+        self._exporter.inner = self._new_exporter()
 
     def readers(self) -> Sequence[MetricReader]:
         return (self._reader,)
