@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterable, Mapping
 
 from ._collector import MetricsCollector
+from ._util.fork import reinit_in_child
 
 __all__ = [
     "get_metrics_collector",
@@ -17,6 +18,7 @@ __all__ = [
 ]
 
 _lock = threading.Lock()
+reinit_in_child(_lock)  # a forked child can always reach its default collector
 _default: MetricsCollector | None = None
 
 Labels = Mapping[str, object]

@@ -173,9 +173,14 @@ def _exclusive(lock_path: Path, timeout: float) -> Iterator[None]:
                     raise TimeoutError(f"{lock_path} stayed locked by another writer for {timeout:g} s") from None
                 time.sleep(pause)
                 pause = min(pause * 2, 0.05)
-        yield
+        try:
+            yield
+        finally:
+            # Unlock explicitly: a child forked meanwhile holds a copy of ``fd``, and the lock belongs to the
+            # shared open file description, so closing only our copy would leave it locked until the child exits.
+            fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
-        os.close(fd)  # closing the descriptor releases the lock
+        os.close(fd)
 
 
 def _append(path: Path, record: bytes) -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricReader, MetricsData
@@ -211,14 +212,17 @@ class OTLPStorage(MetricsStorage):
         self._cause = _Cause()
         if protocol == "grpc":
             module = require("opentelemetry.exporter.otlp.proto.grpc.metric_exporter", "otlp")
-            inner = module.OTLPMetricExporter(endpoint=clean, insecure=insecure, headers=sent_headers, timeout=timeout)
+            self._new_exporter: Callable[[], MetricExporter] = partial(
+                module.OTLPMetricExporter, endpoint=clean, insecure=insecure, headers=sent_headers, timeout=timeout
+            )
         else:
             module = require("opentelemetry.exporter.otlp.proto.http.metric_exporter", "otlp")
-            inner = module.OTLPMetricExporter(
-                endpoint=clean, headers=sent_headers, timeout=timeout, session=_deadline_session(self._cause)
+            cause = self._cause
+            self._new_exporter = lambda: module.OTLPMetricExporter(
+                endpoint=clean, headers=sent_headers, timeout=timeout, session=_deadline_session(cause)
             )
         guard_logs([*(sent_headers or {}).values(), *(credentials or ())])
-        self._exporter = _RecordingExporter(inner, self._cause)
+        self._exporter = _RecordingExporter(self._new_exporter(), self._cause)
         self._lock = threading.Lock()
         self.interval = interval
         self._reader: MetricReader
@@ -233,8 +237,9 @@ class OTLPStorage(MetricsStorage):
         after_fork_in_child(self, "_after_fork")
 
     def _after_fork(self) -> None:
-        """In a forked child: unlock, in case another parent thread was exporting at fork time."""
+        """In a forked child: unlock, and use a new exporter: the parent's connections and channel stay its own."""
         reinit(self._lock)
+        self._exporter.inner = self._new_exporter()
 
     def readers(self) -> Sequence[MetricReader]:
         return (self._reader,)
