@@ -111,8 +111,16 @@ class PerformanceMonitored:
     An exception counts as an error (label ``error_type`` = its class name) and is re-raised
     unchanged; a returned ``Failure`` counts as an error with ``error_type="Failure"``. Without
     any metric given, ``function_duration_seconds``, ``function_calls_total`` and
-    ``function_errors_total`` with a ``function`` label are used.
+    ``function_errors_total`` with a ``function`` label are used. ``@PerformanceMonitored`` without
+    parentheses is the same as ``@PerformanceMonitored()`` at run time (type checkers know only the form with
+    parentheses).
     """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        bare = len(args) == 1 and not kwargs and callable(args[0])
+        if bare and not isinstance(args[0], (TimingMetric, CounterMetric)):
+            return cls()(args[0])  # used as @PerformanceMonitored, without parentheses
+        return super().__new__(cls)
 
     def __init__(
         self,
