@@ -52,14 +52,10 @@ def advance(alert: Alert, holds: bool, now: float, for_seconds: float, repeat_in
     if holds:
         if alert.state in (AlertState.INACTIVE, AlertState.RESOLVED):
             alert.state, alert.pending_since, alert.ended_at = AlertState.PENDING, now, None
-        if alert.state is AlertState.PENDING and now - (alert.pending_since or now) >= for_seconds:
+        if alert.state is AlertState.PENDING and _since(alert.pending_since, now) >= for_seconds:
             alert.state, alert.started_at, alert.last_notified = AlertState.FIRING, now, now
             return True
-        if (
-            alert.state is AlertState.FIRING
-            and repeat_interval
-            and now - (alert.last_notified or now) >= repeat_interval
-        ):
+        if alert.state is AlertState.FIRING and repeat_interval and _since(alert.last_notified, now) >= repeat_interval:
             alert.last_notified = now
             return True
         return False
@@ -69,6 +65,11 @@ def advance(alert: Alert, holds: bool, now: float, for_seconds: float, repeat_in
     if alert.state in (AlertState.PENDING, AlertState.RESOLVED):
         alert.state, alert.pending_since = AlertState.INACTIVE, None
     return False
+
+
+def _since(moment: float | None, now: float) -> float:
+    """Seconds from ``moment`` to ``now``; 0 when there is no moment (a time of 0.0 is a moment too)."""
+    return 0.0 if moment is None else now - moment
 
 
 def alert_annotations(summary: str, description: str) -> dict[str, str]:
