@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ._alerting.evaluator import Alert, AlertEvaluator, AlertManager, AlertState, create_alert_rule, get_alert_manager
+from ._alerting.default import create_alert_rule, get_alert_manager
+from ._alerting.evaluator import AlertEvaluator, AlertManager
+from ._alerting.model import Alert, AlertState
 from ._alerting.notifiers import AlertmanagerNotifier, CallbackNotifier, LoggingNotifier, Notifier, WebhookNotifier
 from ._alerting.prom_rules import to_prometheus_rules
 from ._alerting.rules import SLO, Aggregation, AlertCondition, AlertRule

@@ -8,14 +8,12 @@ import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._util.http import HttpError, expect_success, request
 from .._util.json import strict_dumps
 from .._util.redact import basic_auth, guard_logs, split_credentials
-
-if TYPE_CHECKING:
-    from .evaluator import Alert
+from .model import Alert, AlertState
 
 __all__ = ["AlertmanagerNotifier", "CallbackNotifier", "LoggingNotifier", "Notifier", "WebhookNotifier"]
 
@@ -78,7 +76,7 @@ class LoggingNotifier(Notifier):
         self.level = level
 
     def notify(self, alert: Alert) -> None:
-        level = self.level if alert.state.value == "firing" else logging.INFO
+        level = self.level if alert.state is AlertState.FIRING else logging.INFO
         self.logger.log(
             level,
             "alert %s %s: value=%s %s",

@@ -8,8 +8,11 @@ from collections.abc import Iterable
 
 from .._collector import MetricsCollector
 from .._default import get_metrics_collector
+from .._model.names import Exposure, exposed_names
 from .._model.records import MetricType
+from .model import alert_annotations
 from .rules import BURN_RATE_WINDOWS, SLO, Aggregation, AlertCondition, AlertRule
+from .slo import burn_alert_annotations, burn_alert_labels, burn_alert_name
 
 __all__ = ["to_prometheus_rules"]
 
@@ -30,19 +33,8 @@ def _matchers(labels: dict[str, str]) -> str:
     return "{" + ",".join(f"{k}={_quote(v)}" for k, v in sorted(labels.items())) + "}"
 
 
-def _unit_suffix(unit: str) -> str:
-    if not unit:
-        return ""
-    try:
-        from opentelemetry.exporter.prometheus._mapping import map_unit
-
-        return str(map_unit(unit))
-    except ImportError:  # pragma: no cover - the prometheus extra is absent
-        return unit
-
-
 class _Names:
-    """Family names as the OTel Prometheus exporter exposes them (unit and ``_total`` suffixes)."""
+    """Sample names as Prometheus exposes each family, from the one mapping the exposition's conflict checks use."""
 
     def __init__(self, collector: MetricsCollector) -> None:
         self._families = {f.name: f for f in collector.families()}
@@ -51,18 +43,30 @@ class _Names:
         family = self._families.get(metric)
         return family.kind if family is not None else None
 
-    def exposed(self, metric: str, default_kind: MetricType) -> str:
+    def _exposure(self, metric: str, default_kind: MetricType, quantiles: tuple[float, ...] = ()) -> Exposure:
         family = self._families.get(metric)
-        name = metric
-        kind = default_kind
-        if family is not None:
-            kind = family.kind
-            suffix = _unit_suffix(family.unit)
-            if suffix and not name.endswith("_" + suffix):
-                name = f"{name}_{suffix}"
-        if kind is MetricType.COUNTER and not name.endswith("_total"):
-            name += "_total"
+        kind, unit = (family.kind, family.unit) if family is not None else (default_kind, "")
+        return exposed_names(metric, kind, [(metric, "")], unit, quantiles)
+
+    def base(self, metric: str, default_kind: MetricType) -> str:
+        """The family's name on the page, with its unit suffix: every sample name is it plus a suffix."""
+        return _base(self._exposure(metric, default_kind))
+
+    def value(self, metric: str, default_kind: MetricType) -> str:
+        """The sample holding a counter's (``<base>_total``) or gauge's (``<base>``) current value."""
+        exposure = self._exposure(metric, default_kind)
+        return f"{_base(exposure)}_total" if exposure.kind is MetricType.COUNTER else _base(exposure)
+
+    def summary_quantile(self, metric: str, quantile: float) -> str:
+        """The gauge a summary exports for ``quantile``."""
+        exposure = self._exposure(metric, MetricType.SUMMARY, (quantile,))
+        [name] = [name for name, source in exposure.names.items() if source != metric]
         return name
+
+
+def _base(exposure: Exposure) -> str:
+    """The shortest exposed name: the family's own, which its other samples extend with a suffix."""
+    return min(exposure.names, key=len)
 
 
 def _rule_expr(rule: AlertRule, names: _Names) -> str:
@@ -70,19 +74,18 @@ def _rule_expr(rule: AlertRule, names: _Names) -> str:
     window = _duration(rule.window)
     condition = AlertCondition.parse(rule.condition)
     if rule.aggregation is Aggregation.VALUE:
-        expr = f"sum({names.exposed(rule.metric, MetricType.GAUGE)}{_matchers(labels)})"
+        expr = f"sum({names.value(rule.metric, MetricType.GAUGE)}{_matchers(labels)})"
     elif rule.aggregation is Aggregation.RATE:
-        expr = f"sum(rate({names.exposed(rule.metric, MetricType.COUNTER)}{_matchers(labels)}[{window}]))"
+        expr = f"sum(rate({names.value(rule.metric, MetricType.COUNTER)}{_matchers(labels)}[{window}]))"
     elif rule.aggregation is Aggregation.RATIO:
         assert rule.denominator is not None
-        num = f"sum(rate({names.exposed(rule.metric, MetricType.COUNTER)}{_matchers(labels)}[{window}]))"
-        den = f"sum(rate({names.exposed(rule.denominator, MetricType.COUNTER)}{_matchers(labels)}[{window}]))"
+        num = f"sum(rate({names.value(rule.metric, MetricType.COUNTER)}{_matchers(labels)}[{window}]))"
+        den = f"sum(rate({names.value(rule.denominator, MetricType.COUNTER)}{_matchers(labels)}[{window}]))"
         expr = f"({num} / {den})"
     elif names.kind(rule.metric) is MetricType.SUMMARY:
-        key = f"p{rule.quantile * 100:.10g}".replace(".", "_")
-        expr = f"max({names.exposed(rule.metric, MetricType.SUMMARY)}_{key}{_matchers(labels)})"
+        expr = f"max({names.summary_quantile(rule.metric, rule.quantile)}{_matchers(labels)})"
     else:
-        base = names.exposed(rule.metric, MetricType.HISTOGRAM)
+        base = names.base(rule.metric, MetricType.HISTOGRAM)
         expr = f"histogram_quantile({rule.quantile!r}, sum by (le) (rate({base}_bucket{_matchers(labels)}[{window}])))"
     return f"{expr} {condition.symbol} {rule.threshold!r}"
 
@@ -91,11 +94,11 @@ def _slo_ratio(slo: SLO, names: _Names, window: float) -> str:
     labels = dict(slo.labels or {})
     w = _duration(window)
     if slo.good is not None and slo.total is not None:
-        good = f"sum(rate({names.exposed(slo.good, MetricType.COUNTER)}{_matchers(labels)}[{w}]))"
-        total = f"sum(rate({names.exposed(slo.total, MetricType.COUNTER)}{_matchers(labels)}[{w}]))"
+        good = f"sum(rate({names.value(slo.good, MetricType.COUNTER)}{_matchers(labels)}[{w}]))"
+        total = f"sum(rate({names.value(slo.total, MetricType.COUNTER)}{_matchers(labels)}[{w}]))"
     else:
         assert slo.latency_metric is not None and slo.latency_threshold is not None
-        base = names.exposed(slo.latency_metric, MetricType.HISTOGRAM)
+        base = names.base(slo.latency_metric, MetricType.HISTOGRAM)
         le = {**labels, "le": repr(float(slo.latency_threshold))}
         good = f"sum(rate({base}_bucket{_matchers(le)}[{w}]))"
         total = f"sum(rate({base}_count{_matchers(labels)}[{w}]))"
@@ -133,20 +136,18 @@ def to_prometheus_rules(
     for rule in rules:
         if isinstance(rule, SLO):
             budget = repr(rule.error_budget)
-            for suffix, long_w, short_w, burn, severity in BURN_RATE_WINDOWS:
+            for window in BURN_RATE_WINDOWS:
+                burn = repr(window.burn_rate)
                 expr = (
-                    f"{_slo_ratio(rule, names, long_w)} / {budget} > {burn!r} and "
-                    f"{_slo_ratio(rule, names, short_w)} / {budget} > {burn!r}"
+                    f"{_slo_ratio(rule, names, window.long_window)} / {budget} > {burn} and "
+                    f"{_slo_ratio(rule, names, window.short_window)} / {budget} > {burn}"
                 )
-                annotations = {"summary": rule.summary or f"SLO {rule.name} burning error budget {burn:g}x too fast"}
-                if rule.description:
-                    annotations["description"] = rule.description
-                labels = {"severity": severity, "slo": rule.name, **dict(rule.labels or {})}
-                blocks.append(_block(f"{rule.name}_burn_rate_{suffix}", expr, 0, labels, annotations))
+                labels, notes = burn_alert_labels(rule, window), burn_alert_annotations(rule, window)
+                blocks.append(_block(burn_alert_name(rule, window), expr, 0, labels, notes))
         elif isinstance(rule, AlertRule):
-            annotations = {k: v for k, v in (("summary", rule.summary), ("description", rule.description)) if v}
+            notes = alert_annotations(rule.summary, rule.description)
             blocks.append(
-                _block(rule.name, _rule_expr(rule, names), rule.for_seconds, {"severity": rule.severity}, annotations)
+                _block(rule.name, _rule_expr(rule, names), rule.for_seconds, {"severity": rule.severity}, notes)
             )
         else:
             raise TypeError(f"to_prometheus_rules takes AlertRule or SLO objects, got {rule!r}")

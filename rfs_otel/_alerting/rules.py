@@ -11,7 +11,7 @@ from typing import Any
 from .._errors import InvalidValueError
 from .._model.validation import check_labels, check_name, check_quantile
 
-__all__ = ["Aggregation", "AlertCondition", "AlertRule", "SLO"]
+__all__ = ["BURN_RATE_WINDOWS", "Aggregation", "AlertCondition", "AlertRule", "BurnWindow", "SLO"]
 
 
 class AlertCondition(str, Enum):
@@ -135,11 +135,26 @@ class AlertRule:
         return dict(self.labels or {})
 
 
-#: The SRE workbook's multi-window, multi-burn-rate pairs: (name, long window, short window, burn, severity).
-BURN_RATE_WINDOWS: tuple[tuple[str, float, float, float, str], ...] = (
-    ("fast", 3600.0, 300.0, 14.4, "critical"),
-    ("slow", 21600.0, 1800.0, 6.0, "warning"),
+@dataclass(frozen=True)
+class BurnWindow:
+    """One multi-window burn-rate alert of an SLO: it fires while the error budget burns faster than
+    ``burn_rate`` over both ``long_window`` and ``short_window`` (seconds)."""
+
+    name: str
+    long_window: float
+    short_window: float
+    burn_rate: float
+    severity: str
+
+
+#: The SRE workbook's multi-window, multi-burn-rate pairs.
+BURN_RATE_WINDOWS: tuple[BurnWindow, ...] = (
+    BurnWindow("fast", long_window=3600.0, short_window=300.0, burn_rate=14.4, severity="critical"),
+    BurnWindow("slow", long_window=21600.0, short_window=1800.0, burn_rate=6.0, severity="warning"),
 )
+
+#: The longest burn-rate window: signal histories keep every sample this far back, thinning older ones.
+LONGEST_BURN_WINDOW = max(window.long_window for window in BURN_RATE_WINDOWS)
 
 
 @dataclass(frozen=True)
