@@ -9,6 +9,7 @@ from ._alerting.notifiers import AlertmanagerNotifier, CallbackNotifier, Logging
 from ._alerting.prom_rules import to_prometheus_rules
 from ._alerting.rules import SLO, Aggregation, AlertCondition, AlertRule
 from ._collector import MetricsCollector
+from ._dashboard import DashboardNames, MetricsDashboard
 from ._decorators import CounterMetric, PerformanceMonitored, TimingMetric
 from ._default import (
     get_metrics_collector,
@@ -38,7 +39,6 @@ from ._storages.memory import MemoryMetricsStorage
 from ._storages.otlp import OTLPStorage
 from ._storages.prometheus import PrometheusStorage
 from ._version import __version__
-from ._web.dashboard import DashboardNames, MetricsDashboard
 
 __all__ = [
     "Aggregation",

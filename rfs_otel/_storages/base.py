@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from opentelemetry.sdk.metrics.export import MetricReader
 
 from .._result import Result
-
-if TYPE_CHECKING:
-    from .._collector import MetricsCollector
+from .._web.source import MetricSource
 
 __all__ = ["MetricsStorage"]
 
@@ -39,8 +36,11 @@ class MetricsStorage(ABC):
         Returns ``Success(number of data points delivered)`` or ``Failure(message)``.
         """
 
-    def attach(self, collector: MetricsCollector) -> None:  # noqa: B027 - optional hook
-        """Called once by the collector that owns this storage (storages that need it keep a reference)."""
+    def attach(self, collector: MetricSource) -> None:  # noqa: B027 - optional hook
+        """Called once by the collector that owns this storage (storages that need it keep a reference).
+
+        Typed by the collector's read side (``MetricSource``): storages sit a layer below the collector.
+        """
 
     def shutdown(self) -> None:  # noqa: B027 - optional hook
         """Release what the storage holds (servers, files); readers are shut down by the provider."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from opentelemetry.sdk.metrics.export import MetricReader
 
@@ -19,11 +19,9 @@ from .._util.http import request as http_request
 from .._util.optional import require
 from .._util.redact import basic_auth, guard_logs, redact, split_credentials
 from .._web.app import WebApp, serve, tls_context
+from .._web.dashboard import MetricsDashboard
+from .._web.source import MetricSource
 from .base import MetricsStorage
-
-if TYPE_CHECKING:
-    from .._collector import MetricsCollector
-    from .._web.dashboard import MetricsDashboard
 
 __all__ = ["PrometheusStorage"]
 
@@ -95,11 +93,9 @@ class PrometheusStorage(MetricsStorage):
         if port is not None:
             self._server = serve(self._web.wsgi, host, port, context)
 
-    def attach(self, collector: MetricsCollector) -> None:
+    def attach(self, collector: MetricSource) -> None:
         """Bind the dashboard to the collector; a serving storage samples it every 2 s for live charts."""
         if self._dashboard_enabled and self.dashboard is None:
-            from .._web.dashboard import MetricsDashboard
-
             self.dashboard = MetricsDashboard(collector)
             if self._server is not None:
                 self.dashboard.start(interval=2.0)

@@ -1,4 +1,10 @@
-"""``MetricsDashboard``: the seed's dashboard data, computed for real from sliding windows of snapshots."""
+"""``MetricsDashboard``: the seed's dashboard data, computed for real from sliding windows of snapshots.
+
+It lives in the web layer, below storages and the collector, because ``PrometheusStorage`` builds and serves
+one: it reads the collector through the ``MetricSource`` Protocol (``source.py``), never importing it. The
+collector that ``MetricsDashboard()`` uses when given none is resolved by a hook the package's top installs
+(``rfs_otel._dashboard`` calls ``use_default_source(get_metrics_collector)`` at import).
+"""
 
 from __future__ import annotations
 
@@ -10,20 +16,29 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .._alerting.signals import Signals
-from .._collector import MetricsCollector
-from .._default import get_metrics_collector
-from .._engine.series import Histogram, Summary
 from .._model.quantile import bucket_quantile
-from .._storages.memory import MemoryMetricsStorage
 from .._util.json import strict_dumps
+from .source import AlertSource, Distribution, MetricSource, OTelCollecting, by_name, distribution, total
 
-if TYPE_CHECKING:
-    from .._alerting.evaluator import AlertManager
+__all__ = ["DashboardNames", "MetricsDashboard", "use_default_source"]
 
-__all__ = ["DashboardNames", "MetricsDashboard"]
+_default_source: list[Callable[[], MetricSource]] = []
+
+
+def use_default_source(resolve: Callable[[], MetricSource]) -> None:
+    """Install how ``MetricsDashboard()`` finds its collector when given none (the process-wide default).
+
+    Called once by ``rfs_otel._dashboard`` with ``get_metrics_collector``, which lives layers above this one.
+    """
+    _default_source[:] = [resolve]
+
+
+def _default() -> MetricSource:
+    if not _default_source:
+        raise RuntimeError("MetricsDashboard() needs a collector: import rfs_otel (which installs the default)")
+    return _default_source[0]()
 
 
 @dataclass(frozen=True)
@@ -43,7 +58,7 @@ class _Sample:
     at: float
     requests: float
     errors: float
-    latency: tuple[tuple[float, ...], list[int], float, float] | None
+    latency: Distribution | None
     orders: float
     revenue: float
 
@@ -88,22 +103,21 @@ class MetricsDashboard:
 
     def __init__(
         self,
-        collector: MetricsCollector | None = None,
+        collector: MetricSource | None = None,
         *,
         names: DashboardNames | None = None,
         window: float = 60.0,
-        alert_manager: AlertManager | None = None,
+        alert_manager: AlertSource | None = None,
         clock: Callable[[], float] | None = None,
         history: int = 300,
     ) -> None:
         if not (isinstance(window, (int, float)) and window > 0):
             raise ValueError(f"MetricsDashboard window must be a positive number of seconds, got {window!r}")
-        self.collector = collector or get_metrics_collector()
+        self.collector: MetricSource = collector if collector is not None else _default()
         self.names = names or DashboardNames()
         self.window = float(window)
         self.alert_manager = alert_manager
         self._clock = clock or time.time
-        self._signals = Signals(self.collector)
         self._samples: deque[_Sample] = deque()
         self._series: deque[dict[str, Any]] = deque(maxlen=history)
         self._started = self._clock()
@@ -121,22 +135,16 @@ class MetricsDashboard:
     # -- sampling -----------------------------------------------------------------------------
 
     def _sample(self) -> _Sample:
-        names = self.names
-        latency = self._signals.histogram(names.latency, {})
-        values = self._signals.histogram(names.order_values, {})
-        revenue = 0.0
-        if values is not None:
-            family = self._signals.family(names.order_values)
-            revenue = (
-                sum(s.snapshot().sum for s in family.series() if isinstance(s, (Histogram, Summary))) if family else 0.0
-            )
+        names, families = self.names, by_name(self.collector)
+        latency = distribution(families.get(names.latency))
+        values = distribution(families.get(names.order_values))
         return _Sample(
             at=self._clock(),
-            requests=_nan_to_zero(self._signals.value(names.requests, {})),
-            errors=_nan_to_zero(self._signals.value(names.errors, {})),
-            latency=latency,
-            orders=_nan_to_zero(self._signals.value(names.orders, {})),
-            revenue=revenue,
+            requests=_nan_to_zero(total(families.get(names.requests))),
+            errors=_nan_to_zero(total(families.get(names.errors))),
+            latency=None if latency is None else latency[0],
+            orders=_nan_to_zero(total(families.get(names.orders))),
+            revenue=0.0 if values is None else values[1],
         )
 
     def _record(self) -> tuple[_Sample, _Sample]:
@@ -181,9 +189,9 @@ class MetricsDashboard:
 
     def _otel_system(self) -> tuple[float, float] | None:
         """Process memory (bytes) and CPU (%) from the OTel system-metrics instruments, when enabled."""
-        if not getattr(self.collector, "system_metrics_enabled", False):
+        if not self.collector.system_metrics_enabled:
             return None
-        memory_storage = next((s for s in self.collector.storages if isinstance(s, MemoryMetricsStorage)), None)
+        memory_storage = next((s for s in self.collector.storages if isinstance(s, OTelCollecting)), None)
         if memory_storage is None:
             return None
         values: dict[str, float] = {}
@@ -200,7 +208,7 @@ class MetricsDashboard:
     def _business(self, now: _Sample) -> dict[str, Any]:
         assert self._day_baseline is not None
         _, orders_base, revenue_base = self._day_baseline
-        active = self._signals.value(self.names.active_users, {})
+        active = total(by_name(self.collector).get(self.names.active_users))
         return {
             "orders_today": now.orders - orders_base,
             "revenue_today": now.revenue - revenue_base,
