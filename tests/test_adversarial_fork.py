@@ -404,3 +404,21 @@ def test_a_live_collector_is_weakly_registered_for_fork_and_exit() -> None:
     gc.collect()
     assert ref() is None
     assert hook_counts()["hold_across_fork"] == before["hold_across_fork"]
+
+
+def test_fork_during_alert_evaluation_and_dashboard_sampling_never_deadlocks_the_child(busy: Busy) -> None:
+    """100 children forked while threads evaluate alert rules and sample the dashboard can do both themselves."""
+    from rfs_otel import AlertManager, AlertRule, MetricsDashboard, get_alert_manager
+
+    with MetricsCollector() as collector:
+        collector.gauge("queue_depth").set(50)
+        manager = AlertManager(collector, [AlertRule("deep", "queue_depth", ">", 10)])
+        dashboard = MetricsDashboard(collector, alert_manager=manager)
+        busy(lambda: (manager.evaluate_once(), dashboard.data(), get_alert_manager()))
+
+        def child() -> bool:
+            manager.evaluate_once()
+            get_alert_manager()
+            return bool(dashboard.data()) and manager.active_alerts()[0].name == "deep"
+
+        assert _fork_many(child) == [0] * FORKS

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._default import get_metrics_collector
+from .._util.fork import reinit_in_child
 from .evaluator import AlertManager
 from .model import Alert
 from .rules import AlertCondition, AlertRule
@@ -15,6 +16,7 @@ __all__ = ["create_alert_rule", "get_alert_manager"]
 
 _default_manager: list[AlertManager] = []
 _default_lock = threading.Lock()
+reinit_in_child(_default_lock)  # a forked child can always reach its default manager
 
 
 def get_alert_manager() -> AlertManager:

@@ -14,6 +14,7 @@ from typing import Any
 
 from .._collector import MetricsCollector
 from .._default import get_metrics_collector
+from .._util.fork import after_fork_in_child, reinit
 from .loops import Periodic
 from .model import Alert, AlertState, advance, alert_annotations
 from .notifiers import CallbackNotifier, Notifier
@@ -73,8 +74,13 @@ class AlertManager(Periodic):
         self._tracked: list[_Tracked] = []
         self._meters: dict[str, SloMeter] = {}
         self._lock = threading.RLock()
+        after_fork_in_child(self, "_after_fork")
         for rule in rules:
             self.add(rule)
+
+    def _after_fork(self) -> None:
+        """In a forked child: unlock, in case another parent thread was evaluating at fork time."""
+        reinit(self._lock)
 
     # -- rules --------------------------------------------------------------------------------
 

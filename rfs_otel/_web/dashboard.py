@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._model.quantile import bucket_quantile
+from .._util.fork import after_fork_in_child, reinit
 from .._util.json import strict_dumps
 from .source import AlertSource, Distribution, MetricSource, OTelCollecting, by_name, distribution, total
 
@@ -127,6 +128,11 @@ class MetricsDashboard:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        after_fork_in_child(self, "_after_fork")
+
+    def _after_fork(self) -> None:
+        """In a forked child: unlock, in case the parent's sampler was taking a sample at fork time."""
+        reinit(self._lock)
 
     @staticmethod
     def _day(moment: float) -> _dt.date:
