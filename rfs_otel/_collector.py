@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import threading
@@ -27,12 +26,13 @@ from ._engine.view import MetricFamily
 from ._model.records import Metric, MetricType
 from ._model.validation import DEFAULT_QUANTILES
 from ._otel.bridge import SdkBridge
+from ._otel.system import disable_system_metrics, enable_system_metrics
 from ._result import Failure, Result
 from ._storages.base import MetricsStorage
 from ._storages.delivery import Delivery, outcome
 from ._storages.memory import MemoryMetricsStorage
+from ._util.background import in_daemon_thread
 from ._util.fork import Reinitialisable, after_fork_in_child, at_exit, hold_across_fork, reinit
-from ._util.optional import require
 from .multiprocess._series import SharedBackend
 from .multiprocess._source import SharedSource
 
@@ -311,23 +311,10 @@ class MetricsCollector:
         the blocking work then finishes in its worker thread, and the event loop is never held up.
         """
         limit = self._export_timeout if timeout is None else timeout
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[Result[int, str]] = loop.create_future()
-
-        def settle(result: Result[int, str]) -> None:
-            if not done.done():
-                done.set_result(result)
-
-        def work() -> None:  # a daemon thread: a hanging storage never holds up the loop or its shutdown
-            result = self.collect_and_store_sync()
-            with contextlib.suppress(RuntimeError):  # the loop may be gone by then
-                loop.call_soon_threadsafe(settle, result)
-
-        threading.Thread(target=work, name="rfs-otel-export", daemon=True).start()
-        try:
-            return await asyncio.wait_for(asyncio.shield(done), limit)
-        except asyncio.TimeoutError:
-            return Failure(f"collect_and_store did not finish within {limit:g} s (a storage is not answering)")
+        finished, result = await in_daemon_thread(self.collect_and_store_sync, limit, "rfs-otel-export")
+        if finished and result is not None:
+            return result
+        return Failure(f"collect_and_store did not finish within {limit:g} s (a storage is not answering)")
 
     def enable_system_metrics(self, config: Mapping[str, list[str] | None] | None = None) -> None:
         """Record CPU, memory, disk and network I/O, threads, file descriptors (OTel system-metrics, psutil).
@@ -336,13 +323,7 @@ class MetricsCollector:
         names (``process.cpu.utilization``, ``system.memory.usage``, ...). It is process-wide: one collector
         at a time; ``shutdown()`` turns it off again.
         """
-        module = require("opentelemetry.instrumentation.system_metrics", "system")
-        instrumentor = module.SystemMetricsInstrumentor(config=dict(config) if config else None)
-        if instrumentor.is_instrumented_by_opentelemetry:
-            if self.system_metrics_enabled:
-                return
-            raise RuntimeError("system metrics are already enabled on another collector (they are process-wide)")
-        instrumentor.instrument(meter_provider=self.meter_provider)
+        enable_system_metrics(self.meter_provider, config, self.system_metrics_enabled)
         self.system_metrics_enabled = True
 
     def shutdown(self) -> None:
@@ -358,9 +339,7 @@ class MetricsCollector:
             self._closing = True
         try:
             if self.system_metrics_enabled:
-                require(
-                    "opentelemetry.instrumentation.system_metrics", "system"
-                ).SystemMetricsInstrumentor().uninstrument()
+                disable_system_metrics()
                 self.system_metrics_enabled = False
             flush = [s for s in self._storages if s.flush_on_shutdown]
             if flush:
