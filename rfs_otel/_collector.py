@@ -2,56 +2,42 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
 import os
 import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, cast
 
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.view import View
 from opentelemetry.sdk.resources import Resource
 
+from ._engine.backend import CellBackend
 from ._engine.cells import ThreadCells
 from ._engine.family import DEFAULT_CARDINALITY_LIMIT, Family
-from ._engine.filters import MetricFilter, name_accepted
-from ._engine.series import Counter, Gauge, Histogram, Summary, _histogram_value, _Series
+from ._engine.filters import MetricFilter
+from ._engine.registry import Registry
+from ._engine.series import Counter, Gauge, Histogram, Summary
 from ._engine.timer import Timer
 from ._engine.view import MetricFamily
-from ._errors import MetricError
-from ._model.names import ExposedNames, Exposure, check_quantile_keys, exposed_names
 from ._model.records import Metric, MetricType
+from ._model.validation import DEFAULT_QUANTILES
 from ._otel.bridge import SdkBridge
+from ._otel.system import disable_system_metrics, enable_system_metrics
 from ._result import Failure, Result
 from ._storages.base import MetricsStorage
 from ._storages.delivery import Delivery, outcome
 from ._storages.memory import MemoryMetricsStorage
+from ._util.background import in_daemon_thread
 from ._util.fork import Reinitialisable, after_fork_in_child, at_exit, hold_across_fork, reinit
-from ._util.optional import require
-
-if TYPE_CHECKING:
-    from .multiprocess._series import SharedCells
-
-from ._model.validation import (
-    DEFAULT_QUANTILES,
-    check_buckets,
-    check_name,
-    check_positive,
-    check_quantiles,
-    check_text,
-)
+from .multiprocess._series import SharedBackend
+from .multiprocess._source import SharedSource
 
 __all__ = ["MetricsCollector"]
 
-_OVERFLOW_COUNTER = "rfs_otel_cardinality_overflow_total"
-_log = logging.getLogger("rfs_otel")
-
-S = TypeVar("S")
 Labels = Mapping[str, object]
 
 
@@ -99,35 +85,25 @@ class MetricsCollector:
         self._storages = _storages(storage)
         self._clock: Callable[[], float] = clock or time.monotonic
         self._export_timeout = export_timeout
-        self._cells: ThreadCells | SharedCells
         self.multiprocess_dir = Path(multiprocess_dir) if multiprocess_dir is not None else None
-        if self.multiprocess_dir is not None:
-            from .multiprocess._series import SharedCells
-
-            self._cells = SharedCells(self.multiprocess_dir)
-        else:
-            self._cells = ThreadCells()
-        self._families: dict[str, Family] = {}
-        self._exposed = ExposedNames(
-            [exposed_names(_OVERFLOW_COUNTER, MetricType.COUNTER, [(_OVERFLOW_COUNTER, "")], "")]
-        )
-        self._lock = threading.RLock()
+        backend: CellBackend = ThreadCells() if self.multiprocess_dir is None else SharedBackend(self.multiprocess_dir)
+        self._backend = backend
+        self._lock = threading.Lock()
         self._delivery = Delivery(self._storages)
         self._closed = False
         self._closing = False
         self._pid = os.getpid()
         self.system_metrics_enabled = False
         readers = [reader for s in self._storages for reader in s.readers()]
-        self._bridge = SdkBridge(readers, meter_provider, views, resource, self._cells.reap)
+        self._bridge = SdkBridge(readers, meter_provider, views, resource, backend.reap)
         self._bridge.owner = weakref.ref(self)
+        self._registry = Registry(backend, self._bridge, self._clock, cardinality_limit, self._filters)
+        if self.multiprocess_dir is not None:
+            self._bridge.source = SharedSource(self.multiprocess_dir, self._registry)
         # Process-wide hooks hold the collector weakly: dropping it lets it be garbage-collected.
         hold_across_fork(self, "_fork_locks")
         after_fork_in_child(self, "_after_fork")
         at_exit(self, _shutdown_at_exit)
-        if self.multiprocess_dir is not None:
-            from .multiprocess._series import SharedSource
-
-            self._bridge.source = SharedSource(self.multiprocess_dir, weakref.proxy(self))
         for owned in self._storages:
             owned.attach(self)
 
@@ -143,16 +119,16 @@ class MetricsCollector:
         cardinality_limit: int | None = None,
     ) -> Counter:
         """The counter series ``name{labels}``, created on first use and shared afterwards."""
-        family = self._families.get(name)
-        if family is not None and family.kind is MetricType.COUNTER:
+        family = self._registry.lookup(name, MetricType.COUNTER)
+        if family is not None:
             series = family.lookup(labels)
             if series is not None:
                 return cast(Counter, series)
 
         def define() -> Family:
-            return self._family(name, MetricType.COUNTER, description, unit, limit=cardinality_limit)
+            return self._registry.define(name, MetricType.COUNTER, description, unit, limit=cardinality_limit)
 
-        return cast(Counter, self._series(name, labels, define, MetricType.COUNTER))
+        return cast(Counter, self._registry.series(name, labels, define, MetricType.COUNTER))
 
     def gauge(
         self,
@@ -169,24 +145,17 @@ class MetricsCollector:
         ``multiprocess_mode`` (multiprocess collectors only) combines live workers' values:
         ``sum``, ``max``, ``min``, ``mostrecent`` or ``perpid`` (one series per worker, label ``pid``).
         """
-        family = self._families.get(name)
-        if family is not None and family.kind is MetricType.GAUGE:
+        family = self._registry.lookup(name, MetricType.GAUGE)
+        if family is not None:
             series = family.lookup(labels)
             if series is not None:
                 return cast(Gauge, series)
 
         def define() -> Family:
-            from .multiprocess._series import GAUGE_MODES
+            kind = MetricType.GAUGE
+            return self._registry.define(name, kind, description, unit, limit=cardinality_limit, mode=multiprocess_mode)
 
-            if multiprocess_mode not in GAUGE_MODES:
-                raise ValueError(
-                    f"gauge {name!r}: multiprocess_mode must be one of {GAUGE_MODES}, got {multiprocess_mode!r}"
-                )
-            family = self._family(name, MetricType.GAUGE, description, unit, limit=cardinality_limit)
-            family.multiprocess_mode = multiprocess_mode
-            return family
-
-        return cast(Gauge, self._series(name, labels, define, MetricType.GAUGE))
+        return cast(Gauge, self._registry.series(name, labels, define, MetricType.GAUGE))
 
     def histogram(
         self,
@@ -199,16 +168,17 @@ class MetricsCollector:
         cardinality_limit: int | None = None,
     ) -> Histogram:
         """The histogram series ``name{labels}``; default buckets are Prometheus' seconds-oriented ones."""
-        family = self._families.get(name)
-        if buckets is None and family is not None and family.kind is MetricType.HISTOGRAM:
+        family = self._registry.lookup(name, MetricType.HISTOGRAM)
+        if buckets is None and family is not None:
             series = family.lookup(labels)
             if series is not None:
                 return cast(Histogram, series)
 
         def define() -> Family:
-            return self._family(name, MetricType.HISTOGRAM, description, unit, buckets=buckets, limit=cardinality_limit)
+            kind = MetricType.HISTOGRAM
+            return self._registry.define(name, kind, description, unit, buckets=buckets, limit=cardinality_limit)
 
-        return cast(Histogram, self._series(name, labels, define))
+        return cast(Histogram, self._registry.series(name, labels, define))
 
     def summary(
         self,
@@ -224,10 +194,9 @@ class MetricsCollector:
         cardinality_limit: int | None = None,
     ) -> Summary:
         """The summary series ``name{labels}``: exact quantiles over a sliding window."""
-        family = self._families.get(name)
+        family = self._registry.lookup(name, MetricType.SUMMARY)
         if (
             family is not None
-            and family.kind is MetricType.SUMMARY
             and buckets is None
             and (max_age, max_samples) == (family.max_age, family.max_samples)
             and (quantiles is DEFAULT_QUANTILES or quantiles == family.quantiles)
@@ -237,7 +206,7 @@ class MetricsCollector:
                 return cast(Summary, series)
 
         def define() -> Family:
-            return self._family(
+            return self._registry.define(
                 name,
                 MetricType.SUMMARY,
                 description,
@@ -249,7 +218,7 @@ class MetricsCollector:
                 limit=cardinality_limit,
             )
 
-        return cast(Summary, self._series(name, labels, define))
+        return cast(Summary, self._registry.series(name, labels, define))
 
     def timer(
         self,
@@ -261,209 +230,46 @@ class MetricsCollector:
         """A context manager/decorator timing into the histogram ``name`` (seconds)."""
         return Timer(self.histogram(name, buckets=buckets, description=description, labels=labels, unit="s"))
 
-    def _series(
-        self, name: str, labels: Labels | None, define: Callable[[], Family], kind: MetricType | None = None
-    ) -> _Series:
-        family = self._families.get(name)
-        if family is not None and family.kind is kind:
-            return family.get(labels)  # counters and gauges have no layout to compare
-        with self._lock:
-            requested = define()
-            family = self._families.get(name)
-            if family is None:
-                family = requested
-                if not family.denied:
-                    self._exposed.claim(self._exposure(family))
-                self._families[name] = family
-                if not family.denied:
-                    self._bridge.register(family)
-            else:
-                family.check_same(requested)
-        return family.get(labels)
-
-    def _family(
-        self,
-        name: str,
-        kind: MetricType,
-        description: str,
-        unit: str,
-        *,
-        buckets: Iterable[float] | None = None,
-        quantiles: Iterable[float] = (),
-        max_age: float = 0.0,
-        max_samples: int = 0,
-        limit: int | None = None,
-    ) -> Family:
-        check_name(name, kind.value)
-        if limit is None:
-            limit = self._cardinality_limit
-        elif isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise ValueError(f"{kind.value} {name!r}: cardinality_limit must be a positive int, got {limit!r}")
-        check_text(name, kind.value, "description", description)
-        check_text(name, kind.value, "unit", unit)
-        bounds: tuple[float, ...] = ()
-        if kind in (MetricType.HISTOGRAM, MetricType.SUMMARY):
-            imposed = self._bridge.view_buckets(name, unit, description)
-            if imposed is not None:
-                bounds = check_buckets(name, imposed)
-            elif buckets is None and kind is MetricType.HISTOGRAM and self._is_histogram(name):
-                bounds = self._families[name].bounds  # asked again without buckets: keep its layout
-            else:
-                bounds = check_buckets(name, buckets)
-        if kind is MetricType.SUMMARY:
-            quantiles = check_quantiles(name, quantiles)
-            check_quantile_keys(name, quantiles)
-            max_age = float(check_positive(name, "max_age", max_age))
-            max_samples = int(check_positive(name, "max_samples", max_samples, integer=True))
-        family = Family(
-            name,
-            kind,
-            description,
-            unit,
-            self._cells,
-            self._clock,
-            bounds=bounds,
-            quantiles=tuple(quantiles),
-            max_age=max_age,
-            max_samples=max_samples,
-            limit=limit,
-            on_overflow=_weak_method(self._folded),  # families outlive no collector: no strong reference back
-        )
-        family.filters = self._filters
-        family.denied = not name_accepted(self._filters, name)
-        return family
-
-    def _exposure(self, family: Family) -> Exposure:
-        """The Prometheus names ``family`` will be exposed under, after Views."""
-        streams = self._bridge.streams(family.name, family.unit, family.description, family.kind)
-        pairs = [(stream.name, stream.description) for stream in streams]
-        return exposed_names(family.name, family.kind, pairs, family.unit, family.quantiles)
-
-    def _folded(self, family: Family) -> None:
-        """Count a label set folded into ``family``'s overflow series (rfs_otel_cardinality_overflow_total)."""
-        if family.name != _OVERFLOW_COUNTER:
-            self.counter(
-                _OVERFLOW_COUNTER,
-                "Label sets folded into an otel.metric.overflow series because a metric reached its series limit",
-                labels={"metric": family.name},
-            ).increment()
-
     def cardinality_report(self, top: int = 3) -> list[dict[str, Any]]:
         """Series per metric (most first), its limit, whether it overflowed, and the labels with most values."""
-        report: list[dict[str, Any]] = []
-        for family in self._exported():
-            distinct: dict[str, set[str]] = {}
-            for key in list(family.series):
-                for label, value in key:
-                    distinct.setdefault(label, set()).add(value)
-            labels = sorted(((k, len(v)) for k, v in distinct.items()), key=lambda kv: (-kv[1], kv[0]))
-            report.append(
-                {
-                    "metric": family.name,
-                    "type": family.kind.value,
-                    "series": len(family.series),
-                    "limit": family.limit,
-                    "overflowed": family.overflow is not None,
-                    "top_labels": dict(labels[:top]),
-                }
-            )
-        report.sort(key=lambda r: (-int(r["series"]), str(r["metric"])))
-        return report
+        return self._registry.cardinality_report(top)
 
     def _fork_locks(self) -> list[Reinitialisable]:
         """The short locks held across a fork, in the order the code nests them, so the child's copy is whole."""
-        families = list(self._families.values())
-        cells = self._cells.fork_locks() if isinstance(self._cells, ThreadCells) else []
-        return [*(family.lock() for family in families), self._lock, *self._bridge.fork_locks(), *cells]
+        return [*self._registry.fork_locks(), self._lock, *self._bridge.fork_locks(), *self._backend.fork_locks()]
 
     def _after_fork(self) -> None:
         """In a forked child: unlock everything, so a lock another parent thread held at fork time cannot deadlock."""
         self._pid = os.getpid()
         reinit(self._lock)
-        for family in list(self._families.values()):
-            family.after_fork()
+        self._registry.after_fork()
 
-    def _is_histogram(self, name: str) -> bool:
-        family = self._families.get(name)
-        return family is not None and family.kind is MetricType.HISTOGRAM
+    @property
+    def _cells(self) -> CellBackend:
+        """Deprecated alias of the cell backend, kept until the tests read it through ``rfs_otel.testing``."""
+        return self._backend
+
+    @property
+    def _families(self) -> dict[str, Family]:
+        """Deprecated: the registered families by name, kept until the tests read them through public API."""
+        return {f.name: f for f in self._registry.exported()}
 
     # -- reading ------------------------------------------------------------------------------
 
     def families(self) -> list[MetricFamily]:
         """Read-only views of the registered, exported metrics (filters' denied ones left out)."""
-        return [MetricFamily(f) for f in self._exported()]
-
-    def _exported(self) -> list[Family]:
-        with self._lock:
-            return [f for f in self._families.values() if not f.denied]
+        return [MetricFamily(f) for f in self._registry.exported()]
 
     def series_count(self) -> int:
         """Number of series across all metrics."""
-        return sum(len(f.series) for f in self._exported())
+        return self._registry.series_count()
 
     def snapshot(self) -> list[Metric]:
         """One ``Metric`` record per series, read now (synchronous form of ``get_all_metrics``).
 
-        In multiprocess mode the records sum every worker, as the exporters do.
+        Read as an export reads them: in multiprocess mode the records sum every worker.
         """
-        self._cells.reap()
-        now = time.time()
-        if self.multiprocess_dir is None:
-            return [record for family in self._exported() for record in family.records(now)]
-        source = self._bridge.source
-        with self._bridge._collecting:
-            source.begin()
-            records = []
-            for family in self._exported():
-                if family.kind in (MetricType.COUNTER, MetricType.GAUGE):
-                    items: list[tuple[dict[str, Any], Any]] = list(source.values(family))
-                elif family.kind is MetricType.HISTOGRAM:
-                    items = [(a, _histogram_value(family.bounds, snap)) for a, snap, _ in source.distributions(family)]
-                else:
-                    items = list(source.statistics(family))
-                records += [
-                    Metric(
-                        family.name,
-                        family.kind,
-                        value,
-                        {k: str(v) for k, v in attrs.items()},
-                        now,
-                        family.description,
-                        family.unit,
-                    )
-                    for attrs, value in items
-                ]
-            return records
-
-    def _adopt(self, merged: Mapping[str, Any]) -> None:
-        """Multiprocess: register families that only other workers have created, so they are exported too."""
-        for name, found in merged.items():
-            if name in self._families:
-                continue
-            kind = MetricType(found.kind)
-            with self._lock:
-                if name in self._families or name in self._exposed.refused:
-                    continue
-                try:
-                    family = self._family(
-                        name,
-                        kind,
-                        found.description,
-                        found.unit,
-                        buckets=found.bounds or None,
-                        quantiles=found.quantiles or (0.5,),
-                        max_age=found.max_age or 600,
-                        max_samples=10000,
-                    )
-                    if not family.denied:
-                        self._exposed.claim(self._exposure(family))
-                except MetricError as exc:  # two workers created families that clash: export the first only
-                    self._exposed.refused.add(name)
-                    _log.warning("metric %r from another worker is not exported: %s", name, exc)
-                    continue
-                family.multiprocess_mode = found.mode
-                self._families[name] = family
-                self._bridge.register(family)
+        return self._bridge.records(time.time())
 
     async def get_all_metrics(self) -> list[Metric]:
         """One ``Metric`` record per series, as the RFS API returns them."""
@@ -478,6 +284,11 @@ class MetricsCollector:
     @property
     def meter_provider(self) -> MeterProvider:
         return self._bridge.provider
+
+    @property
+    def export_timeout(self) -> float:
+        """Seconds one ``collect_and_store`` (and the shutdown flush) may take in total."""
+        return self._export_timeout
 
     def collect_and_store_sync(self) -> Result[int, str]:
         """Collect once and deliver to every storage; blocking. ``Success(series)`` or ``Failure(why)``.
@@ -500,23 +311,10 @@ class MetricsCollector:
         the blocking work then finishes in its worker thread, and the event loop is never held up.
         """
         limit = self._export_timeout if timeout is None else timeout
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[Result[int, str]] = loop.create_future()
-
-        def settle(result: Result[int, str]) -> None:
-            if not done.done():
-                done.set_result(result)
-
-        def work() -> None:  # a daemon thread: a hanging storage never holds up the loop or its shutdown
-            result = self.collect_and_store_sync()
-            with contextlib.suppress(RuntimeError):  # the loop may be gone by then
-                loop.call_soon_threadsafe(settle, result)
-
-        threading.Thread(target=work, name="rfs-otel-export", daemon=True).start()
-        try:
-            return await asyncio.wait_for(asyncio.shield(done), limit)
-        except asyncio.TimeoutError:
-            return Failure(f"collect_and_store did not finish within {limit:g} s (a storage is not answering)")
+        finished, result = await in_daemon_thread(self.collect_and_store_sync, limit, "rfs-otel-export")
+        if finished and result is not None:
+            return result
+        return Failure(f"collect_and_store did not finish within {limit:g} s (a storage is not answering)")
 
     def enable_system_metrics(self, config: Mapping[str, list[str] | None] | None = None) -> None:
         """Record CPU, memory, disk and network I/O, threads, file descriptors (OTel system-metrics, psutil).
@@ -525,13 +323,7 @@ class MetricsCollector:
         names (``process.cpu.utilization``, ``system.memory.usage``, ...). It is process-wide: one collector
         at a time; ``shutdown()`` turns it off again.
         """
-        module = require("opentelemetry.instrumentation.system_metrics", "system")
-        instrumentor = module.SystemMetricsInstrumentor(config=dict(config) if config else None)
-        if instrumentor.is_instrumented_by_opentelemetry:
-            if self.system_metrics_enabled:
-                return
-            raise RuntimeError("system metrics are already enabled on another collector (they are process-wide)")
-        instrumentor.instrument(meter_provider=self.meter_provider)
+        enable_system_metrics(self.meter_provider, config, self.system_metrics_enabled)
         self.system_metrics_enabled = True
 
     def shutdown(self) -> None:
@@ -547,9 +339,7 @@ class MetricsCollector:
             self._closing = True
         try:
             if self.system_metrics_enabled:
-                require(
-                    "opentelemetry.instrumentation.system_metrics", "system"
-                ).SystemMetricsInstrumentor().uninstrument()
+                disable_system_metrics()
                 self.system_metrics_enabled = False
             flush = [s for s in self._storages if s.flush_on_shutdown]
             if flush:
@@ -575,18 +365,6 @@ class MetricsCollector:
 
     def __repr__(self) -> str:
         return f"<MetricsCollector storages={self._storages!r} series={self.series_count()}>"
-
-
-def _weak_method(method: Callable[[Family], None]) -> Callable[[Family], None]:
-    """``method`` called through a weak reference to its object (a no-op once the object is gone)."""
-    ref = weakref.WeakMethod(method)
-
-    def call(family: Family) -> None:
-        bound = ref()
-        if bound is not None:
-            bound(family)
-
-    return call
 
 
 def _shutdown_at_exit(ref: weakref.ref[MetricsCollector]) -> None:

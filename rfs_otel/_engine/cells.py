@@ -12,24 +12,19 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from .._model.records import MetricType
+from .._model.validation import LabelKey
 from .._util.fork import Reinitialisable, after_fork_in_child, reinit
+from .backend import FamilyInfo, SlotKind
+from .layout import COUNTER_SLOT, HISTOGRAM_SLOT
+from .series import Counter, Gauge, Histogram, Series, Summary
+from .window import summary_slot
 
-__all__ = ["SlotKind", "ThreadCells"]
-
-#: How a slot starts in a new thread's list and how two of its values merge.
-#: ``init`` is the value itself when immutable (0 for counters) or None for lazily built cells.
-SlotKind = tuple[Any, Callable[[Any, Any], Any]]
-
-
-def _add(a: Any, b: Any) -> Any:
-    return a + b
-
-
-COUNTER_SLOT: SlotKind = (0, _add)
+__all__ = ["ThreadCells"]
 
 
 class ThreadCells:
-    """Owns the per-thread slot lists of one collector."""
+    """Owns the per-thread slot lists of one collector: the ``CellBackend`` of a single-process collector."""
 
     __slots__ = ("__weakref__", "_base", "_kinds", "_lists", "_lock", "local")
 
@@ -40,6 +35,18 @@ class ThreadCells:
         self._base: list[Any] = []
         self._lists: list[tuple[weakref.ref[threading.Thread], list[Any]]] = []
         after_fork_in_child(self, "_after_fork")
+
+    def new_series(self, family: FamilyInfo, key: LabelKey) -> Series:
+        """A new series of ``family``'s kind recording into a fresh slot of these lists."""
+        kind = family.kind
+        if kind is MetricType.COUNTER:
+            return Counter(family, key, self, self.new_slot(COUNTER_SLOT))
+        if kind is MetricType.GAUGE:
+            return Gauge(family, key)
+        if kind is MetricType.HISTOGRAM:
+            return Histogram(family, key, self, self.new_slot(HISTOGRAM_SLOT))
+        slot = self.new_slot(summary_slot(family.max_samples, family.max_age, family.clock))
+        return Summary(family, key, self, slot)
 
     def new_slot(self, kind: SlotKind) -> int:
         """Reserve a slot for a new series and return its index."""

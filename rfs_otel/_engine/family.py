@@ -6,18 +6,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._errors import MetricConflictError
-from .._model.records import Metric, MetricType
+from .._model.records import MetricType
 from .._model.validation import LabelKey, check_labels
 from .._util.fork import reinit
-from .cells import SlotKind, ThreadCells
+from .backend import CellBackend
 from .filters import MetricFilter, apply_filters
-from .series import Counter, Gauge, Histogram, Summary, _histogram_value, _Series, summary_slot
-
-if TYPE_CHECKING:
-    from ..multiprocess._series import SharedCells
+from .series import Gauge, Series
 
 __all__ = ["DEFAULT_CARDINALITY_LIMIT", "OVERFLOW_ATTRIBUTES", "OVERFLOW_KEY", "Family"]
 
@@ -46,7 +43,7 @@ class Family:
         kind: MetricType,
         description: str,
         unit: str,
-        cells: ThreadCells | SharedCells,
+        backend: CellBackend,
         clock: Callable[[], float],
         bounds: tuple[float, ...] = (),
         quantiles: tuple[float, ...] = (),
@@ -63,12 +60,10 @@ class Family:
         self.quantiles = quantiles
         self.max_age = max_age
         self.max_samples = max_samples
-        summary = kind is MetricType.SUMMARY
-        self.slot_kind: SlotKind | None = summary_slot(max_samples, max_age, clock) if summary else None
         self.start_time_ns = time.time_ns()
-        self.series: dict[LabelKey, _Series] = {}
-        self._aliases: dict[tuple[tuple[str, object], ...], _Series] = {}
-        self._cells = cells
+        self.series: dict[LabelKey, Series] = {}
+        self._aliases: dict[tuple[tuple[str, object], ...], Series] = {}
+        self._backend = backend
         #: The collector's clock (monotonic seconds): summary windows age by it.
         self.clock = clock
         self._lock = threading.Lock()
@@ -78,7 +73,7 @@ class Family:
         self.denied = False
         #: How a gauge combines across workers in multiprocess mode (see ``GAUGE_MODES``).
         self.multiprocess_mode = "sum"
-        self.overflow: _Series | None = None
+        self.overflow: Series | None = None
         self._on_overflow = on_overflow
 
     def describe(self) -> str:
@@ -103,7 +98,7 @@ class Family:
                 f"cannot register it again as a {other.describe()}"
             )
 
-    def lookup(self, labels: Mapping[str, object] | None) -> _Series | None:
+    def lookup(self, labels: Mapping[str, object] | None) -> Series | None:
         """The existing series for ``labels`` as given (any order seen before), or None: the cheap reuse path."""
         try:
             key = tuple(labels.items()) if labels else ()
@@ -111,7 +106,7 @@ class Family:
         except (TypeError, AttributeError):
             return None
 
-    def get(self, labels: Mapping[str, object] | None) -> _Series:
+    def get(self, labels: Mapping[str, object] | None) -> Series:
         """The series for ``labels``, validated and created on first use."""
         key = check_labels(self.name, labels, _RESERVED[self.kind])
         if self.filters:
@@ -134,7 +129,7 @@ class Family:
                     pass
         return series
 
-    def _fold(self) -> _Series:
+    def _fold(self) -> Series:
         """The overflow series (``otel.metric.overflow=true``) taking label sets past the limit; lock held."""
         overflow = self.overflow
         if overflow is None:
@@ -153,21 +148,11 @@ class Family:
             self._on_overflow(self)
         return overflow
 
-    def _create(self, key: LabelKey) -> _Series:
-        if not isinstance(self._cells, ThreadCells):  # multiprocess mode: memory-mapped cells
-            from ..multiprocess._series import shared_series
+    def _create(self, key: LabelKey) -> Series:
+        series: Series = self._backend.new_series(self, key)
+        return series
 
-            series: _Series = shared_series(self, key, self._cells)
-            return series
-        if self.kind is MetricType.COUNTER:
-            return Counter(self, key, self._cells)
-        if self.kind is MetricType.GAUGE:
-            return Gauge(self, key)
-        if self.kind is MetricType.HISTOGRAM:
-            return Histogram(self, key, self._cells)
-        return Summary(self, key, self._cells, self.clock)
-
-    def child(self, parent: _Series, labels: Mapping[str, object]) -> Any:
+    def child(self, parent: Series, labels: Mapping[str, object]) -> Any:
         """The series whose labels are ``parent``'s with ``labels`` merged over them."""
         if not isinstance(labels, Mapping):
             return self.get(labels)  # raises the labels error
@@ -185,25 +170,3 @@ class Family:
         for series in list(self.series.values()):
             if isinstance(series, Gauge):
                 series.after_fork()
-
-    def records(self, timestamp: float) -> list[Metric]:
-        """One ``Metric`` record per series."""
-        out = []
-        for series in list(self.series.values()):
-            value: Any
-            if isinstance(series, Histogram):
-                value = _histogram_value(self.bounds, series.snapshot())
-            else:
-                value = series.get_value()  # type: ignore[attr-defined]
-            out.append(
-                Metric(
-                    name=self.name,
-                    metric_type=self.kind,
-                    value=value,
-                    labels=series.labels,
-                    timestamp=timestamp,
-                    description=self.description,
-                    unit=self.unit,
-                )
-            )
-        return out

@@ -1,9 +1,9 @@
 """The four RFS instruments as *bound series*: labels frozen at creation, recording touches only own state.
 
-A ``Counter``/``Histogram``/``Summary`` records into the calling thread's slot list (see ``_cells``):
+A ``Counter``/``Histogram``/``Summary`` records into the calling thread's cell (see ``cells`` and ``layout``):
 no lock, no attribute hashing, no OTel SDK call on the hot path. A ``Gauge`` holds one value under
 its own lock, because ``set`` must win over concurrent steps. State reaches OpenTelemetry at
-collection, through ``_sdk``.
+collection, through the bridge (``rfs_otel._otel.bridge``).
 """
 
 from __future__ import annotations
@@ -11,29 +11,26 @@ from __future__ import annotations
 import math
 import threading
 import time
-from array import array
 from bisect import bisect_left
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
 from .._errors import InvalidValueError
-from .._model.quantile import bucket_quantile, exact_quantile
-from .._model.quantile import total as finite_total
-from .._model.records import MetricType
+from .._model.quantile import bucket_quantile, exact_quantile, window_statistics
 from .._model.validation import LabelKey, check_quantile, to_number
 from .._util.fork import reinit
-from .cells import COUNTER_SLOT, SlotKind, ThreadCells
+from .backend import FamilyInfo, SlotStore
+from .layout import MAX, MIN, SUM, SUMMARY_SUM, WINDOW, HistogramSnapshot, histogram_value, snapshot_of
+from .layout import new_histogram_cell as _new_histogram_cell
 from .timer import Timer
+from .window import new_summary_cell, release, released_copy, settled
 
-if TYPE_CHECKING:
-    from .family import Family
-
-__all__ = ["Counter", "Gauge", "Histogram", "HistogramSnapshot", "Summary"]
+__all__ = ["INT64", "Counter", "Gauge", "Histogram", "HistogramSnapshot", "Series", "Summary", "checked_number"]
 
 Labels = Mapping[str, object]
 
 
-def _number(kind: str, name: str, call: str, value: object) -> float | int:
+def checked_number(kind: str, name: str, call: str, value: object) -> float | int:
     """Coerce a recorded amount, refusing non-numbers, bool, NaN and infinities."""
     try:
         number = to_number(value)
@@ -62,12 +59,12 @@ def _exportable(total: float | int) -> float | int:
     return total
 
 
-class _Series:
+class Series:
     """What every series shares: its family, frozen labels and the OTel attributes built from them."""
 
     __slots__ = ("_family", "attributes", "label_key")
 
-    def __init__(self, family: Family, label_key: LabelKey) -> None:
+    def __init__(self, family: FamilyInfo, label_key: LabelKey) -> None:
         self._family = family
         self.label_key = label_key
         self.attributes: dict[str, Any] = dict(label_key)
@@ -94,16 +91,16 @@ class _Series:
         return f"<{type(self).__name__} {self.name}{{{labels}}}>"
 
 
-class Counter(_Series):
+class Counter(Series):
     """A monotonically increasing total (requests, errors)."""
 
     __slots__ = ("_cells", "_local", "_slot")
 
-    def __init__(self, family: Family, label_key: LabelKey, cells: ThreadCells) -> None:
+    def __init__(self, family: FamilyInfo, label_key: LabelKey, cells: SlotStore, slot: int) -> None:
         super().__init__(family, label_key)
         self._cells = cells
         self._local = cells.local
-        self._slot = cells.new_slot(COUNTER_SLOT)
+        self._slot = slot
 
     def increment(self, amount: float = 1) -> None:
         """Add ``amount`` (default 1); a negative, NaN, infinite or non-number amount raises ValueError."""
@@ -117,7 +114,7 @@ class Counter(_Series):
     inc = increment
 
     def _checked(self, amount: object) -> float | int:
-        number = _number("counter", self.name, "increment", amount)
+        number = checked_number("counter", self.name, "increment", amount)
         if number < 0:
             raise InvalidValueError(f"counter {self.name!r} cannot decrease: increment({amount!r})")
         return number
@@ -127,19 +124,19 @@ class Counter(_Series):
         return _exportable(sum(self._cells.values(self._slot)))
 
 
-class Gauge(_Series):
+class Gauge(Series):
     """A value that goes up and down (connections, memory); per-call labels select a child series."""
 
     __slots__ = ("_children", "_lock", "_value")
 
-    def __init__(self, family: Family, label_key: LabelKey) -> None:
+    def __init__(self, family: FamilyInfo, label_key: LabelKey) -> None:
         super().__init__(family, label_key)
         self._lock = threading.Lock()
         self._value: float | int = 0
         self._children: dict[Any, Gauge] = {}
 
     def _step(self, value: object, call: str) -> float | int:
-        return _number("gauge", self.name, call, value)
+        return checked_number("gauge", self.name, call, value)
 
     def set(self, value: float, labels: Labels | None = None) -> None:
         """Set the value (of the child series ``labels`` selects, if given)."""
@@ -205,61 +202,18 @@ class Gauge(_Series):
             return child
 
 
-class HistogramSnapshot:
-    """Merged per-bucket counts (non-cumulative, +Inf last), sum, min and max of one series."""
-
-    __slots__ = ("counts", "max", "min", "sum")
-
-    def __init__(self, counts: list[int], total: float, low: float, high: float) -> None:
-        self.counts = counts
-        self.sum = total
-        self.min = low
-        self.max = high
-
-    @property
-    def count(self) -> int:
-        return sum(self.counts)
-
-
-def _new_histogram_cell(width: int) -> list[Any]:
-    return [0] * width + [0.0, math.inf, -math.inf]
-
-
-def _merge_histogram_cells(a: list[Any], b: list[Any]) -> list[Any]:
-    n = len(a) - 3
-    merged = [x + y for x, y in zip(a[:n], b[:n])]
-    merged += [a[n] + b[n], min(a[n + 1], b[n + 1]), max(a[n + 2], b[n + 2])]
-    return merged
-
-
-HISTOGRAM_SLOT: SlotKind = (None, _merge_histogram_cells)
-
-
-def _snapshot(cells: list[list[Any]], width: int) -> HistogramSnapshot:
-    counts = [0] * width
-    total = 0.0
-    low, high = math.inf, -math.inf
-    for cell in cells:
-        for i in range(width):
-            counts[i] += cell[i]
-        total += cell[width]
-        low = min(low, cell[width + 1])
-        high = max(high, cell[width + 2])
-    return HistogramSnapshot(counts, total, low, high)
-
-
-class Histogram(_Series):
+class Histogram(Series):
     """A distribution in fixed buckets (response times); quantiles are estimated from the buckets."""
 
     __slots__ = ("_bounds", "_cells", "_local", "_slot", "_width", "exemplars")
 
-    def __init__(self, family: Family, label_key: LabelKey, cells: ThreadCells) -> None:
+    def __init__(self, family: FamilyInfo, label_key: LabelKey, cells: SlotStore, slot: int) -> None:
         super().__init__(family, label_key)
         self._bounds = family.bounds
         self._width = len(family.bounds) + 1
         self._cells = cells
         self._local = cells.local
-        self._slot = cells.new_slot(HISTOGRAM_SLOT)
+        self._slot = slot
         #: Latest exemplar per bucket index: (value, time_unix_nano, trace_id, span_id); None until traced.
         self.exemplars: dict[int, tuple[float, int, int, int]] | None = None
 
@@ -270,18 +224,18 @@ class Histogram(_Series):
     def observe(self, value: float) -> None:
         """Record one observation; NaN, infinities and non-numbers raise ValueError and record nothing."""
         if value.__class__ is not float or value - value:
-            value = _number("histogram", self.name, "observe", value)
+            value = checked_number("histogram", self.name, "observe", value)
         try:
             cell = self._local.cells[self._slot]
             cell[bisect_left(self._bounds, value)] += 1
         except (AttributeError, IndexError, TypeError):
             cell = self._cell()
             cell[bisect_left(self._bounds, value)] += 1
-        cell[-3] += value
-        if value < cell[-2]:
-            cell[-2] = value
-        if value > cell[-1]:
-            cell[-1] = value
+        cell[SUM] += value
+        if value < cell[MIN]:
+            cell[MIN] = value
+        if value > cell[MAX]:
+            cell[MAX] = value
 
     def _cell(self) -> list[Any]:
         cells = self._cells.mine()
@@ -305,7 +259,7 @@ class Histogram(_Series):
 
     def snapshot(self) -> HistogramSnapshot:
         """Counts, sum, min and max merged across threads."""
-        return _snapshot(self._cells.values(self._slot), self._width)
+        return snapshot_of(self._cells.values(self._slot), self._width)
 
     def get_quantile(self, q: float) -> float:
         """Estimate the q-quantile from the buckets (as Prometheus' histogram_quantile), within [min, max]."""
@@ -316,79 +270,10 @@ class Histogram(_Series):
     def get_value(self) -> dict[str, Any]:
         """``{"count", "sum", "buckets": {upper bound: cumulative count}}`` (+Inf is ``math.inf``)."""
         snap = self.snapshot()
-        return _histogram_value(self._bounds, snap)
+        return histogram_value(self._bounds, snap)
 
 
-def _histogram_value(bounds: tuple[float, ...], snap: HistogramSnapshot) -> dict[str, Any]:
-    buckets: dict[float, int] = {}
-    running = 0
-    for bound, count in zip((*bounds, math.inf), snap.counts):
-        running += count
-        buckets[bound] = running
-    return {"count": running, "sum": snap.sum, "buckets": buckets}
-
-
-#: A summary cell's samples: (times, values, when its owner thread next releases expired samples).
-Window = tuple["array[float]", "array[float]", float]
-
-
-def _new_summary_cell(width: int) -> list[Any]:
-    return [*_new_histogram_cell(width), (array("d"), array("d"), -math.inf)]
-
-
-def _settled(cell: list[Any]) -> list[Any]:
-    """A summary cell's histogram part with min/max covering its window (observe leaves them to readers)."""
-    values = cell[-1][1]
-    low, high = cell[-3], cell[-2]
-    if values:
-        low, high = min(low, *values), max(high, *values)
-    return [*cell[:-3], low, high]
-
-
-def _release(cell: list[Any], now: float, max_age: float, keep: int) -> None:
-    """Owner thread only: drop samples older than ``max_age`` or beyond the newest ``keep``, folding their min/max.
-
-    Copies only when at least as many samples go as stay (always so past the ``2 * keep`` cap), so each sample
-    is copied O(1) times and the buffer holds at most about twice what arrived in the last ``max_age``.
-    """
-    times, values, _ = cell[-1]
-    n = len(values)
-    start = max(bisect_left(times, now - max_age, 0, n), n - keep)
-    if start > 0 and 2 * start >= n:
-        dropped = values[:start]
-        low, high = min(dropped), max(dropped)
-        cell[-3], cell[-2] = min(cell[-3], low), max(cell[-2], high)
-        times, values = times[start:], values[start:]
-    # Readers take the tuple once, so they see either the old arrays or the new ones, never a mix.
-    cell[-1] = (times, values, now + max_age / 2)
-
-
-def _released_copy(cell: list[Any], now: float, max_age: float, keep: int) -> list[Any]:
-    """A copy of an ended threads' cell without its expired samples (the original may be read concurrently)."""
-    copy = list(cell)
-    _release(copy, now, max_age, keep)
-    return copy
-
-
-def _merge_windows(a: Window, b: Window, keep: int, cutoff: float) -> Window:
-    pairs = sorted(p for p in zip(list(a[0]) + list(b[0]), list(a[1]) + list(b[1])) if p[0] >= cutoff)[-keep:]
-    return array("d", (t for t, _ in pairs)), array("d", (v for _, v in pairs)), -math.inf
-
-
-def summary_slot(max_samples: int, max_age: float = math.inf, clock: Callable[[], float] = time.monotonic) -> SlotKind:
-    """Slot kind of a summary series: histogram state plus a (times, values) window.
-
-    Merging an ended thread's cell keeps only samples still inside the window (younger than ``max_age``).
-    """
-
-    def merge(a: list[Any], b: list[Any]) -> list[Any]:
-        cutoff = clock() - max_age
-        return [*_merge_histogram_cells(_settled(a), _settled(b)), _merge_windows(a[-1], b[-1], max_samples, cutoff)]
-
-    return (None, merge)
-
-
-class Summary(_Series):
+class Summary(Series):
     """Client-side quantiles over a sliding window (``max_age`` seconds, at most ``max_samples`` samples).
 
     Also keeps cumulative count, sum and bucket counts, so it exports as a distribution too.
@@ -396,55 +281,54 @@ class Summary(_Series):
 
     __slots__ = ("_bounds", "_cap", "_cells", "_clock", "_local", "_slot", "_width")
 
-    def __init__(self, family: Family, label_key: LabelKey, cells: ThreadCells, clock: Callable[[], float]) -> None:
+    def __init__(self, family: FamilyInfo, label_key: LabelKey, cells: SlotStore, slot: int) -> None:
         super().__init__(family, label_key)
         self._bounds = family.bounds
         self._width = len(family.bounds) + 1
         self._cells = cells
         self._local = cells.local
-        self._clock = clock
+        self._clock = family.clock
         self._cap = 2 * family.max_samples
-        assert family.slot_kind is not None
-        self._slot = cells.new_slot(family.slot_kind)
+        self._slot = slot
 
     def observe(self, value: float) -> None:
         """Record one observation; NaN, infinities and non-numbers raise ValueError and record nothing."""
         if value.__class__ is not float or value - value:
-            value = _number("summary", self.name, "observe", value)
+            value = checked_number("summary", self.name, "observe", value)
         try:
             cell = self._local.cells[self._slot]
             cell[bisect_left(self._bounds, value)] += 1
         except (AttributeError, IndexError, TypeError):
             cell = self._cell()
             cell[bisect_left(self._bounds, value)] += 1
-        cell[-4] += value
-        times, values, due = cell[-1]
+        cell[SUMMARY_SUM] += value
+        times, values, due = cell[WINDOW]
         now = self._clock()
         times.append(now)
         values.append(value)
         if now >= due or len(values) > self._cap:
-            _release(cell, now, self._family.max_age, self._family.max_samples)
+            release(cell, now, self._family.max_age, self._family.max_samples)
 
     def _cell(self) -> list[Any]:
         cells = self._cells.mine()
         cell: list[Any] | None = cells[self._slot]
         if cell is None:
-            cell = cells[self._slot] = _new_summary_cell(self._width)
+            cell = cells[self._slot] = new_summary_cell(self._width)
         return cell
 
     def snapshot(self) -> HistogramSnapshot:
         """Cumulative counts, sum, min and max (all observations ever, not just the window)."""
-        return _snapshot([_settled(cell) for cell in self._cells.values(self._slot)], self._width)
+        return snapshot_of([settled(cell) for cell in self._cells.values(self._slot)], self._width)
 
     def window(self) -> list[float]:
         """The values in the current window, sorted: younger than ``max_age``, at most ``max_samples``."""
         family = self._family
         now = self._clock()
         cutoff = now - family.max_age
-        self._cells.update_base(self._slot, lambda base: _released_copy(base, now, family.max_age, family.max_samples))
+        self._cells.update_base(self._slot, lambda base: released_copy(base, now, family.max_age, family.max_samples))
         parts = []
         for cell in self._cells.values(self._slot):
-            times, values, _ = cell[-1]
+            times, values, _ = cell[WINDOW]
             n = len(values)
             start = bisect_left(times, cutoff, 0, n)
             if start < n:
@@ -460,19 +344,7 @@ class Summary(_Series):
 
     def get_statistics(self) -> dict[str, float]:
         """``count``, ``sum``, ``mean``, ``min``, ``max`` and one ``pNN`` per quantile, over the window."""
-        values = self.window()
-        n = len(values)
-        total = finite_total(values)
-        stats: dict[str, float] = {
-            "count": n,
-            "sum": total,
-            "mean": total / n if n else math.nan,
-            "min": values[0] if n else math.nan,
-            "max": values[-1] if n else math.nan,
-        }
-        for q in self._family.quantiles:
-            stats[quantile_key(q)] = exact_quantile(values, q)
-        return stats
+        return window_statistics(self.window(), self._family.quantiles)
 
     def get_quantile(self, q: float) -> float:
         """The q-quantile of the current window (exact, linear interpolation)."""
@@ -480,17 +352,3 @@ class Summary(_Series):
 
     def get_value(self) -> dict[str, float]:
         return self.get_statistics()
-
-
-def quantile_key(q: float) -> str:
-    """``0.95`` -> ``"p95"``, ``0.999`` -> ``"p99.9"``, ``0.5`` -> ``"p50"``."""
-    text = f"{q * 100:.10g}"
-    return f"p{text}"
-
-
-KIND_CLASSES: dict[MetricType, type[_Series]] = {
-    MetricType.COUNTER: Counter,
-    MetricType.GAUGE: Gauge,
-    MetricType.HISTOGRAM: Histogram,
-    MetricType.SUMMARY: Summary,
-}

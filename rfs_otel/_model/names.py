@@ -12,8 +12,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .._engine.series import quantile_key
 from .._errors import InvalidMetricNameError, MetricConflictError
+from .quantile import quantile_key
 from .records import MetricType
 from .validation import is_utf8
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
-__all__ = ["bucket_quantile", "exact_quantile", "total"]
+__all__ = ["bucket_quantile", "exact_quantile", "quantile_key", "statistics", "total", "window_statistics"]
 
 
 def total(values: Iterable[float]) -> float:
@@ -50,3 +50,35 @@ def exact_quantile(sorted_values: Sequence[float], q: float) -> float:
     high = min(low + 1, n - 1)
     fraction = position - low
     return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * fraction
+
+
+def quantile_key(q: float) -> str:
+    """``0.95`` -> ``"p95"``, ``0.999`` -> ``"p99.9"``, ``0.5`` -> ``"p50"``."""
+    text = f"{q * 100:.10g}"
+    return f"p{text}"
+
+
+def statistics(
+    count: float, total: float, low: float, high: float, quantiles: Iterable[float], quantile: Callable[[float], float]
+) -> dict[str, float]:
+    """The summary statistics dict: ``count``, ``sum``, ``mean``, ``min``, ``max`` and one ``pNN`` per quantile.
+
+    ``quantile(q)`` estimates each quantile; an empty window (``count == 0``) gives NaN for all but count and sum.
+    """
+    stats: dict[str, float] = {
+        "count": count,
+        "sum": total,
+        "mean": total / count if count else math.nan,
+        "min": low if count else math.nan,
+        "max": high if count else math.nan,
+    }
+    for q in quantiles:
+        stats[quantile_key(q)] = quantile(q)
+    return stats
+
+
+def window_statistics(sorted_values: Sequence[float], quantiles: Iterable[float]) -> dict[str, float]:
+    """Statistics of a sorted sample window, with exact quantiles (summaries and alert signals use this one)."""
+    n = len(sorted_values)
+    low, high = (sorted_values[0], sorted_values[-1]) if n else (math.nan, math.nan)
+    return statistics(n, total(sorted_values), low, high, quantiles, lambda q: exact_quantile(sorted_values, q))

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-__all__ = ["Metric", "MetricType", "MetricValue"]
+__all__ = ["GAUGE_MODES", "Metric", "MetricType", "MetricValue"]
 
 
 class MetricType(str, Enum):
@@ -18,6 +18,10 @@ class MetricType(str, Enum):
     HISTOGRAM = "histogram"
     SUMMARY = "summary"
 
+
+#: How a gauge combines across live workers in multiprocess mode: their sum, max, min, the most recently written
+#: value, or one series per pid (label ``pid``).
+GAUGE_MODES = ("sum", "max", "min", "mostrecent", "perpid")
 
 #: A number for counters and gauges, a dict for histograms and summaries.
 MetricValue = Any

@@ -9,206 +9,56 @@ the only copy (memory below the raw SDK's) and the facade's series limit is the 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics._internal._view_instrument_match import _ViewInstrumentMatch
-from opentelemetry.sdk.metrics._internal.aggregation import _Aggregation
-from opentelemetry.sdk.metrics._internal.exemplar import Exemplar
-from opentelemetry.sdk.metrics._internal.exemplar.exemplar_reservoir import FixedSizeExemplarReservoirABC
-from opentelemetry.sdk.metrics._internal.instrument import (
-    _Counter,
-    _Gauge,
-    _Histogram,
-    _ObservableCounter,
-    _ObservableGauge,
-)
-from opentelemetry.sdk.metrics._internal.measurement_consumer import SynchronousMeasurementConsumer
-from opentelemetry.sdk.metrics._internal.metric_reader_storage import MetricReaderStorage
+from opentelemetry.sdk.metrics import Exemplar, MeterProvider
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
-    Gauge,
     Histogram,
     HistogramDataPoint,
-    InMemoryMetricReader,
     Metric,
-    MetricExporter,
     MetricReader,
     MetricsData,
     NumberDataPoint,
-    PeriodicExportingMetricReader,
     ResourceMetrics,
     ScopeMetrics,
-    Sum,
 )
-from opentelemetry.sdk.metrics.view import Aggregation, DropAggregation, ExplicitBucketHistogramAggregation, View
+from opentelemetry.sdk.metrics.view import DropAggregation, View
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from .._engine.family import Family
-from .._engine.series import HistogramSnapshot, Summary, quantile_key
+from .._engine.layout import HistogramSnapshot
+from .._engine.source import LocalSource, Source, records
 from .._errors import MetricError
+from .._model.records import Metric as Record
 from .._model.records import MetricType
 from .._model.validation import check_attributes
 from .._util.fork import Reinitialisable, after_fork_in_child, at_exit, reinit
-from .._util.optional import require
 from .._version import __version__
+from . import compat
+from .compat import PROBES
+from .points import Stream, filtered, number_data, quantile_metrics
+from .readers import in_memory_reader, periodic_reader, prometheus_reader
 
-__all__ = ["SCOPE", "LocalSource", "SdkBridge", "Source", "in_memory_reader", "periodic_reader", "prometheus_reader"]
+__all__ = [
+    "SCOPE",
+    "LocalSource",
+    "SdkBridge",
+    "Source",
+    "in_memory_reader",
+    "periodic_reader",
+    "prometheus_reader",
+]
 
 SCOPE = InstrumentationScope("rfs_otel", __version__)
-
-#: The OTel instrument types a View may name to select a facade metric of each kind.
-_PROBES: dict[MetricType, tuple[type, ...]] = {
-    MetricType.COUNTER: (_Counter, _ObservableCounter),
-    MetricType.GAUGE: (_Gauge, _ObservableGauge),
-    MetricType.HISTOGRAM: (_Histogram,),
-    MetricType.SUMMARY: (_Histogram,),
-}
-
-#: Private SDK attributes the fork hooks reset in a child, each set by its class's ``__init__``: checked
-#: below at import, so an SDK release that renames one fails loudly here instead of deadlocking a child.
-_SDK_FORK_STATE: dict[type, tuple[str, ...]] = {
-    MeterProvider: ("_measurement_consumer",),
-    SynchronousMeasurementConsumer: ("_lock", "_reader_storages"),
-    MetricReaderStorage: ("_lock", "_instrument_view_instrument_matches"),
-    _ViewInstrumentMatch: ("_lock", "_attributes_aggregation"),
-    _Aggregation: ("_lock", "_reservoir"),
-    FixedSizeExemplarReservoirABC: ("_lock",),
-    InMemoryMetricReader: ("_lock",),
-    PeriodicExportingMetricReader: ("_export_lock",),
-}
-
-
-def _check_sdk_names() -> None:
-    """Fail at import if the installed SDK no longer sets a private attribute this module resets."""
-    for cls, names in _SDK_FORK_STATE.items():
-        assigned = cls.__init__.__code__.co_names  # type: ignore[misc]
-        missing = [name for name in names if name not in assigned]
-        if missing:
-            raise ImportError(
-                f"rfs_otel needs {cls.__module__}.{cls.__qualname__} to set {missing} "
-                "(fork safety); this opentelemetry-sdk version is not supported"
-            )
-
-
-_check_sdk_names()
-
-
-def reinit_sdk_locks(provider: MeterProvider, readers: Sequence[MetricReader]) -> None:
-    """In a forked child: unlock every SDK lock a collection or export takes (held by a parent thread at fork)."""
-    consumer = getattr(provider, "_measurement_consumer", None)
-    if isinstance(consumer, SynchronousMeasurementConsumer):
-        reinit(consumer._lock)
-        for storage in list(consumer._reader_storages.values()):
-            reinit(storage._lock)
-            for matches in list(storage._instrument_view_instrument_matches.values()):
-                for match in matches:
-                    reinit(match._lock)
-                    for aggregation in list(match._attributes_aggregation.values()):
-                        reinit(aggregation._lock)
-                        if isinstance(aggregation._reservoir, FixedSizeExemplarReservoirABC):
-                            reinit(aggregation._reservoir._lock)
-    for reader in readers:
-        if isinstance(reader, InMemoryMetricReader):
-            reinit(reader._lock)
-        elif isinstance(reader, PeriodicExportingMetricReader):
-            reinit(reader._export_lock)
-        lock = prometheus_registry_lock(reader)
-        if lock is not None:
-            reinit(lock)
-
-
-def prometheus_registry_lock(reader: MetricReader) -> Reinitialisable | None:
-    """The lock of the prometheus_client registry an OTel ``PrometheusMetricReader`` fills, if it is one."""
-    registry = getattr(reader, "_registry", None)
-    lock: Reinitialisable | None = getattr(registry, "_lock", None)
-    return lock
-
-
-def in_memory_reader(
-    temporality: dict[type, AggregationTemporality] | None = None,
-    aggregation: dict[type, Aggregation] | None = None,
-) -> InMemoryMetricReader:
-    """An on-demand reader (cumulative unless an exporter prefers otherwise): memory, file and OTLP storages."""
-    return InMemoryMetricReader(preferred_temporality=temporality, preferred_aggregation=aggregation)
-
-
-def prometheus_reader(registry: Any, scope_labels: bool, target_info: bool) -> MetricReader:
-    """OTel's Prometheus reader filling ``registry`` (a prometheus_client CollectorRegistry the storage owns)."""
-    exporter = require("opentelemetry.exporter.prometheus", "prometheus")
-    reader: MetricReader = exporter.PrometheusMetricReader(
-        disable_target_info=not target_info, scope_info_enabled=scope_labels, registry=registry
-    )
-    return reader
-
-
-def periodic_reader(exporter: MetricExporter, interval: float, timeout: float) -> PeriodicExportingMetricReader:
-    """A reader exporting every ``interval`` seconds in a background thread (flushed at shutdown)."""
-    return PeriodicExportingMetricReader(
-        exporter, export_interval_millis=interval * 1000, export_timeout_millis=timeout * 1000
-    )
-
-
-@dataclass(frozen=True)
-class _Stream:
-    """One exported stream of a producer-side family, after Views."""
-
-    name: str
-    description: str
-    attribute_keys: frozenset[str] | None
-
-
-def _filtered(attributes: dict[str, str], keys: frozenset[str] | None) -> dict[str, str]:
-    if keys is None:
-        return attributes
-    return {k: v for k, v in attributes.items() if k in keys}
-
-
-def _number_data(counter: bool, points: list[NumberDataPoint], delta: bool) -> Sum | Gauge:
-    if not counter:
-        return Gauge(points)
-    temporality = AggregationTemporality.DELTA if delta else AggregationTemporality.CUMULATIVE
-    return Sum(points, temporality, is_monotonic=True)
-
-
-class LocalSource:
-    """Exported values read from this process's series."""
-
-    def begin(self) -> None:
-        """Called once at the start of each collection."""
-
-    @staticmethod
-    def values(family: Family) -> list[tuple[dict[str, Any], float]]:
-        return [(s.attributes, s.get_value()) for s in list(family.series.values())]  # type: ignore[attr-defined]
-
-    @staticmethod
-    def distributions(family: Family) -> list[tuple[dict[str, Any], HistogramSnapshot, dict[int, Any] | None]]:
-        series = list(family.series.values())
-        return [(s.attributes, s.snapshot(), getattr(s, "exemplars", None)) for s in series]  # type: ignore[attr-defined]
-
-    @staticmethod
-    def statistics(family: Family) -> list[tuple[dict[str, Any], dict[str, float]]]:
-        return [(s.attributes, s.get_statistics()) for s in list(family.series.values()) if isinstance(s, Summary)]
-
-
-class Source(Protocol):
-    """Where the bridge reads exported values from."""
-
-    def begin(self) -> None: ...
-
-    def values(self, family: Family) -> list[tuple[dict[str, Any], float]]: ...
-
-    def distributions(self, family: Family) -> list[tuple[dict[str, Any], HistogramSnapshot, Any]]: ...
-
-    def statistics(self, family: Family) -> list[tuple[dict[str, Any], dict[str, float]]]: ...
 
 
 class SdkBridge:
@@ -221,10 +71,11 @@ class SdkBridge:
         views: Sequence[View],
         resource: Resource | None,
         reap: Callable[[], None],
+        source: Source | None = None,
     ) -> None:
         self._views = tuple(views)
         self._reap = reap
-        self._families: list[tuple[Family, tuple[_Stream, ...]]] = []
+        self._families: list[tuple[Family, tuple[Stream, ...]]] = []
         self._lock = threading.Lock()
         self._delta_state: dict[int, dict[tuple[str, tuple[tuple[str, str], ...]], tuple[list[int], float, int]]] = {}
         self._active = True
@@ -234,7 +85,7 @@ class SdkBridge:
         self.owner: weakref.ref[Any] | None = None
         self._collecting = threading.RLock()
         #: Where exported values come from: this process's series, or (multiprocess) every worker's.
-        self.source: Source = LocalSource()
+        self.source: Source = source or LocalSource()
         if meter_provider is None:
             # No SDK atexit hook: it would keep this provider (and through it the collector's series) alive
             # forever; the collector's own weakly held exit hook shuts the provider down instead.
@@ -253,15 +104,14 @@ class SdkBridge:
                 )
             if resource is not None:
                 raise MetricError("resource= applies only to a MeterProvider rfs_otel creates")
-            check_attributes("resource", meter_provider._sdk_config.resource.attributes)
+            check_attributes("resource", compat.provider_resource(meter_provider).attributes)
             self.provider = meter_provider
             self.owns_provider = False
-            consumer = getattr(meter_provider, "_measurement_consumer", None)
-            bridged = list(getattr(consumer, "_reader_storages", ()))  # the service's own readers
+            bridged = compat.provider_readers(meter_provider)  # the service's own readers
             for reader in readers:
                 meter_provider.add_metric_reader(reader)
                 bridged.append(reader)
-        self._resource: Resource = self.provider._sdk_config.resource
+        self._resource: Resource = compat.provider_resource(self.provider)
         self._own_readers = list(readers)
         self._bridged = list(dict.fromkeys(bridged))
         for reader in self._bridged:
@@ -281,7 +131,7 @@ class SdkBridge:
         self._pid = os.getpid()
         reinit(self._lock)
         reinit(self._collecting)
-        reinit_sdk_locks(self.provider, self._bridged)
+        compat.reinit_sdk_locks(self.provider, self._bridged)
 
     # -- registration -------------------------------------------------------------------------
 
@@ -293,28 +143,27 @@ class SdkBridge:
     def view_buckets(self, name: str, unit: str, description: str) -> tuple[float, ...] | None:
         """Bucket bounds a matching View's ExplicitBucketHistogramAggregation imposes, if any."""
         for view in self._matching(name, unit, description, MetricType.HISTOGRAM):
-            aggregation = view._aggregation
-            if isinstance(aggregation, ExplicitBucketHistogramAggregation) and aggregation._boundaries is not None:
-                return tuple(float(b) for b in aggregation._boundaries)
+            bounds = compat.view_boundaries(view)
+            if bounds is not None:
+                return bounds
         return None
 
     def streams(
         self, name: str, unit: str, description: str, kind: MetricType = MetricType.HISTOGRAM
-    ) -> tuple[_Stream, ...]:
+    ) -> tuple[Stream, ...]:
         """The streams Views make of a family (the family itself when no View matches)."""
         matching = self._matching(name, unit, description, kind)
         if not matching:
-            return (_Stream(name, description, None),)
+            return (Stream(name, description, None),)
         streams = []
         for view in matching:
-            if isinstance(view._aggregation, DropAggregation):
+            if isinstance(compat.view_aggregation(view), DropAggregation):
                 continue
-            keys = view._attribute_keys
             streams.append(
-                _Stream(
-                    view._name or name,
-                    view._description or description,
-                    frozenset(keys) if keys is not None else None,
+                Stream(
+                    compat.view_name(view) or name,
+                    compat.view_description(view) or description,
+                    compat.view_attribute_keys(view),
                 )
             )
         return tuple(streams)
@@ -323,27 +172,40 @@ class SdkBridge:
         """Views matching a family, probed as the OTel instrument types it stands for."""
         if not self._views:
             return []
-        probes = [cls(name, SCOPE, None, unit=unit, description=description) for cls in _PROBES[kind]]
-        return [view for view in self._views if any(view._match(probe) for probe in probes)]
+        probes = [cls(name, SCOPE, None, unit=unit, description=description) for cls in PROBES[kind]]
+        return [view for view in self._views if any(compat.view_matches(view, probe) for probe in probes)]
 
     # -- the producer -------------------------------------------------------------------------
 
     def _install(self, reader: MetricReader) -> None:
-        inner: Callable[..., MetricsData | None] | None = reader._collect  # type: ignore[assignment]
-        if inner is None:
-            return
         bridge = self
 
-        def collect(r: MetricReader, timeout_millis: float = 10_000) -> MetricsData | None:
-            if not bridge._active:
-                return inner(r, timeout_millis=timeout_millis)
-            bridge._reap()
-            with bridge._collecting:
-                bridge.source.begin()
-                data = inner(r, timeout_millis=timeout_millis)
-                return bridge._merge(data, r)
+        def wrap(inner: compat.Collect) -> compat.Collect:
+            def collect(r: MetricReader, timeout_millis: float = 10_000) -> MetricsData | None:
+                if not bridge._active:
+                    return inner(r, timeout_millis=timeout_millis)
+                with bridge.collecting():
+                    data = inner(r, timeout_millis=timeout_millis)
+                    return bridge._merge(data, r)
 
-        reader._collect = collect  # type: ignore[assignment]
+            return collect
+
+        compat.wrap_collect(reader, wrap)
+
+    @contextlib.contextmanager
+    def collecting(self) -> Iterator[Source]:
+        """One collection: ended threads folded, the source prepared, and other collections kept out meanwhile."""
+        self._reap()
+        with self._collecting:
+            self.source.begin()
+            yield self.source
+
+    def records(self, timestamp: float) -> list[Record]:
+        """One ``Metric`` record per series of the exported families, read as a collection would read them."""
+        with self.collecting() as source:
+            with self._lock:
+                families = [family for family, _ in self._families]
+            return records(source, families, timestamp)
 
     def _merge(self, data: MetricsData | None, reader: MetricReader) -> MetricsData | None:
         produced = self.produce(reader)
@@ -364,9 +226,7 @@ class SdkBridge:
 
     def produce(self, reader: MetricReader | None = None) -> list[Metric]:
         """OTel metrics for the histogram and summary families, cumulative unless ``reader`` wants delta."""
-        delta = reader is not None and (
-            reader._instrument_class_temporality.get(_Histogram) is AggregationTemporality.DELTA
-        )
+        delta = compat.prefers_delta(reader, PROBES[MetricType.HISTOGRAM][0])
         now = time.time_ns()
         out: list[Metric] = []
         with self._lock:
@@ -382,19 +242,15 @@ class SdkBridge:
                 temporality = AggregationTemporality.DELTA if delta else AggregationTemporality.CUMULATIVE
                 out.append(Metric(stream.name, stream.description, family.unit, Histogram(points, temporality)))
                 if family.kind is MetricType.SUMMARY:
-                    out.extend(self._quantile_metrics(family, stream, stats, now))
+                    out.extend(quantile_metrics(family, stream, stats, now))
         return out
 
     def _number_metrics(
-        self, family: Family, streams: tuple[_Stream, ...], now: int, reader: MetricReader | None
+        self, family: Family, streams: tuple[Stream, ...], now: int, reader: MetricReader | None
     ) -> list[Metric]:
         """Sum (counters) or Gauge (gauges) metrics; label sets a View merges are summed (gauges: last wins)."""
         counter = family.kind is MetricType.COUNTER
-        delta = (
-            counter
-            and reader is not None
-            and reader._instrument_class_temporality.get(_Counter) is AggregationTemporality.DELTA
-        )
+        delta = counter and compat.prefers_delta(reader, PROBES[MetricType.COUNTER][0])
         state = self._delta_state.setdefault(id(reader), {}) if delta else None
         values = self.source.values(family)
         out = []
@@ -402,11 +258,11 @@ class SdkBridge:
             if stream.attribute_keys is None and state is None:  # the common case: one point per series as is
                 start = family.start_time_ns
                 points = [NumberDataPoint(attributes, start, now, value) for attributes, value in values]
-                out.append(Metric(stream.name, stream.description, family.unit, _number_data(counter, points, False)))
+                out.append(Metric(stream.name, stream.description, family.unit, number_data(counter, points, False)))
                 continue
             merged: dict[tuple[tuple[str, Any], ...], float] = {}
             for attributes, value in values:
-                key = tuple(sorted(_filtered(attributes, stream.attribute_keys).items()))
+                key = tuple(sorted(filtered(attributes, stream.attribute_keys).items()))
                 merged[key] = merged.get(key, 0) + value if counter else value
             points = []
             for key, total in merged.items():
@@ -417,13 +273,13 @@ class SdkBridge:
                     if previous is not None:
                         value, start = total - previous[1], previous[2]
                 points.append(NumberDataPoint(dict(key), start, now, value))
-            out.append(Metric(stream.name, stream.description, family.unit, _number_data(counter, points, delta)))
+            out.append(Metric(stream.name, stream.description, family.unit, number_data(counter, points, delta)))
         return out
 
     def _histogram_points(
         self,
         family: Family,
-        stream: _Stream,
+        stream: Stream,
         snapshots: list[tuple[dict[str, Any], HistogramSnapshot, dict[int, Any] | None]],
         now: int,
         delta_reader: MetricReader | None,
@@ -437,7 +293,7 @@ class SdkBridge:
             if found
         }
         for attributes, snap, _ in snapshots:
-            attrs = _filtered(attributes, stream.attribute_keys)
+            attrs = filtered(attributes, stream.attribute_keys)
             key = tuple(sorted(attrs.items()))
             acc = merged.get(key)
             if acc is None:
@@ -476,25 +332,6 @@ class SdkBridge:
             )
         return points
 
-    @staticmethod
-    def _quantile_metrics(
-        family: Family, stream: _Stream, series_stats: list[tuple[dict[str, Any], dict[str, float]]], now: int
-    ) -> list[Metric]:
-        """One gauge per quantile, ``<name>_p50`` ... ``<name>_p99`` (``_p99_9`` for 0.999), over the window."""
-        stats = [(_filtered(attributes, stream.attribute_keys), values) for attributes, values in series_stats]
-        metrics = []
-        for q in family.quantiles:
-            key = quantile_key(q)
-            points = [
-                NumberDataPoint(
-                    attributes=attrs, start_time_unix_nano=family.start_time_ns, time_unix_nano=now, value=values[key]
-                )
-                for attrs, values in stats
-            ]
-            description = f"{q:g}-quantile of {stream.name} over the last {family.max_age:g} s (client-side)"
-            metrics.append(Metric(f"{stream.name}_{key.replace('.', '_')}", description, family.unit, Gauge(points)))
-        return metrics
-
     # -- lifecycle ----------------------------------------------------------------------------
 
     def shutdown(self, timeout_millis: float = 30_000) -> None:
@@ -508,10 +345,7 @@ class SdkBridge:
             self._active = False
             return
         for reader in self._own_readers:
-            try:
-                self.provider._measurement_consumer.remove_metric_reader(reader)
-            except KeyError:
-                pass
+            compat.remove_reader(self.provider, reader)
             reader.shutdown(timeout_millis=timeout_millis)
         self._active = False
 

@@ -16,6 +16,7 @@ from typing import Any
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricReader, MetricsData
 
 from .._otel.bridge import in_memory_reader, periodic_reader
+from .._otel.compat import exporter_preferences, set_exporter_deadline
 from .._result import Failure, Result, Success
 from .._util.fork import after_fork_in_child, reinit
 from .._util.http import HttpError, expect_success
@@ -115,19 +116,16 @@ def _deadline_session(cause: _Cause) -> Any:
 
 
 def _set_deadline(inner: Any, seconds: float) -> None:
-    """Cap the exporter's retry budget to this export's deadline (both exporters keep it in ``_timeout``)."""
-    holder = getattr(inner, "_client", None) if not hasattr(inner, "_timeout") else inner
-    if holder is not None and isinstance(getattr(holder, "_timeout", None), (int, float)):
-        holder._timeout = seconds
+    """Cap the exporter's retry budget to this export's deadline."""
+    set_exporter_deadline(inner, seconds)
 
 
 class _RecordingExporter(MetricExporter):
     """Delegates to the real exporter and remembers the outcome of the last export."""
 
     def __init__(self, inner: MetricExporter, cause: _Cause) -> None:
-        super().__init__(
-            preferred_temporality=inner._preferred_temporality, preferred_aggregation=inner._preferred_aggregation
-        )
+        temporality, aggregation = exporter_preferences(inner)
+        super().__init__(preferred_temporality=temporality, preferred_aggregation=aggregation)
         self.inner = inner
         self.cause = cause
         self.last: tuple[MetricExportResult, int, str | None] | None = None
@@ -227,9 +225,7 @@ class OTLPStorage(MetricsStorage):
         self.interval = interval
         self._reader: MetricReader
         if interval is None:
-            self._reader = in_memory_reader(
-                self._exporter._preferred_temporality, self._exporter._preferred_aggregation
-            )
+            self._reader = in_memory_reader(*exporter_preferences(self._exporter))
         else:
             self._reader = periodic_reader(self._exporter, interval, self.timeout)
         self._closed = False

@@ -337,6 +337,9 @@ class SharedCells:
             return False
         return True
 
+    def update_base(self, slot: int, update: Any) -> None:
+        """Nothing to do: the base here is this process's mapped file, which holds no sample window."""
+
     def thread_count(self) -> int:
         """Number of per-thread files or memory cells currently held (for tests and diagnostics)."""
         return len(self._threads)

@@ -6,12 +6,11 @@ import functools
 import math
 from typing import Any
 
+from .._model.records import GAUGE_MODES
 from .._model.validation import LabelKey, check_buckets, check_name, check_quantiles
 
 __all__ = ["DOUBLE", "GAUGE_MODES", "Signature", "layout", "signature", "valid_meta", "valid_vector", "width_of"]
 
-#: How gauges of live workers combine: their sum, max, min, the most recently written one, or one series per pid.
-GAUGE_MODES = ("sum", "max", "min", "mostrecent", "perpid")
 DOUBLE = 8
 _KINDS = ("counter", "gauge", "histogram", "summary")
 Signature = tuple[str, tuple[float, ...]]

@@ -1,0 +1,89 @@
+"""Where exported values are read from at a collection: this process's series, or (multiprocess) every worker's.
+
+The bridge reads a ``Source`` to build OTel points and ``records`` reads the same one to build ``Metric`` records,
+so both see the same values, aggregated once per collection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from .._model.records import Metric, MetricType
+from .family import Family
+from .layout import HistogramSnapshot, histogram_value
+from .series import Summary
+
+__all__ = ["Distribution", "LocalSource", "Source", "records"]
+
+#: One series' distribution: its OTel attributes, merged snapshot and exemplars per bucket (or None).
+Distribution = tuple[dict[str, Any], HistogramSnapshot, "dict[int, Any] | None"]
+
+
+class Source(Protocol):
+    """Exported values of a family's series, as (OTel attributes, value) pairs."""
+
+    def begin(self) -> None:
+        """Called once at the start of each collection (under the bridge's collection lock)."""
+
+    def values(self, family: Family) -> list[tuple[dict[str, Any], float]]:
+        """Counter totals or gauge values."""
+
+    def distributions(self, family: Family) -> list[Distribution]:
+        """Histogram and summary distributions."""
+
+    def statistics(self, family: Family) -> list[tuple[dict[str, Any], dict[str, float]]]:
+        """Summary statistics (``count``, ``sum``, ``mean``, ``min``, ``max``, ``pNN``)."""
+
+
+class LocalSource:
+    """Exported values read from this process's series."""
+
+    def begin(self) -> None:
+        """Nothing to prepare: the series are read directly."""
+
+    @staticmethod
+    def values(family: Family) -> list[tuple[dict[str, Any], float]]:
+        return [(s.attributes, s.get_value()) for s in list(family.series.values())]  # type: ignore[attr-defined]
+
+    @staticmethod
+    def distributions(family: Family) -> list[Distribution]:
+        series = list(family.series.values())
+        return [(s.attributes, s.snapshot(), getattr(s, "exemplars", None)) for s in series]  # type: ignore[attr-defined]
+
+    @staticmethod
+    def statistics(family: Family) -> list[tuple[dict[str, Any], dict[str, float]]]:
+        return [(s.attributes, s.get_statistics()) for s in list(family.series.values()) if isinstance(s, Summary)]
+
+
+def _label(value: Any) -> str:
+    """An OTel attribute value as a label: booleans as OTel writes them (``true``), the rest as text."""
+    if value is True or value is False:
+        return "true" if value else "false"
+    return str(value)
+
+
+def records(source: Source, families: Sequence[Family], timestamp: float) -> list[Metric]:
+    """One ``Metric`` record per series of ``families``, read from ``source`` (after its ``begin()``)."""
+    out: list[Metric] = []
+    for family in families:
+        items: list[tuple[dict[str, Any], Any]]
+        if family.kind in (MetricType.COUNTER, MetricType.GAUGE):
+            items = list(source.values(family))
+        elif family.kind is MetricType.HISTOGRAM:
+            items = [(a, histogram_value(family.bounds, snap)) for a, snap, _ in source.distributions(family)]
+        else:
+            items = list(source.statistics(family))
+        out += [
+            Metric(
+                name=family.name,
+                metric_type=family.kind,
+                value=value,
+                labels={k: _label(v) for k, v in attributes.items()},
+                timestamp=timestamp,
+                description=family.description,
+                unit=family.unit,
+            )
+            for attributes, value in items
+        ]
+    return out

@@ -1,0 +1,84 @@
+"""Exported values of a multiprocess collector: every worker's, aggregated from the directory once per collection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .._engine.family import Family
+from .._engine.layout import HistogramSnapshot
+from .._engine.registry import Registry
+from .._engine.source import Distribution
+from .._model.quantile import bucket_quantile, statistics
+from .._model.validation import LabelKey
+from ._aggregate import MergedFamily, aggregate
+from ._layout import signature
+from ._problems import ERRORS_METRIC, problems_for
+
+__all__ = ["SharedSource"]
+
+
+class SharedSource:
+    """The bridge's ``Source`` in multiprocess mode; families only other workers defined join ``registry``."""
+
+    def __init__(self, directory: Path, registry: Registry) -> None:
+        self._directory = directory
+        self._registry = registry
+        self._merged: dict[str, MergedFamily] = {}
+
+    def begin(self) -> None:
+        """Aggregate the directory; this worker's own definitions win over conflicting ones elsewhere."""
+        own = {family.name: family for family in self._registry.exported()}
+        merged = aggregate(self._directory, {n: signature(f.kind.value, f.bounds) for n, f in own.items()})
+        problems = problems_for(self._directory)
+        if problems.counts:
+            merged[ERRORS_METRIC] = MergedFamily(
+                "counter",
+                "Multiprocess files that could not be written or read, and conflicting metric definitions",
+                "",
+                (),
+                (),
+                0.0,
+                "sum",
+                {(("reason", reason),): [float(n)] for reason, n in sorted(problems.counts.items())},
+            )
+        self._registry.adopt(merged)
+        for family in self._registry.exported():  # adopted under a View's buckets: those values do not fit
+            found = merged.get(family.name)
+            if found is not None and signature(found.kind, found.bounds) != signature(family.kind.value, family.bounds):
+                problems.report(
+                    "conflict",
+                    ("adopted", family.name),
+                    f"metric {family.name!r} is exported with buckets {list(family.bounds)}, but workers recorded "
+                    f"it with {list(found.bounds)}; those values are skipped",
+                )
+                del merged[family.name]
+        self._merged = merged
+
+    def _series(self, family: Family) -> dict[LabelKey, Any]:
+        merged = self._merged.get(family.name)
+        return merged.series if merged is not None else {}
+
+    def values(self, family: Family) -> list[tuple[dict[str, Any], float]]:
+        return [(dict(key), vector[0]) for key, vector in self._series(family).items()]
+
+    def distributions(self, family: Family) -> list[Distribution]:
+        out: list[Distribution] = []
+        width = len(family.bounds) + 1
+        for key, vector in self._series(family).items():
+            counts = list(map(int, vector[:width]))
+            snap = HistogramSnapshot(counts, vector[width], vector[width + 1], vector[width + 2])
+            out.append((dict(key), snap, None))
+        return out
+
+    def statistics(self, family: Family) -> list[tuple[dict[str, Any], dict[str, float]]]:
+        """Summary statistics from the merged distribution: quantiles estimated from its buckets."""
+        out = []
+        for attributes, snap, _ in self.distributions(family):
+
+            def estimate(q: float, snap: HistogramSnapshot = snap) -> float:
+                return bucket_quantile(q, family.bounds, snap.counts, snap.min, snap.max)
+
+            stats = statistics(float(snap.count), snap.sum, snap.min, snap.max, family.quantiles, estimate)
+            out.append((attributes, stats))
+        return out
