@@ -358,12 +358,14 @@ def test_background_thread_evaluates_until_stopped(collector: MetricsCollector) 
     collector.gauge("queue_depth").set(5)
     manager = AlertManager(collector, [AlertRule("deep", "queue_depth", ">", 1)],
                            notifiers=[lambda a: fired.set()], interval=0.05)
+    before = set(threading.enumerate())
     manager.start()
     try:
         assert fired.wait(5)
+        [thread] = [t for t in set(threading.enumerate()) - before if t.name == "rfs-otel-alerts"]
     finally:
         manager.stop()
-    assert manager._thread is None
+    assert not thread.is_alive()
 
 
 def test_background_task_on_the_event_loop(collector: MetricsCollector) -> None:
