@@ -22,8 +22,9 @@ from typing import Any
 import pytest
 
 from rfs_otel import MetricsCollector, MetricsDashboard, PrometheusStorage
-from rfs_otel._cli.main import main
-from rfs_otel._web.server import Limits, PullServer
+from rfs_otel._web.server import Limits, PullServer  # the pull server itself, below any public API
+
+from .entry_points import cli_main
 
 STOP_BOUND = 2.5  # seconds collector.shutdown() may take whatever clients do
 PATHS = ["/", "/metrics", "/api/dashboard", "/api/series", "/static/dashboard.js", "/nope"]
@@ -477,7 +478,7 @@ def test_snapshot_json_stays_valid_with_infinite_samples(capsys: pytest.CaptureF
     with MetricsCollector(storage=storage) as collector:
         collector.histogram("payload_bytes").observe(1e308)
         collector.histogram("payload_bytes").observe(1e308)
-        assert main(["snapshot", "--json", storage.url or ""]) == 0
+        assert cli_main(["snapshot", "--json", storage.url or ""]) == 0
     rows = _strict_json(capsys.readouterr().out)
     assert {"name": "payload_bytes_sum", "type": "histogram", "labels": {}, "value": "+Inf"} in rows
 
@@ -490,7 +491,7 @@ def test_snapshot_url_credentials_authenticate(capsys: pytest.CaptureFixture[str
     storage = PrometheusStorage(port=0, http_auth=("ops", "hunter2"))
     with MetricsCollector(storage=storage) as collector:
         collector.counter("jobs_total").increment(2)
-        assert main(["snapshot", f"http://ops:hunter2@127.0.0.1:{storage.port}/metrics"]) == 0
+        assert cli_main(["snapshot", f"http://ops:hunter2@127.0.0.1:{storage.port}/metrics"]) == 0
     out, err = capsys.readouterr()
     assert "jobs_total" in out and "hunter2" not in out + err
 
@@ -499,7 +500,7 @@ def test_snapshot_with_a_wrong_password_fails_without_echoing_it(capsys: pytest.
     """A 401 is reported with the URL minus its credentials."""
     storage = PrometheusStorage(port=0, http_auth=("ops", "hunter2"))
     with MetricsCollector(storage=storage):
-        assert main(["snapshot", f"http://ops:wr0ngpass@127.0.0.1:{storage.port}/metrics"]) == 1
+        assert cli_main(["snapshot", f"http://ops:wr0ngpass@127.0.0.1:{storage.port}/metrics"]) == 1
         clean = f"http://127.0.0.1:{storage.port}/metrics"
     err = capsys.readouterr().err
     assert "401" in err and clean in err and "wr0ngpass" not in err
@@ -511,8 +512,8 @@ def test_an_unreachable_endpoint_with_credentials_never_echoes_them(capsys: pyte
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     sock.close()  # nothing listens there now
-    assert main(["snapshot", f"http://ops:t0psecret@127.0.0.1:{port}/metrics"]) == 1
-    assert main(["lint", f"http://ops:t0psecret@127.0.0.1:{port}/metrics"]) == 2
+    assert cli_main(["snapshot", f"http://ops:t0psecret@127.0.0.1:{port}/metrics"]) == 1
+    assert cli_main(["lint", f"http://ops:t0psecret@127.0.0.1:{port}/metrics"]) == 2
     err = capsys.readouterr().err
     assert "refused" in err and "t0psecret" not in err and "ops:" not in err
 
