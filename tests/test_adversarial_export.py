@@ -34,7 +34,7 @@ from rfs_otel import (
     PrometheusStorage,
     WebhookNotifier,
 )
-from rfs_otel.testing import skip_shutdown_flush
+from rfs_otel.testing import skip_shutdown_flush, wait_until
 
 from .servers import free_port
 
@@ -229,9 +229,7 @@ def test_stuck_export_in_another_thread_never_blocks_file_storage(tmp_path: Path
         counter = collector.counter("jobs_total")
         stuck = threading.Thread(target=collector.collect_and_store_sync)
         stuck.start()
-        deadline = time.monotonic() + 3
-        while not seen.requests and time.monotonic() < deadline:
-            time.sleep(0.01)  # the stuck thread wrote its snapshot and its push reached the gateway
+        wait_until(lambda: seen.requests, timeout=3)  # the stuck thread wrote its snapshot, its push is in
         results = []
         for _ in range(3):
             counter.increment()

@@ -23,6 +23,7 @@ import pytest
 
 from rfs_otel import MetricsCollector, MetricsDashboard, PrometheusStorage
 from rfs_otel._web.server import Limits, PullServer  # the pull server itself, below any public API
+from rfs_otel.testing import wait_until
 
 from .entry_points import cli_main
 
@@ -55,6 +56,11 @@ def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
         check=True, capture_output=True, timeout=30,
     )  # fmt: skip
     return str(cert), str(key)
+
+
+def _http_workers() -> int:
+    """How many pull-server worker threads are running now (each serves one connection)."""
+    return sum(t.name == "rfs-otel-http-worker" for t in threading.enumerate())
 
 
 def _connect(port: int) -> socket.socket:
@@ -190,7 +196,10 @@ def test_a_slowloris_client_blocks_neither_scrapes_nor_shutdown() -> None:
     collector = MetricsCollector(storage=storage)
     stop = threading.Event()
 
+    sent = 0
+
     def trickle() -> None:
+        nonlocal sent
         with _connect(storage.port or 0) as sock:
             for byte in b"GET /metrics HTTP/1.1\r\nX: " + b"a" * 200:
                 if stop.wait(0.2):
@@ -199,11 +208,12 @@ def test_a_slowloris_client_blocks_neither_scrapes_nor_shutdown() -> None:
                     sock.sendall(bytes([byte]))
                 except OSError:
                     return
+                sent += 1
 
     slow = threading.Thread(target=trickle, daemon=True)
     slow.start()
     try:
-        time.sleep(0.5)  # let the trickle get well into its request head
+        wait_until(lambda: sent >= 3)  # the trickle is well into its request head
         status, took = _scrape(storage)
         assert status == 200 and took < 1.0
         assert _timed_shutdown(collector) < STOP_BOUND
@@ -238,14 +248,9 @@ def test_slow_clients_never_hold_more_than_the_worker_bound() -> None:
     try:
         for sock in sockets:
             sock.sendall(b"GET /metr")  # a request head that never completes
-        deadline = time.monotonic() + 2
-        busy = 0
-        while time.monotonic() < deadline and busy < workers:
-            busy = sum(t.name == "rfs-otel-http-worker" for t in threading.enumerate())
-            time.sleep(0.02)
-        assert busy == workers
-        time.sleep(0.2)
-        assert sum(t.name == "rfs-otel-http-worker" for t in threading.enumerate()) == workers
+        wait_until(lambda: _http_workers() >= workers, timeout=2)
+        time.sleep(0.2)  # give the extra clients time to get a worker, which they must not
+        assert _http_workers() == workers
         assert _timed_shutdown(collector) < STOP_BOUND
     finally:
         for sock in sockets:
@@ -260,7 +265,7 @@ def test_a_scrape_queued_behind_busy_workers_is_served_once_one_frees() -> None:
     try:
         for sock in sockets:
             sock.sendall(b"GET /metr")
-        time.sleep(0.2)
+        wait_until(lambda: _http_workers() == 2)  # both workers hold a slow client
         started = time.monotonic()
         status, _, _ = _request(server.server_port, "GET", "/metrics")
         assert status == 200 and time.monotonic() - started < 2.0
@@ -281,8 +286,7 @@ def test_a_client_that_never_reads_its_response_does_not_block_shutdown() -> Non
         for sock in sockets:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             sock.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
-        time.sleep(0.5)  # the workers are now blocked writing
-        assert sum(t.name == "rfs-otel-http-worker" for t in threading.enumerate()) == 3
+        wait_until(lambda: _http_workers() == 3)  # the workers are now blocked writing
         assert _timed_shutdown(collector) < STOP_BOUND
     finally:
         for sock in sockets:

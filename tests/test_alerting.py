@@ -32,7 +32,7 @@ from rfs_otel import (
     get_metrics_collector,
     to_prometheus_rules,
 )
-from rfs_otel.testing import ManualClock
+from rfs_otel.testing import ManualClock, wait_until
 
 from .servers import alertmanager, free_port, get_json, promtool_check_rules
 
@@ -467,7 +467,9 @@ def test_alerts_reach_a_real_alertmanager(collector: MetricsCollector, wall: Man
         manager.evaluate_once()
         resolved_at = manager.alerts()[0].ended_at
         assert resolved_at is not None
-        time.sleep(0.1)
-        remaining = [a for a in get_json(f"{url}/api/v2/alerts?active=true")
-                     if a["labels"]["alertname"] == "QueueDeep" and a["status"]["state"] == "active"]
-        assert remaining == []
+
+        def resolved() -> bool:
+            return not [a for a in get_json(f"{url}/api/v2/alerts?active=true")
+                        if a["labels"]["alertname"] == "QueueDeep" and a["status"]["state"] == "active"]
+
+        wait_until(resolved, timeout=5)
