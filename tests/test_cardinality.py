@@ -74,8 +74,9 @@ def test_otlp_receiver_agrees_with_the_facade() -> None:
         points = received.metrics()["logins_total"].sum.data_points
     assert len(points) == series == LIMIT + 1
     assert sum(p.as_int for p in points) == total
-    overflow = [p for p in points if any(kv.key == "otel.metric.overflow" and kv.value.bool_value
-                                         for kv in p.attributes)]
+    overflow = [
+        p for p in points if any(kv.key == "otel.metric.overflow" and kv.value.bool_value for kv in p.attributes)
+    ]
     assert len(overflow) == 1
 
 

@@ -25,7 +25,9 @@ def test_demo_serves_dashboard_writes_file_and_reports_traffic(tmp_path: Path) -
     path = tmp_path / "demo.jsonl"
     proc = subprocess.run(
         [sys.executable, "-m", "rfs_otel", "demo", "--duration", "3", "--rate", "100", "--port", "0", "--file", path],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout
@@ -42,7 +44,9 @@ def test_demo_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     """SIGTERM ends the demo with exit code 0 and its closing line."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "rfs_otel", "demo", "--port", "0", "--file", str(tmp_path / "m.jsonl")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + 30
     assert proc.stdout is not None
@@ -58,8 +62,12 @@ def test_demo_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     def serving_traffic() -> bool:  # traffic starts after the demo's signal handlers are installed
         with urllib.request.urlopen(metrics, timeout=5) as answer:
             text = answer.read().decode()
-        return any(s.value > 0 for f in text_string_to_metric_families(text) for s in f.samples
-                   if s.name == "http_requests_total")
+        return any(
+            s.value > 0
+            for f in text_string_to_metric_families(text)
+            for s in f.samples
+            if s.name == "http_requests_total"
+        )
 
     wait_until(serving_traffic, timeout=30)
     proc.send_signal(signal.SIGTERM)
@@ -72,7 +80,9 @@ def test_python_dash_m_rfs_otel_demo_exits_cleanly(tmp_path: Path) -> None:
     """python -m rfs_otel demo --duration 1 exits 0."""
     proc = subprocess.run(
         [sys.executable, "-m", "rfs_otel", "demo", "--duration", "1", "--port", "0", "--file", str(tmp_path / "m")],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
     assert "demo finished" in proc.stdout
@@ -96,8 +106,10 @@ def test_snapshot_of_a_live_endpoint(capsys: pytest.CaptureFixture[str]) -> None
         table = capsys.readouterr().out
         assert cli_main(["snapshot", "--json", storage.url or ""]) == 0
         rows = json.loads(capsys.readouterr().out)
-    assert any(line.startswith("http_requests_total") and 'method="GET"' in line and line.endswith("4.0")
-               for line in table.splitlines())
+    assert any(
+        line.startswith("http_requests_total") and 'method="GET"' in line and line.endswith("4.0")
+        for line in table.splitlines()
+    )
     assert {"name": "http_requests_total", "type": "counter", "labels": {"method": "GET"}, "value": 4.0} in rows
 
 

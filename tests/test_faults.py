@@ -252,8 +252,10 @@ def test_full_disk_is_a_failure_and_earlier_data_stays(tmp_path: Path) -> None:
     """A full filesystem (a 64 KiB tmpfs; else a file-size limit standing in for it) fails cleanly."""
     mount = tmp_path / "small"
     mount.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
-                             capture_output=True).returncode == 0
+    mounted = (
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True).returncode
+        == 0
+    )
     try:
         if mounted:
             _fill_disk_test(mount)
@@ -295,4 +297,3 @@ def test_exit_without_shutdown_flushes_within_a_bound(tmp_path: Path) -> None:
     assert elapsed < 10
     [snapshot] = list(FileMetricsStorage.read(path))
     assert snapshot.resource_metrics[0].scope_metrics[0].metrics[0].sum.data_points[0].as_int == 42
-

@@ -171,8 +171,10 @@ def test_push_sends_current_values_to_a_real_pushgateway(tmp_path: Path) -> None
             result = asyncio.run(collector.collect_and_store())
             assert result.is_success(), result
         samples = _samples(_scrape(f"{gateway}/metrics"))
-        key = ("app_requests_total", (("instance", ""), ("job", "rfs_application"), ("service", "api"),
-                                      ("version", "v1")))
+        key = (
+            "app_requests_total",
+            (("instance", ""), ("job", "rfs_application"), ("service", "api"), ("version", "v1")),
+        )
         assert samples[key] == 7
 
 
