@@ -11,9 +11,18 @@ from opentelemetry.sdk.metrics.export import MetricsData
 
 from ._collector import MetricsCollector
 from ._default import set_metrics_collector
+from ._engine.series import Summary
 from ._storages.memory import MemoryMetricsStorage
 
-__all__ = ["ManualClock", "exported_points", "isolated_collector", "skip_shutdown_flush", "wait_until"]
+__all__ = [
+    "ManualClock",
+    "exported_points",
+    "isolated_collector",
+    "retained_samples",
+    "skip_shutdown_flush",
+    "thread_slots",
+    "wait_until",
+]
 
 
 class ManualClock:
@@ -77,3 +86,13 @@ def wait_until(condition: Callable[[], object], timeout: float = 5.0, interval: 
             name = getattr(condition, "__qualname__", repr(condition))
             raise TimeoutError(f"condition {name} was still false after {timeout:g} s")
         time.sleep(interval)
+
+
+def thread_slots(collector: MetricsCollector) -> int:
+    """How many per-thread value lists the collector holds now (ended threads' are folded away at collection)."""
+    return collector.thread_slot_count()  # type: ignore[attr-defined,no-any-return]  # wired by the core area
+
+
+def retained_samples(summary: Summary) -> int:
+    """How many observations a summary holds in memory now (ones older than ``max_age`` are released)."""
+    return summary.retained_samples()  # type: ignore[attr-defined,no-any-return]  # wired by the core area
