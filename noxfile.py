@@ -29,7 +29,10 @@ def _python_version(executable: str) -> str | None:
     try:
         result = subprocess.run(
             [executable, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            capture_output=True, text=True, timeout=20, check=False,
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -88,8 +91,14 @@ def tests(session: nox.Session) -> None:
 
 
 CORE_TESTS = [
-    "tests/test_instruments.py", "tests/test_collector.py", "tests/test_bad_input.py", "tests/test_threads.py",
-    "tests/test_result.py", "tests/test_public_api.py", "tests/test_filters.py", "tests/test_optional_extras.py",
+    "tests/test_instruments.py",
+    "tests/test_collector.py",
+    "tests/test_bad_input.py",
+    "tests/test_threads.py",
+    "tests/test_result.py",
+    "tests/test_public_api.py",
+    "tests/test_filters.py",
+    "tests/test_optional_extras.py",
 ]
 
 
@@ -100,12 +109,15 @@ def tests_core(session: nox.Session) -> None:
     session.run("pytest", *CORE_TESTS, *session.posargs)
 
 
+LINTED = ("rfs_otel", "tests", "examples", "benchmarks", "noxfile.py")  # tests/typing: excluded in pyproject.toml
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff check and format check."""
+    """ruff check and format check, over the package and everything around it."""
     session.install("ruff>=0.6")
-    session.run("ruff", "check", "rfs_otel", "tests", "examples", "benchmarks", "noxfile.py")
-    session.run("ruff", "format", "--check", "rfs_otel")
+    session.run("ruff", "check", *LINTED)
+    session.run("ruff", "format", "--check", *LINTED)
 
 
 @nox.session
@@ -200,17 +212,50 @@ def package(session: nox.Session) -> None:
         session.run("python", "-m", "virtualenv", "-q", str(venv))
         python = str(venv / "bin" / "python")
         env = {"PYTHONPATH": ""}  # an empty PYTHONPATH is ignored, so a developer's PYTHONPATH=$PWD cannot leak in
-        session.run(python, "-m", "pip", "install", "-q", "--disable-pip-version-check", f"{wheel}[all]",
-                    "pytest>=8", "hypothesis>=6", external=True, env=env)
+        session.run(
+            python,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            f"{wheel}[all]",
+            "pytest>=8",
+            "hypothesis>=6",
+            external=True,
+            env=env,
+        )
         for module in ("conftest.py", "test_instruments.py", "test_dashboard.py"):
             shutil.copy(ROOT / "tests" / module, work / module)
         with session.chdir(work):
             session.run(python, "-c", INSTALLED_CHECK, external=True, env=env)
             session.run(str(venv / "bin" / "rfs-otel"), "--version", external=True, env=env)
-            session.run(python, "-m", "rfs_otel", "demo", "--duration", "3", "--port", "0", "--file",
-                        str(work / "demo.jsonl"), external=True, env=env)
+            session.run(
+                python,
+                "-m",
+                "rfs_otel",
+                "demo",
+                "--duration",
+                "3",
+                "--port",
+                "0",
+                "--file",
+                str(work / "demo.jsonl"),
+                external=True,
+                env=env,
+            )
             # test_dashboard serves the page from the package's _web/static files; test_instruments is the core API.
-            session.run(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_instruments.py",
-                        "test_dashboard.py", external=True, env=env)
+            session.run(
+                python,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "test_instruments.py",
+                "test_dashboard.py",
+                external=True,
+                env=env,
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -19,8 +19,16 @@ def main() -> None:
 
     rules = [
         AlertRule("JobQueueDeep", "job_queue_depth", ">", 100, for_seconds=60, summary="More than 100 jobs waiting"),
-        AlertRule("HighErrorRate", "http_errors_total", ">", 0.05, aggregation="ratio",
-                  denominator="http_requests_total", window=300, severity="critical"),
+        AlertRule(
+            "HighErrorRate",
+            "http_errors_total",
+            ">",
+            0.05,
+            aggregation="ratio",
+            denominator="http_requests_total",
+            window=300,
+            severity="critical",
+        ),
         SLO("availability", objective=0.99, good="http_requests_ok_total", total="http_requests_total"),
     ]
 

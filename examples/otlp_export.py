@@ -22,9 +22,7 @@ async def main() -> None:
     storage = OTLPStorage(endpoint=args.endpoint, protocol=args.protocol, insecure=True, timeout=2)
     collector = MetricsCollector(storage=storage)
     collector.counter("orders_created_total", description="Orders created").increment(5)
-    collector.histogram("order_value_distribution", buckets=[10, 50, 100, 500], description="Order values").observe(
-        75
-    )
+    collector.histogram("order_value_distribution", buckets=[10, 50, 100, 500], description="Order values").observe(75)
     result = await collector.collect_and_store()
     if result.is_success():
         print(f"exported {result.unwrap()} series to {args.endpoint}")

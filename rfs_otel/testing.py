@@ -1,8 +1,9 @@
-"""Helpers for users' own tests: a manual clock, an isolated collector, and reading exported OTel data."""
+"""Helpers for users' own tests: a manual clock, an isolated collector, reading exported OTel data, waiting."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -10,9 +11,18 @@ from opentelemetry.sdk.metrics.export import MetricsData
 
 from ._collector import MetricsCollector
 from ._default import set_metrics_collector
+from ._engine.series import Summary
 from ._storages.memory import MemoryMetricsStorage
 
-__all__ = ["ManualClock", "exported_points", "isolated_collector"]
+__all__ = [
+    "ManualClock",
+    "exported_points",
+    "isolated_collector",
+    "retained_samples",
+    "skip_shutdown_flush",
+    "thread_slots",
+    "wait_until",
+]
 
 
 class ManualClock:
@@ -53,3 +63,36 @@ def exported_points(data: MetricsData | None, name: str) -> list[Any]:
         if metric.name == name
         for point in metric.data.data_points
     ]
+
+
+def skip_shutdown_flush(collector: MetricsCollector) -> MetricsCollector:
+    """Make ``collector.shutdown()`` deliver no last collection to its storages (they are still released).
+
+    For tests that count deliveries exactly, or whose endpoint is gone or stuck by the time they shut down.
+    """
+    for storage in collector.storages:
+        storage.flush_on_shutdown = False
+    return collector
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 5.0, interval: float = 0.01) -> None:
+    """Poll ``condition`` until it is truthy; raise TimeoutError naming it after ``timeout`` seconds.
+
+    A test waits on what it needs to have happened rather than sleeping a fixed time.
+    """
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            name = getattr(condition, "__qualname__", repr(condition))
+            raise TimeoutError(f"condition {name} was still false after {timeout:g} s")
+        time.sleep(interval)
+
+
+def thread_slots(collector: MetricsCollector) -> int:
+    """How many per-thread value lists the collector holds now (ended threads' are folded away at collection)."""
+    return collector.thread_slot_count()  # type: ignore[attr-defined,no-any-return]  # wired by the core area
+
+
+def retained_samples(summary: Summary) -> int:
+    """How many observations a summary holds in memory now (ones older than ``max_age`` are released)."""
+    return summary.retained_samples()  # type: ignore[attr-defined,no-any-return]  # wired by the core area

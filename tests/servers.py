@@ -21,6 +21,17 @@ from typing import Any
 import pytest
 
 
+def listens_only_on_loopback(port: int) -> bool:
+    """Whether a server on ``port`` answers at 127.0.0.1 and refuses 127.0.0.2: bound to loopback, not to all."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5):
+        pass
+    try:
+        with socket.create_connection(("127.0.0.2", port), timeout=5):
+            return False
+    except ConnectionRefusedError:
+        return True
+
+
 def binary(name: str) -> str:
     """Path of a server binary, or skip/fail as the environment demands."""
     path = shutil.which(name)

@@ -25,14 +25,16 @@ import pytest
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 
 from rfs_otel import (
+    Alert,
     AlertmanagerNotifier,
+    AlertState,
     FileMetricsStorage,
     MetricsCollector,
     OTLPStorage,
     PrometheusStorage,
     WebhookNotifier,
 )
-from rfs_otel._alerting.evaluator import Alert, AlertState
+from rfs_otel.testing import skip_shutdown_flush, wait_until
 
 from .servers import free_port
 
@@ -148,7 +150,7 @@ def _push(url: str, timeout: float) -> Callable[[], str]:
         with MetricsCollector(storage=PrometheusStorage(push_gateway_url=url, timeout=timeout)) as collector:
             collector.counter("jobs_total").increment()
             result = collector.collect_and_store_sync()
-            collector._storages = []
+            skip_shutdown_flush(collector)
         return str(result.unwrap_err())
 
     return run
@@ -160,7 +162,7 @@ def _otlp(url: str, timeout: float) -> Callable[[], str]:
         with MetricsCollector(storage=storage) as collector:
             collector.counter("jobs_total").increment()
             result = collector.collect_and_store_sync()
-            collector._storages = []
+            skip_shutdown_flush(collector)
         return str(result.unwrap_err())
 
     return run
@@ -227,16 +229,14 @@ def test_stuck_export_in_another_thread_never_blocks_file_storage(tmp_path: Path
         counter = collector.counter("jobs_total")
         stuck = threading.Thread(target=collector.collect_and_store_sync)
         stuck.start()
-        deadline = time.monotonic() + 3
-        while not seen.requests and time.monotonic() < deadline:
-            time.sleep(0.01)  # the stuck thread wrote its snapshot and its push reached the gateway
+        wait_until(lambda: seen.requests, timeout=3)  # the stuck thread wrote its snapshot, its push is in
         results = []
         for _ in range(3):
             counter.increment()
             started = time.monotonic()
             results.append((collector.collect_and_store_sync(), time.monotonic() - started))
         stuck.join(5)
-        collector._storages = []
+        skip_shutdown_flush(collector)
         collector.shutdown()
     for result, elapsed in results:
         assert result.is_failure() and "still in flight" in result.unwrap_err(), result
@@ -270,7 +270,7 @@ def test_repeated_async_collections_do_not_pile_up_threads(tmp_path: Path) -> No
         for thread in threading.enumerate():
             if thread.name == "rfs-otel-export":
                 thread.join(5)
-        collector._storages = []
+        skip_shutdown_flush(collector)
         collector.shutdown()
     assert max(counts) <= 2, counts
     assert peak - before <= 4  # export threads plus the test server's connection threads
@@ -306,7 +306,7 @@ def test_otlp_grpc_refused_says_unavailable_with_elapsed_time() -> None:
         started = time.monotonic()
         result = collector.collect_and_store_sync()
         elapsed = time.monotonic() - started
-        collector._storages = []
+        skip_shutdown_flush(collector)
     assert "UNAVAILABLE" in result.unwrap_err() and ELAPSED.search(result.unwrap_err())
     assert elapsed < 2
 
@@ -351,7 +351,7 @@ def test_otlp_userinfo_never_reaches_a_log_record(protocol: str) -> None:
         with MetricsCollector(storage=storage) as collector:
             collector.counter("jobs_total").increment()
             result = collector.collect_and_store_sync()
-            collector._storages = []
+            skip_shutdown_flush(collector)
     assert result.is_failure()
     assert any(r.levelno >= logging.ERROR for r in captured.records), "the exporter logged its failure"
     token = base64.b64encode(f"bob:{SECRET}".encode()).decode()
@@ -405,7 +405,7 @@ def test_otlp_http_userinfo_becomes_basic_auth_and_succeeds() -> None:
         with MetricsCollector(storage=storage) as collector:
             collector.counter("jobs_total").increment()
             assert collector.collect_and_store_sync().is_success()
-            collector._storages = []
+            skip_shutdown_flush(collector)
     method, path, headers, _ = seen.requests[0]
     assert (method, path) == ("POST", "/v1/metrics")
     assert headers["authorization"] == "Basic " + base64.b64encode(f"bob:{SECRET}".encode()).decode()
@@ -512,7 +512,7 @@ def test_otlp_over_tls_delivers_within_the_deadline(tmp_path: Path, monkeypatch:
         with MetricsCollector(storage=storage) as collector:
             collector.counter("jobs_total").increment(7)
             result = collector.collect_and_store_sync()
-            collector._storages = []
+            skip_shutdown_flush(collector)
     assert result.is_success(), result
     request = metrics_service_pb2.ExportMetricsServiceRequest()
     request.ParseFromString(seen.requests[0][3])

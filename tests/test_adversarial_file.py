@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from rfs_otel import FileMetricsStorage, MetricsCollector
+from rfs_otel.testing import skip_shutdown_flush
 
 PROCESSES = 6
 WRITES = 40
@@ -98,7 +99,7 @@ def test_read_skips_a_trailing_cut_short_line_with_a_warning(tmp_path: Path, cap
     with MetricsCollector(storage=storage) as collector:
         collector.counter("jobs_total", labels={"batch": "a"}).increment()
         assert collector.collect_and_store_sync().is_success()
-        collector._storages = []
+        skip_shutdown_flush(collector)
     line = path.read_bytes()
     path.write_bytes(line + line[: len(line) // 2])
     with caplog.at_level(logging.WARNING, logger="rfs_otel"):
@@ -113,7 +114,7 @@ def test_read_recovers_a_snapshot_glued_onto_a_fragment(tmp_path: Path) -> None:
     with MetricsCollector(storage=storage) as collector:
         collector.counter("jobs_total", labels={"batch": "a"}).increment()
         assert collector.collect_and_store_sync().is_success()
-        collector._storages = []
+        skip_shutdown_flush(collector)
     line = path.read_bytes()
     path.write_bytes(line[:100] + line)
     assert _counter_values(storage) == [("a", 1)]
@@ -130,7 +131,7 @@ def test_write_after_a_fragment_starts_a_new_line(tmp_path: Path) -> None:
         path.write_bytes(line + line[:100])
         collector.counter("jobs_total", labels={"batch": "a"}).increment()
         assert collector.collect_and_store_sync().is_success()
-        collector._storages = []
+        skip_shutdown_flush(collector)
     assert _counter_values(storage) == [("a", 1), ("a", 2)]
     assert path.read_bytes().count(b"\n") == 3
 
@@ -139,7 +140,7 @@ def _writer(path: str, name: str, start: multiprocessing.synchronize.Barrier, fa
     """One process: WRITES collections of its own counter into the shared, fast-rotating path."""
     storage = FileMetricsStorage(path, max_bytes=2000, backup_count=RETAINED)
     collector = MetricsCollector(storage=storage)
-    collector._storages = []  # no shutdown snapshot: exactly WRITES records per process
+    skip_shutdown_flush(collector)  # no shutdown snapshot: exactly WRITES records per process
     start.wait(timeout=30)
     errors = []
     for _ in range(WRITES):
@@ -185,7 +186,7 @@ def test_a_writer_stuck_holding_the_lock_costs_at_most_the_timeout(tmp_path: Pat
         elapsed = time.monotonic() - started
     finally:
         os.close(holder)
-        collector._storages = []
+        skip_shutdown_flush(collector)
         collector.shutdown()
     assert result.is_failure() and str(storage.lock_path) in result.unwrap_err(), result
     assert 0.3 <= elapsed < 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import errno
 import http.client
 import json
 import re
@@ -22,8 +23,10 @@ from typing import Any
 import pytest
 
 from rfs_otel import MetricsCollector, MetricsDashboard, PrometheusStorage
-from rfs_otel._cli.main import main
-from rfs_otel._web.server import Limits, PullServer
+from rfs_otel._web.server import Limits, PullServer  # the pull server itself, below any public API
+from rfs_otel.testing import wait_until
+
+from .entry_points import cli_main
 
 STOP_BOUND = 2.5  # seconds collector.shutdown() may take whatever clients do
 PATHS = ["/", "/metrics", "/api/dashboard", "/api/series", "/static/dashboard.js", "/nope"]
@@ -54,6 +57,14 @@ def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
         check=True, capture_output=True, timeout=30,
     )  # fmt: skip
     return str(cert), str(key)
+
+
+def _http_workers(started_after: set[threading.Thread]) -> int:
+    """How many pull-server worker threads not in ``started_after`` run now (each serves one connection).
+
+    Workers of servers from earlier tests may still be finishing, so only new ones count.
+    """
+    return sum(t.name == "rfs-otel-http-worker" and t not in started_after for t in threading.enumerate())
 
 
 def _connect(port: int) -> socket.socket:
@@ -91,14 +102,17 @@ def _request(port: int, method: str, path: str, headers: dict[str, str] | None =
 def _raw(port: int, data: bytes) -> bytes:
     """Send ``data`` as is and return everything the server answers before closing."""
     with _connect(port) as sock:
-        sock.sendall(data)
-        sock.shutdown(socket.SHUT_WR)
         chunks = []
         try:
+            sock.sendall(data)
+            sock.shutdown(socket.SHUT_WR)
             while chunk := sock.recv(65536):
                 chunks.append(chunk)
-        except ConnectionResetError:
+        except (ConnectionResetError, BrokenPipeError):
             pass  # the server closed with our bytes unread: an answer too
+        except OSError as exc:  # ENOTCONN: the server reset the connection before we finished sending
+            if exc.errno != errno.ENOTCONN:
+                raise
     return b"".join(chunks)
 
 
@@ -189,7 +203,10 @@ def test_a_slowloris_client_blocks_neither_scrapes_nor_shutdown() -> None:
     collector = MetricsCollector(storage=storage)
     stop = threading.Event()
 
+    sent = 0
+
     def trickle() -> None:
+        nonlocal sent
         with _connect(storage.port or 0) as sock:
             for byte in b"GET /metrics HTTP/1.1\r\nX: " + b"a" * 200:
                 if stop.wait(0.2):
@@ -198,11 +215,12 @@ def test_a_slowloris_client_blocks_neither_scrapes_nor_shutdown() -> None:
                     sock.sendall(bytes([byte]))
                 except OSError:
                     return
+                sent += 1
 
     slow = threading.Thread(target=trickle, daemon=True)
     slow.start()
     try:
-        time.sleep(0.5)  # let the trickle get well into its request head
+        wait_until(lambda: sent >= 3)  # the trickle is well into its request head
         status, took = _scrape(storage)
         assert status == 200 and took < 1.0
         assert _timed_shutdown(collector) < STOP_BOUND
@@ -230,6 +248,7 @@ def test_more_idle_connections_than_the_bound_drop_the_oldest_and_a_scrape_still
 
 def test_slow_clients_never_hold_more_than_the_worker_bound() -> None:
     """More trickling clients than Limits.workers: at most that many worker threads, and shutdown is quick."""
+    before = set(threading.enumerate())
     storage = PrometheusStorage(port=0)
     collector = MetricsCollector(storage=storage)
     workers = Limits().workers
@@ -237,14 +256,9 @@ def test_slow_clients_never_hold_more_than_the_worker_bound() -> None:
     try:
         for sock in sockets:
             sock.sendall(b"GET /metr")  # a request head that never completes
-        deadline = time.monotonic() + 2
-        busy = 0
-        while time.monotonic() < deadline and busy < workers:
-            busy = sum(t.name == "rfs-otel-http-worker" for t in threading.enumerate())
-            time.sleep(0.02)
-        assert busy == workers
-        time.sleep(0.2)
-        assert sum(t.name == "rfs-otel-http-worker" for t in threading.enumerate()) == workers
+        wait_until(lambda: _http_workers(before) >= workers, timeout=2)
+        time.sleep(0.2)  # give the extra clients time to get a worker, which they must not
+        assert _http_workers(before) == workers
         assert _timed_shutdown(collector) < STOP_BOUND
     finally:
         for sock in sockets:
@@ -253,13 +267,14 @@ def test_slow_clients_never_hold_more_than_the_worker_bound() -> None:
 
 def test_a_scrape_queued_behind_busy_workers_is_served_once_one_frees() -> None:
     """With every worker held by a slow client, a scrape waits for the first one cut, then succeeds."""
+    before = set(threading.enumerate())
     app = PrometheusStorage().wsgi_app()
     server = PullServer(app, "127.0.0.1", 0, limits=Limits(workers=2, request=1.0))
     sockets = [_connect(server.server_port) for _ in range(2)]
     try:
         for sock in sockets:
             sock.sendall(b"GET /metr")
-        time.sleep(0.2)
+        wait_until(lambda: _http_workers(before) == 2)  # both workers hold a slow client
         started = time.monotonic()
         status, _, _ = _request(server.server_port, "GET", "/metrics")
         assert status == 200 and time.monotonic() - started < 2.0
@@ -271,6 +286,7 @@ def test_a_scrape_queued_behind_busy_workers_is_served_once_one_frees() -> None:
 
 def test_a_client_that_never_reads_its_response_does_not_block_shutdown() -> None:
     """A scrape of a large exposition whose client never reads: shutdown still returns in < 2.5 s."""
+    before = set(threading.enumerate())
     storage = PrometheusStorage(port=0)
     collector = MetricsCollector(storage=storage)
     for i in range(1500):  # a ~6 MB exposition: more than the kernel buffers hold
@@ -280,8 +296,7 @@ def test_a_client_that_never_reads_its_response_does_not_block_shutdown() -> Non
         for sock in sockets:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             sock.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
-        time.sleep(0.5)  # the workers are now blocked writing
-        assert sum(t.name == "rfs-otel-http-worker" for t in threading.enumerate()) == 3
+        wait_until(lambda: _http_workers(before) == 3)  # the workers are now blocked writing
         assert _timed_shutdown(collector) < STOP_BOUND
     finally:
         for sock in sockets:
@@ -477,7 +492,7 @@ def test_snapshot_json_stays_valid_with_infinite_samples(capsys: pytest.CaptureF
     with MetricsCollector(storage=storage) as collector:
         collector.histogram("payload_bytes").observe(1e308)
         collector.histogram("payload_bytes").observe(1e308)
-        assert main(["snapshot", "--json", storage.url or ""]) == 0
+        assert cli_main(["snapshot", "--json", storage.url or ""]) == 0
     rows = _strict_json(capsys.readouterr().out)
     assert {"name": "payload_bytes_sum", "type": "histogram", "labels": {}, "value": "+Inf"} in rows
 
@@ -490,7 +505,7 @@ def test_snapshot_url_credentials_authenticate(capsys: pytest.CaptureFixture[str
     storage = PrometheusStorage(port=0, http_auth=("ops", "hunter2"))
     with MetricsCollector(storage=storage) as collector:
         collector.counter("jobs_total").increment(2)
-        assert main(["snapshot", f"http://ops:hunter2@127.0.0.1:{storage.port}/metrics"]) == 0
+        assert cli_main(["snapshot", f"http://ops:hunter2@127.0.0.1:{storage.port}/metrics"]) == 0
     out, err = capsys.readouterr()
     assert "jobs_total" in out and "hunter2" not in out + err
 
@@ -499,7 +514,7 @@ def test_snapshot_with_a_wrong_password_fails_without_echoing_it(capsys: pytest.
     """A 401 is reported with the URL minus its credentials."""
     storage = PrometheusStorage(port=0, http_auth=("ops", "hunter2"))
     with MetricsCollector(storage=storage):
-        assert main(["snapshot", f"http://ops:wr0ngpass@127.0.0.1:{storage.port}/metrics"]) == 1
+        assert cli_main(["snapshot", f"http://ops:wr0ngpass@127.0.0.1:{storage.port}/metrics"]) == 1
         clean = f"http://127.0.0.1:{storage.port}/metrics"
     err = capsys.readouterr().err
     assert "401" in err and clean in err and "wr0ngpass" not in err
@@ -511,8 +526,8 @@ def test_an_unreachable_endpoint_with_credentials_never_echoes_them(capsys: pyte
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     sock.close()  # nothing listens there now
-    assert main(["snapshot", f"http://ops:t0psecret@127.0.0.1:{port}/metrics"]) == 1
-    assert main(["lint", f"http://ops:t0psecret@127.0.0.1:{port}/metrics"]) == 2
+    assert cli_main(["snapshot", f"http://ops:t0psecret@127.0.0.1:{port}/metrics"]) == 1
+    assert cli_main(["lint", f"http://ops:t0psecret@127.0.0.1:{port}/metrics"]) == 2
     err = capsys.readouterr().err
     assert "refused" in err and "t0psecret" not in err and "ops:" not in err
 

@@ -32,7 +32,7 @@ from rfs_otel import (
     get_metrics_collector,
     to_prometheus_rules,
 )
-from rfs_otel.testing import ManualClock
+from rfs_otel.testing import ManualClock, wait_until
 
 from .servers import alertmanager, free_port, get_json, promtool_check_rules
 
@@ -91,8 +91,9 @@ def test_flapping_inside_for_seconds_never_fires(collector: MetricsCollector, wa
     """A condition that keeps dropping before for_seconds elapses never fires or notifies."""
     received: list[Alert] = []
     gauge = collector.gauge("cpu_ratio")
-    manager = _manager(collector, wall, AlertRule("cpu_high", "cpu_ratio", ">", 0.9, for_seconds=30),
-                       notifiers=[received.append])
+    manager = _manager(
+        collector, wall, AlertRule("cpu_high", "cpu_ratio", ">", 0.9, for_seconds=30), notifiers=[received.append]
+    )
     for i in range(10):
         gauge.set(0.95 if i % 2 == 0 else 0.5)
         manager.evaluate_once()
@@ -105,8 +106,12 @@ def test_repeat_interval_renotifies_while_firing(collector: MetricsCollector, wa
     """repeat_interval=60: a still-firing alert is sent again every 60 s, not on every evaluation."""
     received: list[float] = []
     collector.gauge("disk_free_ratio").set(0.01)
-    manager = _manager(collector, wall, AlertRule("disk_full", "disk_free_ratio", "<", 0.05, repeat_interval=60),
-                       notifiers=[lambda a: received.append(wall.now)])
+    manager = _manager(
+        collector,
+        wall,
+        AlertRule("disk_full", "disk_free_ratio", "<", 0.05, repeat_interval=60),
+        notifiers=[lambda a: received.append(wall.now)],
+    )
     for _ in range(13):
         manager.evaluate_once()
         wall.advance(10)
@@ -140,8 +145,15 @@ def test_rate_rule_uses_the_window(collector: MetricsCollector, wall: ManualCloc
 def test_ratio_rule_computes_error_rate(collector: MetricsCollector, wall: ManualClock) -> None:
     """aggregation='ratio': errors / requests over the window."""
     requests, errors = collector.counter("http_requests_total"), collector.counter("http_errors_total")
-    rule = AlertRule("error_rate", "http_errors_total", ">", 0.05, aggregation=Aggregation.RATIO,
-                     denominator="http_requests_total", window=300)
+    rule = AlertRule(
+        "error_rate",
+        "http_errors_total",
+        ">",
+        0.05,
+        aggregation=Aggregation.RATIO,
+        denominator="http_requests_total",
+        window=300,
+    )
     manager = _manager(collector, wall, rule)
     manager.evaluate_once()
     wall.advance(60)
@@ -154,8 +166,11 @@ def test_ratio_rule_computes_error_rate(collector: MetricsCollector, wall: Manua
 def test_histogram_quantile_rule(collector: MetricsCollector, wall: ManualClock) -> None:
     """aggregation='quantile' on a histogram: p95 of the observations in the window."""
     h = collector.histogram("latency_seconds", buckets=[0.1, 0.5, 1.0, 5.0])
-    manager = _manager(collector, wall, AlertRule("slow", "latency_seconds", ">", 0.8, aggregation="quantile",
-                                                  quantile=0.95, window=60))
+    manager = _manager(
+        collector,
+        wall,
+        AlertRule("slow", "latency_seconds", ">", 0.8, aggregation="quantile", quantile=0.95, window=60),
+    )
     for _ in range(100):
         h.observe(0.05)
     manager.evaluate_once()
@@ -171,8 +186,9 @@ def test_summary_quantile_rule_uses_its_window(collector: MetricsCollector, wall
     s = collector.summary("checkout_seconds")
     for i in range(1, 101):
         s.observe(i / 100)
-    manager = _manager(collector, wall, AlertRule("slow_checkout", "checkout_seconds", ">", 0.9,
-                                                  aggregation="quantile", quantile=0.99))
+    manager = _manager(
+        collector, wall, AlertRule("slow_checkout", "checkout_seconds", ">", 0.9, aggregation="quantile", quantile=0.99)
+    )
     [alert] = manager.evaluate_once()
     assert alert.value == pytest.approx(s.get_statistics()["p99"])
 
@@ -184,8 +200,15 @@ def test_missing_metric_never_fires(collector: MetricsCollector, wall: ManualClo
     assert math.isnan(manager.alerts()[0].value)
 
 
-def _traffic(collector: MetricsCollector, manager: AlertManager, wall: ManualClock, seconds: int,
-             per_step: int, error_share: float, step: int = 60) -> None:
+def _traffic(
+    collector: MetricsCollector,
+    manager: AlertManager,
+    wall: ManualClock,
+    seconds: int,
+    per_step: int,
+    error_share: float,
+    step: int = 60,
+) -> None:
     good, total = collector.counter("requests_good_total"), collector.counter("requests_total")
     for _ in range(seconds // step):
         wall.advance(step)
@@ -264,8 +287,7 @@ def test_failing_notifier_is_counted_and_others_still_run(collector: MetricsColl
     received: list[Alert] = []
     collector.gauge("queue_depth").set(5)
     webhook = WebhookNotifier(f"http://127.0.0.1:{free_port()}/hook", timeout=1, retries=1, backoff=0.01)
-    manager = _manager(collector, wall, AlertRule("deep", "queue_depth", ">", 1),
-                       notifiers=[webhook, received.append])
+    manager = _manager(collector, wall, AlertRule("deep", "queue_depth", ">", 1), notifiers=[webhook, received.append])
     manager.evaluate_once()
     assert len(received) == 1
     failed = collector.counter("rfs_alert_notifications_failed_total", labels={"notifier": "webhook"})
@@ -300,13 +322,16 @@ def hook() -> Any:
     server.server_close()
 
 
-def test_webhook_posts_json_and_retries_with_backoff(collector: MetricsCollector, wall: ManualClock,
-                                                     hook: str) -> None:
+def test_webhook_posts_json_and_retries_with_backoff(collector: MetricsCollector, wall: ManualClock, hook: str) -> None:
     """The webhook retries a 503 and delivers the alert as JSON."""
     _Hook.fail_first = 2
     collector.gauge("queue_depth").set(5)
-    manager = _manager(collector, wall, AlertRule("deep", "queue_depth", ">", 1, summary="queue is deep"),
-                       notifiers=[WebhookNotifier(hook, retries=3, backoff=0.01)])
+    manager = _manager(
+        collector,
+        wall,
+        AlertRule("deep", "queue_depth", ">", 1, summary="queue is deep"),
+        notifiers=[WebhookNotifier(hook, retries=3, backoff=0.01)],
+    )
     manager.evaluate_once()
     [body] = _Hook.bodies
     assert body["name"] == "deep" and body["state"] == "firing" and body["value"] == 5
@@ -330,8 +355,9 @@ def test_async_callback_is_awaited(collector: MetricsCollector, wall: ManualCloc
     assert received == ["firing", "resolved"]
 
 
-def test_logging_notifier_logs_transitions(collector: MetricsCollector, wall: ManualClock,
-                                           caplog: pytest.LogCaptureFixture) -> None:
+def test_logging_notifier_logs_transitions(
+    collector: MetricsCollector, wall: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
     """LoggingNotifier logs firing at WARNING."""
     collector.gauge("queue_depth").set(5)
     manager = _manager(collector, wall, AlertRule("deep", "queue_depth", ">", 1), notifiers=[LoggingNotifier()])
@@ -343,8 +369,9 @@ def test_logging_notifier_logs_transitions(collector: MetricsCollector, wall: Ma
 def test_create_alert_rule_registers_on_the_default_manager() -> None:
     """create_alert_rule(name, metric_name, condition, threshold, callback) as in RFS."""
     received: list[Alert] = []
-    rule = create_alert_rule("high_memory", "memory_usage_bytes", AlertCondition.GREATER_THAN, 1000,
-                             callback=received.append)
+    rule = create_alert_rule(
+        "high_memory", "memory_usage_bytes", AlertCondition.GREATER_THAN, 1000, callback=received.append
+    )
     get_metrics_collector().gauge("memory_usage_bytes").set(5000)
     manager = get_alert_manager()
     assert rule in manager.rules()
@@ -356,22 +383,26 @@ def test_background_thread_evaluates_until_stopped(collector: MetricsCollector) 
     """start() evaluates every interval in a thread; stop() ends it."""
     fired = threading.Event()
     collector.gauge("queue_depth").set(5)
-    manager = AlertManager(collector, [AlertRule("deep", "queue_depth", ">", 1)],
-                           notifiers=[lambda a: fired.set()], interval=0.05)
+    manager = AlertManager(
+        collector, [AlertRule("deep", "queue_depth", ">", 1)], notifiers=[lambda a: fired.set()], interval=0.05
+    )
+    before = set(threading.enumerate())
     manager.start()
     try:
         assert fired.wait(5)
+        [thread] = [t for t in set(threading.enumerate()) - before if t.name == "rfs-otel-alerts"]
     finally:
         manager.stop()
-    assert manager._thread is None
+    assert not thread.is_alive()
 
 
 def test_background_task_on_the_event_loop(collector: MetricsCollector) -> None:
     """start_async() runs the loop as an asyncio task."""
     collector.gauge("queue_depth").set(5)
     received: list[Alert] = []
-    manager = AlertManager(collector, [AlertRule("deep", "queue_depth", ">", 1)], notifiers=[received.append],
-                           interval=0.02)
+    manager = AlertManager(
+        collector, [AlertRule("deep", "queue_depth", ">", 1)], notifiers=[received.append], interval=0.02
+    )
 
     async def run() -> None:
         manager.start_async()
@@ -405,8 +436,12 @@ def test_evaluating_a_thousand_rules_is_fast(collector: MetricsCollector, wall: 
     """1,000 rules evaluate in well under the default 15 s interval (figure in nox -s bench)."""
     for i in range(100):
         collector.counter("req_total", labels={"shard": str(i)}).increment(i)
-    rules = [AlertRule(f"r{i}", "req_total", "gt", 10**6, labels={"shard": str(i % 100)},
-                       aggregation="rate" if i % 2 else "value") for i in range(1000)]
+    rules = [
+        AlertRule(
+            f"r{i}", "req_total", "gt", 10**6, labels={"shard": str(i % 100)}, aggregation="rate" if i % 2 else "value"
+        )
+        for i in range(1000)
+    ]
     manager = _manager(collector, wall, *rules)
     started = time.perf_counter()
     manager.evaluate_once()
@@ -427,11 +462,26 @@ def test_prometheus_rules_pass_promtool(collector: MetricsCollector, tmp_path: P
     collector.summary("checkout_seconds")
     collector.gauge("queue_depth")
     rules = [
-        AlertRule("queue_deep", "queue_depth", ">", 100, for_seconds=60, summary="Queue is deep",
-                  description='more than 100 "jobs" waiting'),
+        AlertRule(
+            "queue_deep",
+            "queue_depth",
+            ">",
+            100,
+            for_seconds=60,
+            summary="Queue is deep",
+            description='more than 100 "jobs" waiting',
+        ),
         AlertRule("request_flood", "http_requests_total", ">", 1000, aggregation="rate", window=60),
-        AlertRule("error_rate", "http_errors_total", ">", 0.05, aggregation="ratio",
-                  denominator="http_requests_total", severity="critical", labels={"service": "api"}),
+        AlertRule(
+            "error_rate",
+            "http_errors_total",
+            ">",
+            0.05,
+            aggregation="ratio",
+            denominator="http_requests_total",
+            severity="critical",
+            labels={"service": "api"},
+        ),
         AlertRule("slow_p95", "http_request_duration_seconds", ">", 0.5, aggregation="quantile", quantile=0.95),
         AlertRule("slow checkout p99!", "checkout_seconds", ">=", 2, aggregation="quantile", quantile=0.99),
         SLO("availability", objective=0.999, good="http_requests_total", total="http_requests_total"),
@@ -441,7 +491,7 @@ def test_prometheus_rules_pass_promtool(collector: MetricsCollector, tmp_path: P
     result = promtool_check_rules(_rules_file(tmp_path, text))
     assert result.returncode == 0, result.stdout + result.stderr + text
     assert "SUCCESS: 9 rules found" in result.stdout
-    assert 'histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[5m]' not in text
+    assert "histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[5m]" not in text
     assert "histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[300s])))" in text
     assert "max(checkout_seconds_p99) >= 2.0" in text
 
@@ -450,10 +500,12 @@ def test_alerts_reach_a_real_alertmanager(collector: MetricsCollector, wall: Man
     """A firing rule shows up in Alertmanager's /api/v2/alerts; once resolved it carries an end time."""
     gauge = collector.gauge("queue_depth")
     with alertmanager(tmp_path) as url:
-        manager = AlertManager(collector, [AlertRule("QueueDeep", "queue_depth", ">", 10, severity="critical",
-                                                     summary="queue is deep")],
-                               notifiers=[AlertmanagerNotifier(url, generator_url="http://svc/metrics")],
-                               clock=time.time)
+        manager = AlertManager(
+            collector,
+            [AlertRule("QueueDeep", "queue_depth", ">", 10, severity="critical", summary="queue is deep")],
+            notifiers=[AlertmanagerNotifier(url, generator_url="http://svc/metrics")],
+            clock=time.time,
+        )
         gauge.set(50)
         manager.evaluate_once()
         [firing] = [a for a in get_json(f"{url}/api/v2/alerts") if a["labels"]["alertname"] == "QueueDeep"]
@@ -465,7 +517,12 @@ def test_alerts_reach_a_real_alertmanager(collector: MetricsCollector, wall: Man
         manager.evaluate_once()
         resolved_at = manager.alerts()[0].ended_at
         assert resolved_at is not None
-        time.sleep(0.1)
-        remaining = [a for a in get_json(f"{url}/api/v2/alerts?active=true")
-                     if a["labels"]["alertname"] == "QueueDeep" and a["status"]["state"] == "active"]
-        assert remaining == []
+
+        def resolved() -> bool:
+            return not [
+                a
+                for a in get_json(f"{url}/api/v2/alerts?active=true")
+                if a["labels"]["alertname"] == "QueueDeep" and a["status"]["state"] == "active"
+            ]
+
+        wait_until(resolved, timeout=5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import tracemalloc
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -73,8 +74,9 @@ def test_otlp_receiver_agrees_with_the_facade() -> None:
         points = received.metrics()["logins_total"].sum.data_points
     assert len(points) == series == LIMIT + 1
     assert sum(p.as_int for p in points) == total
-    overflow = [p for p in points if any(kv.key == "otel.metric.overflow" and kv.value.bool_value
-                                         for kv in p.attributes)]
+    overflow = [
+        p for p in points if any(kv.key == "otel.metric.overflow" and kv.value.bool_value for kv in p.attributes)
+    ]
     assert len(overflow) == 1
 
 
@@ -128,8 +130,18 @@ def test_gauge_per_call_labels_fold_without_remembering_them() -> None:
         gauge = collector.gauge("inventory_remaining")
         for i in range(1000):
             gauge.set(i, labels={"product_id": str(i)})
-        assert len(gauge._children) == 9  # the unlabelled gauge itself is the 10th series
+        [family] = [f for f in collector.families() if f.name == "inventory_remaining"]
+        assert family.overflowed and len(family) == 11  # the limit of 10 plus the one overflow series
         assert gauge.get_value(labels={"product_id": "999"}) == 999
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for i in range(1000, 6000):
+                gauge.set(i, labels={"product_id": str(i)})
+            grown = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+        assert grown < 5000 * 40, f"{grown} bytes kept for 5000 folded label sets"  # a cached child costs far more
 
 
 def test_cardinality_report_names_the_culprit_label(collector: MetricsCollector) -> None:

@@ -98,12 +98,16 @@ def test_orders_today_restart_at_midnight(collector: MetricsCollector, wall: Man
     assert dashboard.data()["business"]["orders_today"] == 2
 
 
-def test_metric_names_are_configurable(collector: MetricsCollector) -> None:
+def test_metric_names_are_configurable(collector: MetricsCollector, wall: ManualClock) -> None:
     """DashboardNames points the dashboard at other metrics."""
-    collector.counter("api_calls_total").increment(7)
-    dashboard = MetricsDashboard(collector, names=DashboardNames(requests="api_calls_total"))
+    calls = collector.counter("api_calls_total")
+    default = collector.counter("http_requests_total")
+    dashboard = MetricsDashboard(collector, names=DashboardNames(requests="api_calls_total"), clock=wall)
     dashboard.data()
-    assert dashboard._samples[-1].requests == 7
+    calls.increment(7)
+    default.increment(1000)  # the default name is no longer read
+    wall.advance(1)
+    assert dashboard.data()["application"]["requests_per_second"] == 7
 
 
 def test_alerts_block_lists_firing_alerts(collector: MetricsCollector) -> None:
@@ -136,8 +140,14 @@ def test_system_metrics_feed_the_system_block() -> None:
         assert {"process.cpu.utilization", "process.memory.usage", "system.memory.usage"} <= names
         assert {"system.network.io", "system.disk.io", "process.open_file_descriptor.count"} <= names
         system = MetricsDashboard(collector).data()["system"]
-        [rss] = [p.value for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
-                 if m.name == "process.memory.usage" for p in m.data.data_points]
+        [rss] = [
+            p.value
+            for rm in data.resource_metrics
+            for sm in rm.scope_metrics
+            for m in sm.metrics
+            if m.name == "process.memory.usage"
+            for p in m.data.data_points
+        ]
         assert system["memory_usage"] == pytest.approx(rss, rel=0.2)
 
 
@@ -188,9 +198,26 @@ def test_tls_serves_https(tmp_path: Path) -> None:
     """tls_certfile/tls_keyfile serve the endpoint over HTTPS."""
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
     )
     storage = PrometheusStorage(port=0, tls_certfile=str(cert), tls_keyfile=str(key))
     with MetricsCollector(storage=storage) as collector:

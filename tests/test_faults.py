@@ -22,11 +22,12 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metric
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
 from rfs_otel import FileMetricsStorage, MetricsCollector, OTLPStorage, PrometheusStorage
+from rfs_otel.testing import skip_shutdown_flush
 
 
 @contextlib.contextmanager
-def hanging_server() -> Iterator[int]:
-    """Accepts connections and never answers; yields its port."""
+def hanging_server(accepted: threading.Event | None = None) -> Iterator[int]:
+    """Accepts connections and never answers (setting ``accepted`` at the first); yields its port."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
@@ -39,6 +40,8 @@ def hanging_server() -> Iterator[int]:
             with contextlib.suppress(OSError):
                 conn, _ = listener.accept()
                 held.append(conn)
+                if accepted is not None:
+                    accepted.set()
 
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
@@ -52,15 +55,22 @@ def hanging_server() -> Iterator[int]:
         listener.close()
 
 
+HANG = 0  # a scripted "status": hold the request unanswered until the test ends
+
+
 class _Scripted(BaseHTTPRequestHandler):
-    """Answers POST/PUT with the next scripted status; records bodies."""
+    """Answers POST/PUT with the next scripted status (HANG: never answers); records bodies."""
 
     script: ClassVar[list[tuple[int, dict[str, str]]]] = []
     bodies: ClassVar[list[bytes]] = []
+    released: ClassVar[threading.Event] = threading.Event()
 
     def _answer(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         status, headers = self.script.pop(0) if self.script else (200, {})
+        if status == HANG:
+            _Scripted.released.wait(30)  # a stuck gateway; the fixture releases it at the end
+            return
         if status == 200:
             _Scripted.bodies.append(body)
         payload = metrics_service_pb2.ExportMetricsServiceResponse().SerializeToString() if status == 200 else b""
@@ -80,43 +90,43 @@ class _Scripted(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def scripted() -> Iterator[str]:
-    _Scripted.script, _Scripted.bodies = [], []
+    _Scripted.script, _Scripted.bodies, _Scripted.released = [], [], threading.Event()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Scripted)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_port}"
+    _Scripted.released.set()
     server.shutdown()
     server.server_close()
 
 
 def test_hanging_pushgateway_fails_at_the_timeout_without_blocking_the_loop(scripted: str) -> None:
     """A gateway that never answers: Failure after ~timeout; the event loop keeps running; next push works."""
-    with hanging_server() as port:
-        storage = PrometheusStorage(push_gateway_url=f"http://127.0.0.1:{port}", timeout=1)
-        collector = MetricsCollector(storage=storage)
-        collector.counter("jobs_total", "Jobs").increment(3)
+    _Scripted.script = [(HANG, {})]  # the first push hangs, the gateway answers the next one
+    storage = PrometheusStorage(push_gateway_url=scripted, timeout=1)
+    collector = MetricsCollector(storage=storage)
+    collector.counter("jobs_total", "Jobs").increment(3)
 
-        async def run() -> tuple[Any, int, float]:
-            ticks = 0
+    async def run() -> tuple[Any, int, float]:
+        ticks = 0
 
-            async def ticker() -> None:
-                nonlocal ticks
-                while True:
-                    await asyncio.sleep(0.05)
-                    ticks += 1
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.05)
+                ticks += 1
 
-            task = asyncio.create_task(ticker())
-            started = time.monotonic()
-            result = await collector.collect_and_store()
-            elapsed = time.monotonic() - started
-            task.cancel()
-            return result, ticks, elapsed
+        task = asyncio.create_task(ticker())
+        started = time.monotonic()
+        result = await collector.collect_and_store()
+        elapsed = time.monotonic() - started
+        task.cancel()
+        return result, ticks, elapsed
 
-        result, ticks, elapsed = asyncio.run(run())
+    result, ticks, elapsed = asyncio.run(run())
     assert result.is_failure()
     assert "timed out" in result.unwrap_err().lower()
     assert 0.9 <= elapsed < 3
     assert ticks >= 10  # the loop ran the whole time
-    storage._push_url = scripted  # the gateway is back
     assert collector.collect_and_store_sync().is_success()
     assert b"jobs_total" in _Scripted.bodies[-1]
     collector.shutdown()
@@ -131,7 +141,7 @@ def test_collect_and_store_has_an_overall_timeout() -> None:
         elapsed = time.monotonic() - started  # includes the loop's teardown: nothing waits for the export
         assert result.is_failure() and "within 0.5 s" in result.unwrap_err()
         assert elapsed < 1.5
-        collector._storages = []  # nothing left to flush at shutdown
+        skip_shutdown_flush(collector)  # nothing left to flush at shutdown
         collector.shutdown()
 
 
@@ -205,12 +215,13 @@ def test_otlp_grpc_retries_unavailable() -> None:
 
 def test_shutdown_while_an_export_is_in_flight() -> None:
     """shutdown() during a hanging push waits for it (bounded by the timeout) and does not raise."""
-    with hanging_server() as port:
+    accepted = threading.Event()
+    with hanging_server(accepted) as port:
         collector = MetricsCollector(storage=PrometheusStorage(push_gateway_url=f"http://127.0.0.1:{port}", timeout=1))
         collector.counter("jobs_total").increment()
         exporting = threading.Thread(target=collector.collect_and_store_sync)
         exporting.start()
-        time.sleep(0.2)
+        assert accepted.wait(5)  # the push is in flight
         started = time.monotonic()
         collector.shutdown()
         collector.shutdown()
@@ -234,15 +245,17 @@ def _fill_disk_test(mount: Path) -> None:
         assert str(path) in result.unwrap_err()
         assert "No space left" in result.unwrap_err() or "too large" in result.unwrap_err()
         assert path.read_bytes() == before  # the earlier snapshot is intact, no partial line
-        collector._storages = []
+        skip_shutdown_flush(collector)
 
 
 def test_full_disk_is_a_failure_and_earlier_data_stays(tmp_path: Path) -> None:
     """A full filesystem (a 64 KiB tmpfs; else a file-size limit standing in for it) fails cleanly."""
     mount = tmp_path / "small"
     mount.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
-                             capture_output=True).returncode == 0
+    mounted = (
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True).returncode
+        == 0
+    )
     try:
         if mounted:
             _fill_disk_test(mount)
@@ -284,4 +297,3 @@ def test_exit_without_shutdown_flushes_within_a_bound(tmp_path: Path) -> None:
     assert elapsed < 10
     [snapshot] = list(FileMetricsStorage.read(path))
     assert snapshot.resource_metrics[0].scope_metrics[0].metrics[0].sum.data_points[0].as_int == 42
-

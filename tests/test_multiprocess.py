@@ -14,7 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from rfs_otel import MemoryMetricsStorage, MetricsCollector
-from rfs_otel.testing import exported_points
+from rfs_otel.testing import exported_points, wait_until
 
 from .servers import free_port, wait_http
 
@@ -104,7 +104,7 @@ def test_gauge_modes_combine_live_workers(tmp_path: Path, mode: str) -> None:
         read, write = os.pipe()
         pid = os.fork()
         if pid == 0:
-            time.sleep(0.01)
+            time.sleep(0.01)  # a later timestamp than the parent's set(10), for mostrecent
             gauge.set(30)
             os.write(write, b"x")
             time.sleep(60)
@@ -120,6 +120,15 @@ def test_gauge_modes_combine_live_workers(tmp_path: Path, mode: str) -> None:
     if mode == "perpid":
         assert {m.labels["pid"] for m in records} == {str(os.getpid()), str(pid)}
     assert after == [10]
+
+
+def _exists(pid: int) -> bool:
+    """Whether process ``pid`` still exists (a zombie not yet reaped by its parent counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _get(url: str) -> str:
@@ -171,7 +180,7 @@ def test_gunicorn_prefork_workers_with_recycling(tmp_path: Path) -> None:
             if i == 300 and not killed:
                 os.kill(pid, signal.SIGKILL)  # dies between requests: what it recorded must stay
                 killed = True
-                time.sleep(0.5)
+                wait_until(lambda dead=pid: not _exists(dead), timeout=10)  # gunicorn reaped it
         text = _get(f"{base}/metrics")
         samples = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
         files = list(state.iterdir())

@@ -75,8 +75,9 @@ def test_counter_stays_monotonic_across_exports() -> None:
         counter.increment(5)
         collector.collect_and_store_sync()
         collector.shutdown()
-        first, second = (r.resource_metrics[0].scope_metrics[0].metrics[0].sum.data_points[0]
-                         for r in received.requests[:2])
+        first, second = (
+            r.resource_metrics[0].scope_metrics[0].metrics[0].sum.data_points[0] for r in received.requests[:2]
+        )
     assert (first.as_int, second.as_int) == (2, 7)
     assert first.start_time_unix_nano == second.start_time_unix_nano
 

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from rfs_otel import MetricsCollector, PrometheusStorage
 
-from .servers import free_port, get_json, prometheus, promtool_check_metrics, pushgateway
+from .servers import free_port, get_json, listens_only_on_loopback, prometheus, promtool_check_metrics, pushgateway
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -53,7 +53,8 @@ def test_pull_endpoint_serves_current_values(served: Any) -> None:
 def test_pull_endpoint_binds_loopback_by_default(served: Any) -> None:
     """Without host=, the server listens on 127.0.0.1 only."""
     storage, _ = served
-    assert storage._server.server_address[0] == "127.0.0.1"
+    assert storage.url == f"http://127.0.0.1:{storage.port}/metrics"
+    assert listens_only_on_loopback(storage.port or 0)
 
 
 def test_scrape_sees_increments_made_after_the_previous_scrape(served: Any) -> None:
@@ -170,8 +171,10 @@ def test_push_sends_current_values_to_a_real_pushgateway(tmp_path: Path) -> None
             result = asyncio.run(collector.collect_and_store())
             assert result.is_success(), result
         samples = _samples(_scrape(f"{gateway}/metrics"))
-        key = ("app_requests_total", (("instance", ""), ("job", "rfs_application"), ("service", "api"),
-                                      ("version", "v1")))
+        key = (
+            "app_requests_total",
+            (("instance", ""), ("job", "rfs_application"), ("service", "api"), ("version", "v1")),
+        )
         assert samples[key] == 7
 
 

@@ -19,7 +19,7 @@ from rfs_otel import (
     WebhookNotifier,
 )
 
-from .servers import free_port
+from .servers import free_port, listens_only_on_loopback
 
 SECRET = "hunter2-s3cr3t"
 
@@ -32,10 +32,12 @@ def _dashboard_json(storage: PrometheusStorage) -> str:
 def test_push_credentials_never_appear_in_logs_reprs_failures_or_dashboard(caplog: pytest.LogCaptureFixture) -> None:
     """user:password in the push URL and auth=: absent from every log record, repr, Failure and the dashboard."""
     caplog.set_level(logging.DEBUG)
-    url_storage = PrometheusStorage(push_gateway_url=f"http://admin:{SECRET}@127.0.0.1:{free_port()}", timeout=1,
-                                    port=0)
-    auth_storage = PrometheusStorage(push_gateway_url=f"http://127.0.0.1:{free_port()}", auth=("admin", SECRET),
-                                     timeout=1)
+    url_storage = PrometheusStorage(
+        push_gateway_url=f"http://admin:{SECRET}@127.0.0.1:{free_port()}", timeout=1, port=0
+    )
+    auth_storage = PrometheusStorage(
+        push_gateway_url=f"http://127.0.0.1:{free_port()}", auth=("admin", SECRET), timeout=1
+    )
     with MetricsCollector(storage=[url_storage, auth_storage]) as collector:
         collector.counter("jobs_total").increment()
         result = collector.collect_and_store_sync()
@@ -51,8 +53,9 @@ def test_otlp_header_values_never_appear_in_logs_reprs_or_failures(caplog: pytes
     """An OTLP bearer token in headers= stays out of logs, repr and the Failure message."""
     caplog.set_level(logging.DEBUG)
     endpoint = f"http://127.0.0.1:{free_port()}/v1/metrics"
-    storage = OTLPStorage(endpoint=endpoint, protocol="http/protobuf", headers={"authorization": f"Bearer {SECRET}"},
-                          timeout=1)
+    storage = OTLPStorage(
+        endpoint=endpoint, protocol="http/protobuf", headers={"authorization": f"Bearer {SECRET}"}, timeout=1
+    )
     with MetricsCollector(storage=storage) as collector:
         collector.counter("jobs_total").increment()
         result = collector.collect_and_store_sync()
@@ -63,8 +66,9 @@ def test_otlp_header_values_never_appear_in_logs_reprs_or_failures(caplog: pytes
 
 def test_otlp_endpoint_credentials_are_hidden() -> None:
     """user:password in an OTLP endpoint URL is not shown in repr or Failure text."""
-    storage = OTLPStorage(endpoint=f"http://bob:{SECRET}@127.0.0.1:{free_port()}/v1/metrics",
-                          protocol="http/protobuf", timeout=1)
+    storage = OTLPStorage(
+        endpoint=f"http://bob:{SECRET}@127.0.0.1:{free_port()}/v1/metrics", protocol="http/protobuf", timeout=1
+    )
     with MetricsCollector(storage=storage) as collector:
         result = collector.collect_and_store_sync()
     assert SECRET not in repr(storage)
@@ -99,7 +103,7 @@ def test_pull_endpoint_is_loopback_unless_told() -> None:
     """The default bind address is 127.0.0.1; another must be asked for explicitly."""
     storage = PrometheusStorage(port=0)
     try:
-        assert storage._server.server_address[0] == "127.0.0.1"
+        assert listens_only_on_loopback(storage.port or 0)
     finally:
         storage.stop()
 
