@@ -244,15 +244,9 @@ class MetricsCollector:
         reinit(self._lock)
         self._registry.after_fork()
 
-    @property
-    def _cells(self) -> CellBackend:
-        """Deprecated alias of the cell backend, kept until the tests read it through ``rfs_otel.testing``."""
-        return self._backend
-
-    @property
-    def _families(self) -> dict[str, Family]:
-        """Deprecated: the registered families by name, kept until the tests read them through public API."""
-        return {f.name: f for f in self._registry.exported()}
+    def thread_slot_count(self) -> int:
+        """Per-thread cell lists held now (diagnostics: lists of ended threads are folded at each collection)."""
+        return self._backend.thread_count()
 
     # -- reading ------------------------------------------------------------------------------
 

@@ -39,7 +39,7 @@ def traced() -> Iterator[None]:
 FEED = f"""
 import json, resource, sys
 from rfs_otel import MemoryMetricsStorage, MetricsCollector
-from rfs_otel.testing import ManualClock
+from rfs_otel.testing import ManualClock, retained_samples
 
 clock = ManualClock()
 collector = MetricsCollector(storage=MemoryMetricsStorage(), clock=clock)
@@ -52,7 +52,7 @@ for _ in range({STEPS}):
     for _ in range({PER_STEP}):
         observe(0.25)
 peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
-retained = sum(len(cell[-1][1]) for cell in summary._cells.values(summary._slot))  # the samples held in memory
+retained = retained_samples(summary)  # the samples held in memory
 snap = summary.snapshot()
 json.dump({{"peak_kib": peak_kib, "retained": retained, "window": summary.get_statistics()["count"],
            "count": sum(snap.counts), "max": snap.max}}, sys.stdout)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from rfs_otel import MemoryMetricsStorage, MetricsCollector
-from rfs_otel.testing import exported_points
+from rfs_otel.testing import exported_points, thread_slots
 
 THREADS = 8
 PER_THREAD = 20_000
@@ -89,7 +89,7 @@ def test_values_of_finished_threads_are_kept_and_folded() -> None:
             t.join()
         [point] = exported_points(memory.collect(), "jobs_total")
         assert point.value == 2000
-        assert c._cells.thread_count() == 0
+        assert thread_slots(c) == 0
         assert counter.get_value() == 2000
 
 

@@ -6,30 +6,26 @@ import math
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from .._engine.series import Counter, Gauge, Histogram, Summary
+from .._engine.reading import distribution, total, window_values
+from .._engine.view import MetricFamily
 from .._model.quantile import bucket_quantile, exact_quantile
-from .._model.records import MetricType
 
-if TYPE_CHECKING:
-    from .._collector import MetricsCollector
-    from .._engine.view import MetricFamily
+
+class MetricSource(Protocol):
+    """What signals read from a collector: its metric families."""
+
+    def families(self) -> list[MetricFamily]: ...
+
 
 __all__ = ["History", "Signals"]
-
-
-def _matches(label_key: tuple[tuple[str, str], ...], wanted: Mapping[str, str]) -> bool:
-    if not wanted:
-        return True
-    have = dict(label_key)
-    return all(have.get(k) == v for k, v in wanted.items())
 
 
 class Signals:
     """Current values of a collector's metrics, summed over the series matching a label filter."""
 
-    def __init__(self, collector: MetricsCollector) -> None:
+    def __init__(self, collector: MetricSource) -> None:
         self._collector = collector
 
     def family(self, name: str) -> MetricFamily | None:
@@ -40,41 +36,19 @@ class Signals:
 
     def value(self, name: str, labels: Mapping[str, str]) -> float:
         """Sum of a counter's or gauge's matching series; NaN when absent."""
-        family = self.family(name)
-        if family is None or family.kind not in (MetricType.COUNTER, MetricType.GAUGE):
-            return math.nan
-        series = [s for s in family.series() if _matches(s.label_key, labels)]
-        if not series:
-            return math.nan
-        return float(sum(s.get_value() for s in series if isinstance(s, (Counter, Gauge))))
+        return total(self.family(name), labels)
 
     def histogram(
         self, name: str, labels: Mapping[str, str]
     ) -> tuple[tuple[float, ...], list[int], float, float] | None:
         """Bounds, merged per-bucket counts, min and max of a histogram's (or summary's) matching series."""
-        family = self.family(name)
-        if family is None or family.kind not in (MetricType.HISTOGRAM, MetricType.SUMMARY):
-            return None
-        counts = [0] * (len(family.buckets) + 1)
-        low, high = math.inf, -math.inf
-        for s in family.series():
-            if _matches(s.label_key, labels) and isinstance(s, (Histogram, Summary)):
-                snap = s.snapshot()
-                counts = [a + b for a, b in zip(counts, snap.counts)]
-                low, high = min(low, snap.min), max(high, snap.max)
-        return family.buckets, counts, low, high
+        merged = distribution(self.family(name), labels)
+        return None if merged is None else (merged.bounds, merged.counts, merged.min, merged.max)
 
     def summary_quantile(self, name: str, labels: Mapping[str, str], q: float) -> float | None:
         """Exact q-quantile over the merged windows of a summary's matching series; None if not a summary."""
-        family = self.family(name)
-        if family is None or family.kind is not MetricType.SUMMARY:
-            return None
-        values: list[float] = []
-        for s in family.series():
-            if _matches(s.label_key, labels) and isinstance(s, Summary):
-                values.extend(s.window())
-        values.sort()
-        return exact_quantile(values, q)
+        values = window_values(self.family(name), labels)
+        return None if values is None else exact_quantile(values, q)
 
 
 class History:

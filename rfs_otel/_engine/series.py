@@ -320,6 +320,10 @@ class Summary(Series):
         """Cumulative counts, sum, min and max (all observations ever, not just the window)."""
         return snapshot_of([settled(cell) for cell in self._cells.values(self._slot)], self._width)
 
+    def retained_samples(self) -> int:
+        """Samples held in memory across threads right now (diagnostics: at most about two windows' worth)."""
+        return sum(len(cell[WINDOW][1]) for cell in self._cells.values(self._slot))
+
     def window(self) -> list[float]:
         """The values in the current window, sorted: younger than ``max_age``, at most ``max_samples``."""
         family = self._family

@@ -18,10 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .._engine.reading import distribution, total
 from .._model.quantile import bucket_quantile
 from .._util.fork import after_fork_in_child, reinit
 from .._util.json import strict_dumps
-from .source import AlertSource, Distribution, MetricSource, OTelCollecting, by_name, distribution, total
+from .source import AlertSource, MetricSource, OTelCollecting, by_name
+
+#: Bounds, merged per-bucket counts (+Inf last), min and max of a histogram at one sample.
+Latency = tuple[tuple[float, ...], list[int], float, float]
 
 __all__ = ["DashboardNames", "MetricsDashboard", "use_default_source"]
 
@@ -59,7 +63,7 @@ class _Sample:
     at: float
     requests: float
     errors: float
-    latency: Distribution | None
+    latency: Latency | None
     orders: float
     revenue: float
 
@@ -148,9 +152,9 @@ class MetricsDashboard:
             at=self._clock(),
             requests=_nan_to_zero(total(families.get(names.requests))),
             errors=_nan_to_zero(total(families.get(names.errors))),
-            latency=None if latency is None else latency[0],
+            latency=None if latency is None else (latency.bounds, latency.counts, latency.min, latency.max),
             orders=_nan_to_zero(total(families.get(names.orders))),
-            revenue=0.0 if values is None else values[1],
+            revenue=0.0 if values is None else values.sum,
         )
 
     def _record(self) -> tuple[_Sample, _Sample]:

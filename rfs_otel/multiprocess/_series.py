@@ -99,6 +99,10 @@ class SharedSummary(Summary):
         """This process's cumulative counts, sum, min and max."""
         return snapshot_of(self._cells.values(self._slot), self._width)
 
+    def retained_samples(self) -> int:
+        """Samples this process holds in memory right now (diagnostics)."""
+        return len(self._samples)
+
     def window(self) -> list[float]:
         """This process's values in the current window, sorted."""
         self._expire(self._clock())

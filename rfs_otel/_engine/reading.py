@@ -1,0 +1,70 @@
+"""Current values of a metric read through its ``MetricFamily`` view: what alert rules and the dashboard see."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import NamedTuple
+
+from .._model.records import MetricType
+from .series import Counter, Gauge, Histogram, Summary
+from .view import MetricFamily
+
+__all__ = ["Distribution", "distribution", "total", "window_values"]
+
+Labels = Mapping[str, str]
+
+
+class Distribution(NamedTuple):
+    """A histogram's (or summary's) series merged: bounds, per-bucket counts (+Inf last), min, max and sum."""
+
+    bounds: tuple[float, ...]
+    counts: list[int]
+    min: float
+    max: float
+    sum: float
+
+
+def _matches(label_key: tuple[tuple[str, str], ...], wanted: Labels | None) -> bool:
+    if not wanted:
+        return True
+    have = dict(label_key)
+    return all(have.get(k) == v for k, v in wanted.items())
+
+
+def total(family: MetricFamily | None, labels: Labels | None = None) -> float:
+    """Sum of a counter's or gauge's series matching ``labels``; NaN when absent, of another kind, or none match."""
+    if family is None or family.kind not in (MetricType.COUNTER, MetricType.GAUGE):
+        return math.nan
+    values = [
+        float(s.get_value())
+        for s in family.series()
+        if isinstance(s, (Counter, Gauge)) and _matches(s.label_key, labels)
+    ]
+    return float(sum(values)) if values else math.nan
+
+
+def distribution(family: MetricFamily | None, labels: Labels | None = None) -> Distribution | None:
+    """The matching series of a histogram or summary merged; None when absent or of another kind."""
+    if family is None or family.kind not in (MetricType.HISTOGRAM, MetricType.SUMMARY):
+        return None
+    counts = [0] * (len(family.buckets) + 1)
+    low, high, observed = math.inf, -math.inf, 0.0
+    for series in family.series():
+        if isinstance(series, (Histogram, Summary)) and _matches(series.label_key, labels):
+            snap = series.snapshot()
+            counts = [a + b for a, b in zip(counts, snap.counts)]
+            low, high, observed = min(low, snap.min), max(high, snap.max), observed + snap.sum
+    return Distribution(family.buckets, counts, low, high, observed)
+
+
+def window_values(family: MetricFamily | None, labels: Labels | None = None) -> list[float] | None:
+    """The merged, sorted windows of a summary's matching series; None when absent or not a summary."""
+    if family is None or family.kind is not MetricType.SUMMARY:
+        return None
+    values: list[float] = []
+    for series in family.series():
+        if isinstance(series, Summary) and _matches(series.label_key, labels):
+            values.extend(series.window())
+    values.sort()
+    return values
