@@ -150,3 +150,14 @@ def promtool_check_rules(path: Path) -> subprocess.CompletedProcess[str]:
     """Run ``promtool check rules`` on a rules file."""
     exe = binary("promtool")
     return subprocess.run([exe, "check", "rules", str(path)], capture_output=True, text=True, timeout=30)
+
+
+def self_signed_cert(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key in ``folder``, made by the openssl binary."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    return cert, key

@@ -36,7 +36,7 @@ from rfs_otel import (
 )
 from rfs_otel.testing import skip_shutdown_flush, wait_until
 
-from .servers import free_port
+from .servers import free_port, self_signed_cert
 
 SECRET = "hunter2-s3cr3t"
 ELAPSED = re.compile(r"after \d+\.\d\d s")
@@ -481,29 +481,7 @@ def test_exit_without_shutdown_flushes_in_the_exiting_thread(tmp_path: Path) -> 
 
 def test_otlp_over_tls_delivers_within_the_deadline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """HTTPS with the collector's CA (OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE): the deadline transport delivers."""
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    cert, key = self_signed_cert(tmp_path)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(str(cert), str(key))
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE", str(cert))

@@ -27,6 +27,7 @@ from rfs_otel._web.server import Limits, PullServer  # the pull server itself, b
 from rfs_otel.testing import wait_until
 
 from .entry_points import cli_main
+from .servers import self_signed_cert
 
 STOP_BOUND = 2.5  # seconds collector.shutdown() may take whatever clients do
 PATHS = ["/", "/metrics", "/api/dashboard", "/api/series", "/static/dashboard.js", "/nope"]
@@ -49,13 +50,7 @@ def no_hang() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     """A self-signed certificate for 127.0.0.1 and its key, made by the openssl binary."""
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True, timeout=30,
-    )  # fmt: skip
+    cert, key = self_signed_cert(tmp_path_factory.mktemp("tls"))
     return str(cert), str(key)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -23,6 +22,8 @@ from rfs_otel import (
     PrometheusStorage,
 )
 from rfs_otel.testing import ManualClock
+
+from .servers import self_signed_cert
 
 
 @pytest.fixture
@@ -196,29 +197,7 @@ def test_basic_auth_protects_metrics_and_dashboard() -> None:
 
 def test_tls_serves_https(tmp_path: Path) -> None:
     """tls_certfile/tls_keyfile serve the endpoint over HTTPS."""
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    cert, key = self_signed_cert(tmp_path)
     storage = PrometheusStorage(port=0, tls_certfile=str(cert), tls_keyfile=str(key))
     with MetricsCollector(storage=storage) as collector:
         collector.counter("secure_total").increment()
