@@ -65,7 +65,7 @@ class MetricsMiddleware:
         method = method_of(scope.get("method", "GET"))
         scheme = scope.get("scheme", "http")
         root_path = str(scope.get("root_path", ""))
-        state = [500, 0.0, 0]  # status, end time, response bytes
+        state: list[Any] = [500, 0.0, 0]  # status, end time, response bytes
         sizes = metrics.body_sizes
 
         async def send_and_watch(message: Message) -> None:

@@ -15,7 +15,7 @@ import base64
 import binascii
 import hmac
 import ssl
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -158,7 +158,7 @@ class WebApp:
         await _asgi_send(send, method, *response)
 
 
-def asgi_route(scope: dict[str, Any]) -> tuple[str, str]:
+def asgi_route(scope: Mapping[str, Any]) -> tuple[str, str]:
     """(path below the mount point, mount point) of an ASGI request; ``path`` may or may not include ``root_path``."""
     root = str(scope.get("root_path", "")).rstrip("/")
     path = str(scope.get("path", "/"))
