@@ -18,6 +18,9 @@ nox.options.sessions = ["tests", "package", "lint", "typecheck", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 
 TEST_DEPS = ["pytest>=8", "hypothesis>=6", "prometheus-client>=0.20", "playwright>=1.40", "gunicorn>=21", "numpy"]
+#: The web frameworks the HTTP middleware and the mounting are tested with.
+WEB_DEPS = ["fastapi>=0.100", "starlette>=0.35", "httpx>=0.24", "flask>=2.2", "django>=4.2", "uvicorn>=0.23"]
+TEST_DEPS += WEB_DEPS
 
 # Keep in step with requires-python, the classifiers in pyproject.toml and the README.
 SUPPORTED_PYTHONS = ("3.10", "3.11", "3.12", "3.13")
@@ -133,7 +136,14 @@ def bench(session: nox.Session) -> None:
 
     Without ``--check`` the load and scale figures of benchmarks/scale.py follow (``-- --soak 60`` adds a soak).
     """
-    session.install("-e", ".[all]", "prometheus-client>=0.20")
+    session.install(
+        "-e",
+        ".[all]",
+        "prometheus-client>=0.20",
+        *WEB_DEPS,
+        "prometheus-fastapi-instrumentator>=7",
+        "opentelemetry-instrumentation-asgi",
+    )
     session.run("python", "benchmarks/bench.py", *session.posargs)
     if "--check" not in session.posargs:
         session.run("python", "benchmarks/scale.py", *session.posargs)

@@ -16,28 +16,10 @@ import time
 from collections.abc import Callable
 
 from _hot import decorator_rows, instrument_rows, summary_rows
+from _middleware import middleware_rows
 from _procs import memory_row, multiprocess_row
 from _scrape import otlp_row, scrape_rows
 from _timing import Row, Settings, render
-
-
-def middleware_rows(settings: Settings) -> list[Row]:
-    """PLACEHOLDER: rfs_otel has no HTTP middleware yet, so there is nothing to time (no number is invented)."""
-    print("  HTTP middleware: SKIPPED, rfs_otel has no HTTP middleware yet (placeholder row, no figure)")
-    return [
-        Row(
-            "HTTP middleware overhead per request",
-            "(no middleware in rfs_otel yet)",
-            "prometheus-fastapi-instrumentator / OTel ASGI middleware, the faster",
-            None,
-            None,
-            None,
-            0.5,
-            skipped=True,
-            note="placeholder: skipped until the middleware exists",
-        )
-    ]
-
 
 SECTIONS: dict[str, Callable[[Settings], list[Row]]] = {
     "hot": instrument_rows,

@@ -249,8 +249,23 @@ def test_unit_mapping_matches_the_real_exporter(unit: str) -> None:
 # -- properties ------------------------------------------------------------------------------------------------
 
 KINDS = st.sampled_from(["counter", "gauge", "histogram", "summary"])
+_DOTTED = ["a.x", "a.total", "a-x", "a/x", "a.seconds", "a.count", "a._x", "target.info", "b.c-d/e"]
 NAMES = st.sampled_from(
-    ["a", "a_total", "a_seconds", "a_count", "a_sum", "a_bucket", "a_p50", "a_p99_9", "a__x", "a_x", "target", "b"]
+    [
+        "a",
+        "a_total",
+        "a_seconds",
+        "a_count",
+        "a_sum",
+        "a_bucket",
+        "a_p50",
+        "a_p99_9",
+        "a__x",
+        "a_x",
+        "target",
+        "b",
+        *_DOTTED,
+    ]
 )
 UNITS = st.sampled_from(["", "s", "seconds", "1", "By", "total", "{req}", "m/s", "info", "count", "p50"])
 QUANTILES = st.lists(st.sampled_from([0.5, 0.500000000001, 0.9, 0.99, 0.999]), min_size=1, max_size=3)

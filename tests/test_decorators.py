@@ -446,5 +446,5 @@ def test_bad_metric_name_fails_at_decoration() -> None:
     """An invalid TimingMetric name raises when the decorator is built, not at the first call."""
     from rfs_otel import InvalidMetricNameError
 
-    with pytest.raises(InvalidMetricNameError, match="bad-name"):
-        PerformanceMonitored(timing_metric=TimingMetric("bad-name"))
+    with pytest.raises(InvalidMetricNameError, match="bad name"):
+        PerformanceMonitored(timing_metric=TimingMetric("bad name"))

@@ -24,10 +24,14 @@ RANKS: dict[str, int] = {
     "_default": 9,
     "testing": 10,
     "_decorators": 10,
+    "_http": 10,
     "_instrumentor": 11,
     "_alerting": 11,
     "_dashboard": 12,
     "_cli": 13,
+    "asgi": 14,  # the HTTP middleware: public import paths, above everything they use
+    "wsgi": 14,
+    "django": 14,
     "monitoring": 16,  # compatibility paths: re-export the package
     "core": 16,
     "__init__": 15,

@@ -25,6 +25,7 @@ __all__ = [
     "check_quantiles",
     "check_text",
     "is_utf8",
+    "prometheus_label",
     "to_number",
 ]
 
@@ -33,9 +34,12 @@ DEFAULT_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25
 DEFAULT_QUANTILES: tuple[float, ...] = (0.5, 0.9, 0.95, 0.99)
 MAX_NAME_LENGTH = 255
 
-_NAME_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
-_LABEL_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
-_UNDERSCORES_RE = re.compile(r"_+")
+#: OpenTelemetry's instrument name syntax: a letter, then letters, digits, ``_ . - /`` (255 characters in all).
+_NAME_RE = re.compile(r"[a-zA-Z][a-zA-Z0-9_.\-/]*\Z")
+#: Prometheus label names plus ``.``, so OTel attribute keys such as ``http.request.method`` work.
+_LABEL_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_.]*\Z")
+#: What the Prometheus exporter turns into one ``_`` in a label name (``sanitize_attribute``).
+_LABEL_SANITIZE_RE = re.compile(r"[^a-zA-Z0-9]+")
 
 #: A series' labels, frozen: ``((key, value), ...)`` sorted by key.
 LabelKey = tuple[tuple[str, str], ...]
@@ -85,13 +89,16 @@ def check_name(name: object, kind: str) -> str:
             f"{kind} name {name[:40]!r}... is {len(name)} characters long; at most {MAX_NAME_LENGTH} are allowed"
         )
     if not _NAME_RE.match(name):
-        raise InvalidMetricNameError(f"{kind} name {name!r} must match [a-zA-Z_:][a-zA-Z0-9_:]*")
-    if not name[0].isalpha() or ":" in name:
         raise InvalidMetricNameError(
-            f"{kind} name {name!r} must start with a letter and contain no ':' "
-            "(OpenTelemetry instrument names start with a letter; Prometheus reserves ':' for recording rules)"
+            f"{kind} name {name!r} must match [a-zA-Z][a-zA-Z0-9_.\\-/]* (OpenTelemetry's instrument name syntax: "
+            "a letter, then letters, digits, '_', '.', '-' or '/'; no ':', which Prometheus reserves for rules)"
         )
     return name
+
+
+def prometheus_label(key: str) -> str:
+    """A label name as the Prometheus exporter writes it: ``http.request.method`` -> ``http_request_method``."""
+    return _LABEL_SANITIZE_RE.sub("_", key)
 
 
 def _label_value(metric: str, key: str, value: object) -> str:
@@ -112,10 +119,10 @@ def _label_value(metric: str, key: str, value: object) -> str:
 
 
 def _check_distinct_after_export(metric: str, keys: Iterable[str]) -> None:
-    """Prometheus exporters collapse runs of ``_`` in label names: ``a__b`` and ``a_b`` would become one label."""
+    """The exporter turns runs of ``_`` and ``.`` into one ``_``: ``a.b`` and ``a_b`` would become one label."""
     seen: dict[str, str] = {}
     for key in keys:
-        exported = _UNDERSCORES_RE.sub("_", key)
+        exported = prometheus_label(key)
         if exported in seen:
             raise InvalidLabelError(
                 f"metric {metric!r}: label names {seen[exported]!r} and {key!r} are both exported to Prometheus "
@@ -134,14 +141,14 @@ def check_labels(metric: str, labels: Mapping[str, object] | None, reserved: Ite
     pairs = []
     for key, value in labels.items():
         if not isinstance(key, str) or not _LABEL_RE.match(key):
-            raise InvalidLabelError(f"metric {metric!r}: label name {key!r} must match [a-zA-Z_][a-zA-Z0-9_]*")
+            raise InvalidLabelError(f"metric {metric!r}: label name {key!r} must match [a-zA-Z_][a-zA-Z0-9_.]*")
         if key.startswith("__"):
             raise InvalidLabelError(f"metric {metric!r}: label name {key!r} starts with '__', which is reserved")
-        if key in reserved_set:
+        if key in reserved_set or prometheus_label(key) in reserved_set:
             raise InvalidLabelError(f"metric {metric!r}: label name {key!r} is reserved for this metric kind")
         pairs.append((key, _label_value(metric, key, value)))
     pairs.sort()
-    if any("__" in key for key, _ in pairs):
+    if any("__" in key or "." in key for key, _ in pairs):
         _check_distinct_after_export(metric, [key for key, _ in pairs])
     return tuple(pairs)
 

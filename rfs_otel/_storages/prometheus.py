@@ -89,6 +89,7 @@ class PrometheusStorage(MetricsStorage):
             lambda: client.make_asgi_app(self.registry),
             lambda: self.dashboard,
             auth=http_auth,
+            dashboard_enabled=dashboard,
         )
         if port is not None:
             self._server = serve(self._web.wsgi, host, port, context)

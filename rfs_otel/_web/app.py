@@ -1,7 +1,11 @@
 """The HTTP side of the pull endpoint: ``/metrics``, the live dashboard at ``/`` and its JSON API.
 
-One set of routes serves the built-in server (``_http_server``), a WSGI app and an ASGI app. Optional
-HTTP basic auth and TLS protect everything it serves. Every path answers ``GET`` and ``HEAD`` (no body)
+One set of routes serves the built-in server (``_http_server``), a WSGI app and an ASGI app. Routes are relative
+to where the app is mounted (WSGI ``SCRIPT_NAME``/``PATH_INFO``, ASGI ``root_path``), and the page uses relative
+URLs, so everything works under any prefix. Mounted at ``.../metrics``, the mount point answers the scrape with or
+without its slash (Starlette redirects one to the other); the page is served there only to a browser (``Accept``
+naming ``text/html``).
+Optional HTTP basic auth and TLS protect everything it serves. Every path answers ``GET`` and ``HEAD`` (no body)
 alike, ``OPTIONS`` with 204 and the allowed methods, anything else with 405.
 """
 
@@ -11,9 +15,10 @@ import base64
 import binascii
 import hmac
 import ssl
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from importlib import resources
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from .._util.json import strict_dumps
 from .server import Limits, PullServer
@@ -21,7 +26,7 @@ from .server import Limits, PullServer
 if TYPE_CHECKING:
     from .dashboard import MetricsDashboard
 
-__all__ = ["WebApp", "serve", "tls_context"]
+__all__ = ["WebApp", "asgi_route", "serve", "tls_context"]
 
 _STATIC = {
     "/": ("dashboard.html", "text/html; charset=utf-8"),
@@ -37,6 +42,7 @@ _ALLOW = ("Allow", "GET, HEAD, OPTIONS")
 _CHALLENGE = [("WWW-Authenticate", 'Basic realm="rfs_otel"'), ("Content-Type", "text/plain")]
 
 Response = tuple[str, list[tuple[str, str]], bytes]
+_NOT_FOUND: Response = ("404 Not Found", [("Content-Type", "text/plain")], b"not found\n")
 
 
 def _static(name: str) -> bytes:
@@ -65,11 +71,13 @@ class WebApp:
         metrics_asgi: Callable[[], Any],
         dashboard: Callable[[], MetricsDashboard | None],
         auth: tuple[str, str] | None = None,
+        dashboard_enabled: bool = True,
     ) -> None:
         self._metrics_wsgi = metrics_wsgi
         self._metrics_asgi_factory = metrics_asgi
         self._metrics_asgi: Any = None
         self._dashboard = dashboard
+        self._dashboard_enabled = dashboard_enabled
         self._auth = None if auth is None else f"{auth[0]}:{auth[1]}".encode()
 
     def _authorized(self, header: str | None) -> bool:
@@ -78,29 +86,40 @@ class WebApp:
         given = _basic_credentials(header)
         return given is not None and hmac.compare_digest(given, self._auth)
 
-    def respond(self, method: str, path: str) -> Response | None:
-        """The response for a request (body included even for HEAD), or None to let ``/metrics`` serve a GET."""
+    def respond(self, method: str, path: str, prefix: str = "", accept: str = "") -> Response | None:
+        """The response to ``path`` below mount point ``prefix`` (body even for HEAD), or None to serve metrics."""
         if method == "OPTIONS":
             return "204 No Content", [_ALLOW], b""
         if method not in ("GET", "HEAD"):
             return "405 Method Not Allowed", [_ALLOW, ("Content-Type", "text/plain")], b"method not allowed\n"
-        if path in ("/metrics", "/metrics/"):
+        at_metrics = prefix.rstrip("/").endswith("/metrics")
+        if path in ("/metrics", "/metrics/") or (path == "" and (at_metrics or not self._dashboard_enabled)):
+            return None
+        if path == "":  # the mount point without its slash: the page's relative URLs need the slash
+            location = quote(prefix.rstrip("/").rsplit("/", 1)[-1] + "/")
+            return "308 Permanent Redirect", [("Location", location), ("Content-Type", "text/plain")], b""
+        if not self._dashboard_enabled:
+            return None if path == "/" else _NOT_FOUND
+        if path == "/" and at_metrics and "text/html" not in accept:
             return None
         if path in _STATIC:
             name, content_type = _STATIC[path]
             return "200 OK", [("Content-Type", content_type), *_SECURITY_HEADERS], _static(name)
         if path in ("/api/dashboard", "/api/series"):
-            dashboard = self._dashboard()
-            if dashboard is None:
-                return "503 Service Unavailable", [], b"no collector attached to this storage yet\n"
-            series = [m.to_dict() for m in dashboard.collector.snapshot()]
-            if path == "/api/series":
-                body: Any = series
-            else:
-                body = {"data": dashboard.data(), "history": dashboard.history(), "series": series}
-            payload = strict_dumps(body).encode()
-            return "200 OK", [("Content-Type", "application/json"), *_SECURITY_HEADERS], payload
-        return "404 Not Found", [("Content-Type", "text/plain")], b"not found\n"
+            return self._api(path)
+        return _NOT_FOUND
+
+    def _api(self, path: str) -> Response:
+        dashboard = self._dashboard()
+        if dashboard is None:
+            return "503 Service Unavailable", [], b"no collector attached to this storage yet\n"
+        series = [m.to_dict() for m in dashboard.collector.snapshot()]
+        if path == "/api/series":
+            body: Any = series
+        else:
+            body = {"data": dashboard.data(), "history": dashboard.history(), "series": series}
+        payload = strict_dumps(body).encode()
+        return "200 OK", [("Content-Type", "application/json"), *_SECURITY_HEADERS], payload
 
     # -- WSGI ---------------------------------------------------------------------------------
 
@@ -109,7 +128,9 @@ class WebApp:
         if not self._authorized(environ.get("HTTP_AUTHORIZATION")):
             response: Response | None = ("401 Unauthorized", _CHALLENGE, b"authentication required\n")
         else:
-            response = self.respond(method, environ.get("PATH_INFO", "/") or "/")
+            prefix = environ.get("SCRIPT_NAME", "")
+            path = environ.get("PATH_INFO", "") or ("" if prefix else "/")
+            response = self.respond(method, path, prefix, environ.get("HTTP_ACCEPT", ""))
         if response is None:
             body = self._metrics_wsgi({**environ, "REQUEST_METHOD": "GET"}, start_response)
             return [] if method == "HEAD" else body
@@ -127,7 +148,7 @@ class WebApp:
         if not self._authorized(headers.get("authorization")):
             await _asgi_send(send, method, "401 Unauthorized", _CHALLENGE, b"authentication required\n")
             return
-        response = self.respond(method, scope.get("path", "/") or "/")
+        response = self.respond(method, *asgi_route(scope), headers.get("accept", ""))
         if response is None:
             if self._metrics_asgi is None:
                 self._metrics_asgi = self._metrics_asgi_factory()
@@ -135,6 +156,15 @@ class WebApp:
             await self._metrics_asgi({**scope, "method": "GET"}, receive, reply)
             return
         await _asgi_send(send, method, *response)
+
+
+def asgi_route(scope: Mapping[str, Any]) -> tuple[str, str]:
+    """(path below the mount point, mount point) of an ASGI request; ``path`` may or may not include ``root_path``."""
+    root = str(scope.get("root_path", "")).rstrip("/")
+    path = str(scope.get("path", "/"))
+    if root and (path == root or path.startswith(root + "/")):
+        return path[len(root) :], root
+    return path or ("" if root else "/"), root
 
 
 def _drop_body(send: Callable[..., Any]) -> Callable[..., Any]:

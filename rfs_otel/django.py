@@ -1,0 +1,129 @@
+"""HTTP server metrics for Django, and the ``/metrics`` endpoint and dashboard under any URL prefix.
+
+    MIDDLEWARE = ["rfs_otel.django.MetricsMiddleware", ...]          # settings.py, first in the list
+    RFS_OTEL = {"excluded_paths": ["/metrics", "/health"], "body_sizes": False}   # optional
+
+    urlpatterns = [path("monitoring/", include(rfs_otel.django.metrics_urls(storage))), ...]   # urls.py
+
+``http.route`` is the resolver's route (``/users/<int:user_id>``), never the raw path; requests no pattern matched
+share one value. Streaming responses are timed to their last chunk; exceptions are counted and propagate as is.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.urls import URLPattern, path
+
+from ._http.recorder import DEFAULT_EXCLUDED_PATHS, UNMATCHED_ROUTE, HttpMetrics, method_of
+
+__all__ = ["DEFAULT_EXCLUDED_PATHS", "UNMATCHED_ROUTE", "MetricsMiddleware", "django_route", "metrics_urls"]
+
+_ERROR = "rfs_otel_error_type"
+
+
+def django_route(request: HttpRequest) -> str | None:
+    """The matched URL pattern as a path template (``/users/<int:user_id>``), or None if none matched."""
+    match = getattr(request, "resolver_match", None)
+    route = getattr(match, "route", None)
+    if not isinstance(route, str):
+        return None
+    return "/" + route.lstrip("^")
+
+
+class MetricsMiddleware:
+    """Django middleware recording ``http.server.request.duration`` and ``http.server.active_requests``."""
+
+    sync_capable = True
+    async_capable = False
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        options: dict[str, Any] = dict(getattr(settings, "RFS_OTEL", {}))
+        self.get_response = get_response
+        self.metrics = HttpMetrics(
+            options.get("collector"),
+            excluded_paths=options.get("excluded_paths", DEFAULT_EXCLUDED_PATHS),
+            body_sizes=options.get("body_sizes", False),
+        )
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        metrics = self.metrics
+        if metrics.excluded(request.path_info):
+            return self.get_response(request)
+        method = method_of(request.method or "GET")
+        scheme = request.scheme or "http"
+        active = metrics.active(method, scheme)
+        active.increment()
+        start = time.perf_counter()
+        received = _request_size(request) if metrics.body_sizes else 0
+
+        def finish(status: int, error: str | None, sent: int) -> None:
+            active.decrement()
+            sizes = (received, sent) if metrics.body_sizes else None
+            metrics.finish(time.perf_counter() - start, method, scheme, django_route(request), status, error, sizes)
+
+        try:
+            response = self.get_response(request)
+        except BaseException as exc:
+            finish(500, type(exc).__qualname__, 0)
+            raise
+        error = getattr(request, _ERROR, None)
+        if response.streaming and not getattr(response, "is_async", False):
+            response.streaming_content = _timed(response.streaming_content, response.status_code, error, finish)
+        else:
+            finish(response.status_code, error, len(getattr(response, "content", b"")))
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> None:
+        """Remember the view's exception type for ``error.type``; Django's handling goes on unchanged."""
+        setattr(request, _ERROR, type(exception).__qualname__)
+
+
+def _timed(
+    chunks: Iterable[bytes], status: int, error: str | None, finish: Callable[[int, str | None, int], None]
+) -> Iterator[bytes]:
+    sent = 0
+    try:
+        for chunk in chunks:
+            sent += len(chunk)
+            yield chunk
+    except BaseException as exc:
+        error = type(exc).__qualname__
+        raise
+    finally:
+        finish(status, error, sent)
+
+
+def _request_size(request: HttpRequest) -> int:
+    try:
+        return max(0, int(request.META.get("CONTENT_LENGTH") or 0))
+    except ValueError:
+        return 0
+
+
+def metrics_urls(storage: Any) -> list[URLPattern]:
+    """URL patterns serving ``storage``'s WSGI app below the prefix they are included under."""
+    app = storage.wsgi_app()
+
+    def view(request: HttpRequest, rest: str) -> HttpResponse:
+        matched = request.path_info[: len(request.path_info) - len(rest)]
+        prefix, sub = (matched[:-1], "/" + rest) if matched.endswith("/") else (matched, rest)
+        script = str(request.META.get("SCRIPT_NAME", "")).rstrip("/")
+        environ = {**request.META, "SCRIPT_NAME": script + prefix, "PATH_INFO": sub}
+        reply: list[Any] = []
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+            reply[:] = [status, headers]
+
+        body = b"".join(app(environ, start_response))
+        status, headers = reply
+        response = HttpResponse(body, status=int(status.split(None, 1)[0]))
+        for name, value in headers:
+            response[name] = value
+        return response
+
+    return [path("", view, {"rest": ""}), path("<path:rest>", view)]
