@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from ._http.recorder import DEFAULT_EXCLUDED_PATHS, UNMATCHED_ROUTE, HttpMetrics, method_of
+from ._middleware.recorder import DEFAULT_EXCLUDED_PATHS, UNMATCHED_ROUTE, HttpMetrics, method_of
 
 if TYPE_CHECKING:
     from ._collector import MetricsCollector

@@ -24,7 +24,7 @@ RANKS: dict[str, int] = {
     "_default": 9,
     "testing": 10,
     "_decorators": 10,
-    "_http": 10,
+    "_middleware": 10,
     "_instrumentor": 11,
     "_alerting": 11,
     "_dashboard": 12,

@@ -1,7 +1,7 @@
 """OTLP storage: OTel's ``OTLPMetricExporter`` (gRPC or HTTP/protobuf) to any collector.
 
 Every export has one deadline, ``min(timeout, what the collection has left)``: gRPC's own deadline, and for
-HTTP a requests session whose transport (``_http``) bounds the whole request, not each socket read.
+HTTP a requests session whose transport (``_util.http``) bounds the whole request, not each socket read.
 """
 
 from __future__ import annotations
