@@ -17,7 +17,15 @@ import nox
 nox.options.sessions = ["tests", "package", "lint", "typecheck", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 
-TEST_DEPS = ["pytest>=8", "hypothesis>=6", "prometheus-client>=0.20", "playwright>=1.40", "gunicorn>=21", "numpy"]
+TEST_DEPS = [
+    "pytest>=8",
+    "hypothesis>=6",
+    "prometheus-client>=0.20",
+    "playwright>=1.40",
+    "gunicorn>=21",
+    "numpy",
+    "opentelemetry-distro>=0.66b0",
+]
 
 # Keep in step with requires-python, the classifiers in pyproject.toml and the README.
 SUPPORTED_PYTHONS = ("3.10", "3.11", "3.12", "3.13")

@@ -279,6 +279,15 @@ class MetricsCollector:
     def meter_provider(self) -> MeterProvider:
         return self._bridge.provider
 
+    def join_meter_provider(self, provider: MeterProvider) -> None:
+        """Also feed ``provider``'s readers (present and added later) under its Views (the default collector's
+        binding to the application's OTel)."""
+        self._bridge.attach(provider)
+
+    def leave_meter_provider(self, provider: MeterProvider) -> None:
+        """Stop feeding a provider ``join_meter_provider`` joined."""
+        self._bridge.detach(provider)
+
     @property
     def export_timeout(self) -> float:
         """Seconds one ``collect_and_store`` (and the shutdown flush) may take in total."""

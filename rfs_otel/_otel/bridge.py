@@ -30,7 +30,7 @@ from opentelemetry.sdk.metrics.export import (
     ResourceMetrics,
     ScopeMetrics,
 )
-from opentelemetry.sdk.metrics.view import DropAggregation, View
+from opentelemetry.sdk.metrics.view import View
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
@@ -44,6 +44,7 @@ from .._model.validation import check_attributes
 from .._util.fork import Reinitialisable, after_fork_in_child, at_exit, reinit
 from .._version import __version__
 from . import compat
+from . import views as _views
 from .compat import PROBES
 from .points import Stream, filtered, number_data, quantile_metrics
 from .readers import in_memory_reader, periodic_reader, prometheus_reader
@@ -61,6 +62,27 @@ __all__ = [
 SCOPE = InstrumentationScope("rfs_otel", __version__)
 
 
+class _Target:
+    """One MeterProvider the bridge feeds: its Views, its resource and the streams they make of each family."""
+
+    def __init__(self, provider: MeterProvider) -> None:
+        self.provider = provider
+        self.views = compat.provider_views(provider)
+        self.resource = compat.provider_resource(provider)
+        self.active = True
+        self.streams: dict[int, tuple[Stream, ...]] = {}
+
+    def streams_of(self, family: Family) -> tuple[Stream, ...]:
+        """The family's streams under this provider's Views (computed once; a View that cannot apply warns then)."""
+        found = self.streams.get(id(family))
+        if found is None:
+            found = _views.streams(
+                self.views, SCOPE, family.name, family.unit, family.description, family.kind, warn=True
+            )
+            self.streams[id(family)] = found
+        return found
+
+
 class SdkBridge:
     """Connects a collector's families to a MeterProvider and its readers."""
 
@@ -75,7 +97,7 @@ class SdkBridge:
     ) -> None:
         self._views = tuple(views)
         self._reap = reap
-        self._families: list[tuple[Family, tuple[Stream, ...]]] = []
+        self._families: list[Family] = []
         self._lock = threading.Lock()
         self._delta_state: dict[int, dict[tuple[str, tuple[tuple[str, str], ...]], tuple[list[int], float, int]]] = {}
         self._active = True
@@ -108,14 +130,14 @@ class SdkBridge:
             self.provider = meter_provider
             self.owns_provider = False
             bridged = compat.provider_readers(meter_provider)  # the service's own readers
-            for reader in readers:
-                meter_provider.add_metric_reader(reader)
-                bridged.append(reader)
-        self._resource: Resource = compat.provider_resource(self.provider)
         self._own_readers = list(readers)
         self._bridged = list(dict.fromkeys(bridged))
-        for reader in self._bridged:
-            self._install(reader)
+        self._targets = [_Target(self.provider)]
+        self._hook(self._targets[0])
+        if not self.owns_provider:
+            for reader in readers:  # through the hooked consumer: these readers get the bridge too
+                self.provider.add_metric_reader(reader)
+                self._bridged.append(reader)
         after_fork_in_child(self, "_after_fork")
         if self.owns_provider:
             at_exit(self, _shutdown_provider_at_exit)
@@ -138,12 +160,12 @@ class SdkBridge:
     def register(self, family: Family) -> None:
         """Expose a new family to OTel: the bridge emits its points at every collection."""
         with self._lock:
-            self._families.append((family, self.streams(family.name, family.unit, family.description, family.kind)))
+            self._families.append(family)
 
     def view_buckets(self, name: str, unit: str, description: str) -> tuple[float, ...] | None:
         """Bucket bounds a matching View's ExplicitBucketHistogramAggregation imposes, if any."""
-        for view in self._matching(name, unit, description, MetricType.HISTOGRAM):
-            bounds = compat.view_boundaries(view)
+        for target in list(self._targets):
+            bounds = _views.view_buckets(target.views, SCOPE, name, unit, description)
             if bounds is not None:
                 return bounds
         return None
@@ -151,46 +173,47 @@ class SdkBridge:
     def streams(
         self, name: str, unit: str, description: str, kind: MetricType = MetricType.HISTOGRAM
     ) -> tuple[Stream, ...]:
-        """The streams Views make of a family (the family itself when no View matches)."""
-        matching = self._matching(name, unit, description, kind)
-        if not matching:
-            return (Stream(name, description, None),)
-        streams = []
-        for view in matching:
-            if isinstance(compat.view_aggregation(view), DropAggregation):
-                continue
-            streams.append(
-                Stream(
-                    compat.view_name(view) or name,
-                    compat.view_description(view) or description,
-                    compat.view_attribute_keys(view),
-                )
-            )
-        return tuple(streams)
+        """The streams the main provider's Views make of a family (the family itself when no View matches)."""
+        return _views.streams(self._targets[0].views, SCOPE, name, unit, description, kind)
 
-    def _matching(self, name: str, unit: str, description: str, kind: MetricType) -> list[View]:
-        """Views matching a family, probed as the OTel instrument types it stands for."""
-        if not self._views:
-            return []
-        probes = [cls(name, SCOPE, None, unit=unit, description=description) for cls in PROBES[kind]]
-        return [view for view in self._views if any(compat.view_matches(view, probe) for probe in probes)]
+    # -- providers joined later ---------------------------------------------------------------
+
+    def attach(self, provider: MeterProvider) -> None:
+        """Feed ``provider``'s readers too (present and added later), under its Views and resource."""
+        with self._lock:
+            if any(target.provider is provider for target in self._targets):
+                return
+            target = _Target(provider)
+            self._targets.append(target)
+        self._hook(target)
+
+    def detach(self, provider: MeterProvider) -> None:
+        """Stop feeding a provider ``attach`` joined (its readers then collect only the SDK's own metrics)."""
+        with self._lock:
+            for target in self._targets[1:]:
+                if target.provider is provider:
+                    target.active = False
+                    self._targets.remove(target)
 
     # -- the producer -------------------------------------------------------------------------
 
-    def _install(self, reader: MetricReader) -> None:
+    def _hook(self, target: _Target) -> None:
+        """Wrap the collect callback of ``target``'s readers, and of every reader added to it later."""
         bridge = self
 
         def wrap(inner: compat.Collect) -> compat.Collect:
             def collect(r: MetricReader, timeout_millis: float = 10_000) -> MetricsData | None:
-                if not bridge._active:
+                if not (bridge._active and target.active):
                     return inner(r, timeout_millis=timeout_millis)
                 with bridge.collecting():
                     data = inner(r, timeout_millis=timeout_millis)
-                    return bridge._merge(data, r)
+                    return bridge._merge(data, r, target)
 
             return collect
 
-        compat.wrap_collect(reader, wrap)
+        for reader in compat.provider_readers(target.provider):
+            compat.wrap_collect(reader, wrap)
+        compat.wrap_consumer_collect(target.provider, wrap)
 
     @contextlib.contextmanager
     def collecting(self) -> Iterator[Source]:
@@ -204,15 +227,15 @@ class SdkBridge:
         """One ``Metric`` record per series of the exported families, read as a collection would read them."""
         with self.collecting() as source:
             with self._lock:
-                families = [family for family, _ in self._families]
+                families = list(self._families)
             return records(source, families, timestamp)
 
-    def _merge(self, data: MetricsData | None, reader: MetricReader) -> MetricsData | None:
-        produced = self.produce(reader)
+    def _merge(self, data: MetricsData | None, reader: MetricReader, target: _Target) -> MetricsData | None:
+        produced = self.produce(reader, target)
         if not produced:
             return data
         if data is None or not data.resource_metrics:
-            return MetricsData([ResourceMetrics(self._resource, [ScopeMetrics(SCOPE, produced, "")], "")])
+            return MetricsData([ResourceMetrics(target.resource, [ScopeMetrics(SCOPE, produced, "")], "")])
         first, *rest = data.resource_metrics
         scopes = list(first.scope_metrics)
         for i, scope_metrics in enumerate(scopes):
@@ -224,14 +247,16 @@ class SdkBridge:
             scopes.append(ScopeMetrics(SCOPE, produced, ""))
         return MetricsData([ResourceMetrics(first.resource, scopes, first.schema_url), *rest])
 
-    def produce(self, reader: MetricReader | None = None) -> list[Metric]:
-        """OTel metrics for the histogram and summary families, cumulative unless ``reader`` wants delta."""
+    def produce(self, reader: MetricReader | None = None, target: _Target | None = None) -> list[Metric]:
+        """OTel metrics of every family under ``target``'s Views, cumulative unless ``reader`` wants delta."""
         delta = compat.prefers_delta(reader, PROBES[MetricType.HISTOGRAM][0])
         now = time.time_ns()
         out: list[Metric] = []
+        target = target or self._targets[0]
         with self._lock:
             families = list(self._families)
-        for family, streams in families:
+        for family in families:
+            streams = target.streams_of(family)
             if family.kind in (MetricType.COUNTER, MetricType.GAUGE):
                 out.extend(self._number_metrics(family, streams, now, reader))
                 continue
@@ -292,14 +317,21 @@ class SdkBridge:
             for attributes, _, found in snapshots
             if found
         }
+        bounds = family.bounds
+        if stream.bounds is not None and stream.bounds != tuple(family.bounds):
+            if _views.rebucket([0] * (len(family.bounds) + 1), family.bounds, stream.bounds) is not None:
+                bounds = stream.bounds
+            else:
+                _views.warn_bounds(family.name, family.bounds, stream.bounds)
         for attributes, snap, _ in snapshots:
             attrs = filtered(attributes, stream.attribute_keys)
             key = tuple(sorted(attrs.items()))
+            counts = _views.rebucket(snap.counts, family.bounds, bounds) or list(snap.counts)
             acc = merged.get(key)
             if acc is None:
-                merged[key] = [list(snap.counts), snap.sum, snap.min, snap.max]
+                merged[key] = [counts, snap.sum, snap.min, snap.max]
             else:
-                acc[0] = [a + b for a, b in zip(acc[0], snap.counts)]
+                acc[0] = [a + b for a, b in zip(acc[0], counts)]
                 acc[1] += snap.sum
                 acc[2] = min(acc[2], snap.min)
                 acc[3] = max(acc[3], snap.max)
@@ -324,7 +356,7 @@ class SdkBridge:
                     count=sum(counts),
                     sum=total,
                     bucket_counts=counts,
-                    explicit_bounds=family.bounds,
+                    explicit_bounds=bounds,
                     min=0.0 if empty or not math.isfinite(low) else low,
                     max=0.0 if empty or not math.isfinite(high) else high,
                     exemplars=exemplars,
@@ -340,13 +372,19 @@ class SdkBridge:
             if self._closing:
                 return
             self._closing = True
+            joined = self._targets[1:]
+        for target in joined:  # the app's providers this collector joined get its last values before it stops
+            with contextlib.suppress(Exception):
+                target.provider.force_flush(timeout_millis=timeout_millis)
         if self.owns_provider:
             self.provider.shutdown(timeout_millis=timeout_millis)  # periodic readers export a last time
             self._active = False
             return
         for reader in self._own_readers:
-            compat.remove_reader(self.provider, reader)
-            reader.shutdown(timeout_millis=timeout_millis)
+            # Shut down (a periodic reader exports a last time) while still registered, then detach.
+            with contextlib.suppress(Exception):
+                reader.shutdown(timeout_millis=timeout_millis)
+            compat.detach_reader(self.provider, reader)
         self._active = False
 
 

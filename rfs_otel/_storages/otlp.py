@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
@@ -16,13 +17,14 @@ from typing import Any
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricReader, MetricsData
 
 from .._otel.bridge import in_memory_reader, periodic_reader
-from .._otel.compat import exporter_preferences, set_exporter_deadline
+from .._otel.compat import exporter_preferences, provider_readers, reader_exporter, set_exporter_deadline
 from .._result import Failure, Result, Success
 from .._util.fork import after_fork_in_child, reinit
 from .._util.http import HttpError, expect_success
 from .._util.http import request as http_request
 from .._util.optional import require
 from .._util.redact import basic_auth, capture_errors, guard_logs, split_credentials
+from .._web.source import MetricSource
 from .base import MetricsStorage
 from .memory import count_points
 
@@ -239,6 +241,25 @@ class OTLPStorage(MetricsStorage):
 
     def readers(self) -> Sequence[MetricReader]:
         return (self._reader,)
+
+    def attach(self, collector: MetricSource) -> None:
+        """Warn when the collector's (the app's) provider already exports OTLP: every metric would go out twice."""
+        provider = getattr(collector, "meter_provider", None)
+        if provider is None:
+            return
+        for reader in provider_readers(provider):
+            exporter = reader_exporter(reader)
+            if exporter is None or isinstance(exporter, _RecordingExporter):
+                continue
+            if type(exporter).__name__ == "OTLPMetricExporter":
+                warnings.warn(
+                    f"{self!r} is attached to a MeterProvider that already exports OTLP through {reader!r}: "
+                    "rfs_otel's metrics would be exported twice; drop the storage (the app's exporter already "
+                    "sends them) or give the collector its own provider (see docs/otel-integration.md)",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
+                return
 
     def store(self, timeout: float) -> Result[int, str]:
         seconds = max(min(self.timeout, timeout), 0.001)
