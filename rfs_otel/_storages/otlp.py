@@ -173,13 +173,28 @@ def _with_auth(headers: Mapping[str, str] | None, credentials: tuple[str, str] |
     return merged or None
 
 
+def _milliseconds_variable(name: str, default: float) -> float:
+    """Seconds from an ``OTEL_METRIC_EXPORT_*`` variable (milliseconds, as the SDK's periodic reader reads it)."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ValueError(f"{name} must be a positive number of milliseconds, got {text!r}")
+    return value / 1000
+
+
 class OTLPStorage(MetricsStorage):
     """Exports to an OTLP collector. With no arguments it follows the ``OTEL_EXPORTER_OTLP_*`` variables.
 
     Without ``interval`` every ``collect_and_store()`` exports synchronously and reports the
     exporter's result; with ``interval`` a background reader also exports every ``interval``
     seconds and flushes on ``collector.shutdown()``. ``user:password@`` in the endpoint becomes a basic-auth
-    header; ``timeout`` is the deadline of a whole export, retries included.
+    header; ``timeout`` is the deadline of a whole export, retries included. Left unset, ``interval`` and
+    ``timeout`` come from ``OTEL_METRIC_EXPORT_INTERVAL``/``OTEL_METRIC_EXPORT_TIMEOUT`` (milliseconds) when set.
     """
 
     remote = True
@@ -189,7 +204,7 @@ class OTLPStorage(MetricsStorage):
         endpoint: str | None = None,
         protocol: str | None = None,
         headers: Mapping[str, str] | None = None,
-        timeout: float = 10,
+        timeout: float | None = None,
         insecure: bool | None = None,
         *,
         interval: float | None = None,
@@ -197,6 +212,10 @@ class OTLPStorage(MetricsStorage):
         protocol = protocol or os.environ.get(
             "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
         )
+        if timeout is None:
+            timeout = _milliseconds_variable("OTEL_METRIC_EXPORT_TIMEOUT", 10.0)
+        if interval is None and os.environ.get("OTEL_METRIC_EXPORT_INTERVAL"):
+            interval = _milliseconds_variable("OTEL_METRIC_EXPORT_INTERVAL", 60.0)
         if protocol not in _PROTOCOLS:
             raise ValueError(f"OTLPStorage protocol must be one of {_PROTOCOLS}, got {protocol!r}")
         if isinstance(timeout, bool) or not (isinstance(timeout, (int, float)) and timeout > 0):
