@@ -100,6 +100,7 @@ class MetricsCollector:
         self._registry = Registry(backend, self._bridge, self._clock, cardinality_limit, self._filters)
         if self.multiprocess_dir is not None:
             self._bridge.source = SharedSource(self.multiprocess_dir, self._registry)
+            self._bridge.share_resource(self.multiprocess_dir)
         # Process-wide hooks hold the collector weakly: dropping it lets it be garbage-collected.
         hold_across_fork(self, "_fork_locks")
         after_fork_in_child(self, "_after_fork")

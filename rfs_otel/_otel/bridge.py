@@ -16,6 +16,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from opentelemetry.sdk.metrics import Exemplar, MeterProvider
@@ -32,7 +33,6 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.metrics.view import View
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from .._engine.family import Family
 from .._engine.layout import HistogramSnapshot
@@ -42,12 +42,13 @@ from .._model.records import Metric as Record
 from .._model.records import MetricType
 from .._model.validation import check_attributes
 from .._util.fork import Reinitialisable, after_fork_in_child, at_exit, reinit
-from .._version import __version__
 from . import compat
 from . import views as _views
 from .compat import PROBES
 from .points import Stream, filtered, number_data, quantile_metrics
 from .readers import in_memory_reader, periodic_reader, prometheus_reader
+from .resource import with_shared_instance_id
+from .views import SCOPE, Target
 
 __all__ = [
     "SCOPE",
@@ -58,29 +59,6 @@ __all__ = [
     "periodic_reader",
     "prometheus_reader",
 ]
-
-SCOPE = InstrumentationScope("rfs_otel", __version__)
-
-
-class _Target:
-    """One MeterProvider the bridge feeds: its Views, its resource and the streams they make of each family."""
-
-    def __init__(self, provider: MeterProvider) -> None:
-        self.provider = provider
-        self.views = compat.provider_views(provider)
-        self.resource = compat.provider_resource(provider)
-        self.active = True
-        self.streams: dict[int, tuple[Stream, ...]] = {}
-
-    def streams_of(self, family: Family) -> tuple[Stream, ...]:
-        """The family's streams under this provider's Views (computed once; a View that cannot apply warns then)."""
-        found = self.streams.get(id(family))
-        if found is None:
-            found = _views.streams(
-                self.views, SCOPE, family.name, family.unit, family.description, family.kind, warn=True
-            )
-            self.streams[id(family)] = found
-        return found
 
 
 class SdkBridge:
@@ -108,6 +86,9 @@ class SdkBridge:
         self._collecting = threading.RLock()
         #: Where exported values come from: this process's series, or (multiprocess) every worker's.
         self.source: Source = source or LocalSource()
+        self._explicit_resource = resource is not None
+        #: Multiprocess: the one resource every worker exports (the SDK's per-fork resource is overridden).
+        self._pinned: Resource | None = None
         if meter_provider is None:
             # No SDK atexit hook: it would keep this provider (and through it the collector's series) alive
             # forever; the collector's own weakly held exit hook shuts the provider down instead.
@@ -132,7 +113,7 @@ class SdkBridge:
             bridged = compat.provider_readers(meter_provider)  # the service's own readers
         self._own_readers = list(readers)
         self._bridged = list(dict.fromkeys(bridged))
-        self._targets = [_Target(self.provider)]
+        self._targets = [Target(self.provider)]
         self._hook(self._targets[0])
         if not self.owns_provider:
             for reader in readers:  # through the hooked consumer: these readers get the bridge too
@@ -176,6 +157,11 @@ class SdkBridge:
         """The streams the main provider's Views make of a family (the family itself when no View matches)."""
         return _views.streams(self._targets[0].views, SCOPE, name, unit, description, kind)
 
+    def share_resource(self, directory: Path) -> None:
+        """Multiprocess: export one resource, with a ``service.instance.id`` every worker of ``directory`` shares."""
+        if self.owns_provider and not self._explicit_resource:
+            self._pinned = with_shared_instance_id(self._targets[0].resource, directory)
+
     # -- providers joined later ---------------------------------------------------------------
 
     def attach(self, provider: MeterProvider) -> None:
@@ -183,7 +169,7 @@ class SdkBridge:
         with self._lock:
             if any(target.provider is provider for target in self._targets):
                 return
-            target = _Target(provider)
+            target = Target(provider)
             self._targets.append(target)
         self._hook(target)
 
@@ -197,7 +183,7 @@ class SdkBridge:
 
     # -- the producer -------------------------------------------------------------------------
 
-    def _hook(self, target: _Target) -> None:
+    def _hook(self, target: Target) -> None:
         """Wrap the collect callback of ``target``'s readers, and of every reader added to it later."""
         bridge = self
 
@@ -230,13 +216,16 @@ class SdkBridge:
                 families = list(self._families)
             return records(source, families, timestamp)
 
-    def _merge(self, data: MetricsData | None, reader: MetricReader, target: _Target) -> MetricsData | None:
+    def _merge(self, data: MetricsData | None, reader: MetricReader, target: Target) -> MetricsData | None:
         produced = self.produce(reader, target)
         if not produced:
             return data
         if data is None or not data.resource_metrics:
-            return MetricsData([ResourceMetrics(target.resource, [ScopeMetrics(SCOPE, produced, "")], "")])
+            resource = self._pinned if self._pinned is not None and target is self._targets[0] else target.resource
+            return MetricsData([ResourceMetrics(resource, [ScopeMetrics(SCOPE, produced, "")], "")])
         first, *rest = data.resource_metrics
+        if self._pinned is not None and target is self._targets[0]:
+            first = ResourceMetrics(self._pinned, first.scope_metrics, first.schema_url)
         scopes = list(first.scope_metrics)
         for i, scope_metrics in enumerate(scopes):
             scope = scope_metrics.scope
@@ -247,7 +236,7 @@ class SdkBridge:
             scopes.append(ScopeMetrics(SCOPE, produced, ""))
         return MetricsData([ResourceMetrics(first.resource, scopes, first.schema_url), *rest])
 
-    def produce(self, reader: MetricReader | None = None, target: _Target | None = None) -> list[Metric]:
+    def produce(self, reader: MetricReader | None = None, target: Target | None = None) -> list[Metric]:
         """OTel metrics of every family under ``target``'s Views, cumulative unless ``reader`` wants delta."""
         delta = compat.prefers_delta(reader, PROBES[MetricType.HISTOGRAM][0])
         now = time.time_ns()

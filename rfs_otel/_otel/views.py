@@ -11,6 +11,7 @@ import bisect
 import logging
 from collections.abc import Sequence
 
+from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.view import (
     DefaultAggregation,
     DropAggregation,
@@ -22,12 +23,14 @@ from opentelemetry.sdk.metrics.view import (
 )
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
+from .._engine.family import Family
 from .._model.records import MetricType
+from .._version import __version__
 from . import compat
 from .compat import PROBES
 from .points import Stream
 
-__all__ = ["matching", "rebucket", "streams", "view_buckets", "warn_bounds"]
+__all__ = ["SCOPE", "Target", "matching", "rebucket", "streams", "view_buckets", "warn_bounds"]
 
 _log = logging.getLogger("rfs_otel")
 _warned: set[tuple[str, tuple[float, ...], tuple[float, ...]]] = set()
@@ -141,3 +144,25 @@ def warn_bounds(name: str, recorded: Sequence[float], wanted: Sequence[float]) -
         list(recorded),
         list(wanted),
     )
+
+
+SCOPE = InstrumentationScope("rfs_otel", __version__)
+
+
+class Target:
+    """One MeterProvider the bridge feeds: its Views, its resource and the streams they make of each family."""
+
+    def __init__(self, provider: MeterProvider) -> None:
+        self.provider = provider
+        self.views = compat.provider_views(provider)
+        self.resource = compat.provider_resource(provider)
+        self.active = True
+        self.streams: dict[int, tuple[Stream, ...]] = {}
+
+    def streams_of(self, family: Family) -> tuple[Stream, ...]:
+        """The family's streams under this provider's Views (computed once; a View that cannot apply warns then)."""
+        found = self.streams.get(id(family))
+        if found is None:
+            found = streams(self.views, SCOPE, family.name, family.unit, family.description, family.kind, warn=True)
+            self.streams[id(family)] = found
+        return found
