@@ -15,7 +15,7 @@ from opentelemetry.sdk.resources import Resource
 __all__ = ["INSTANCE_ID_FILE", "shared_instance_id", "with_shared_instance_id"]
 
 #: The file in the multiprocess directory holding the server's ``service.instance.id``.
-INSTANCE_ID_FILE = "service-instance-id"
+INSTANCE_ID_FILE = ".service-instance-id"
 _KEY = "service.instance.id"
 
 
