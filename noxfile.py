@@ -17,7 +17,16 @@ import nox
 nox.options.sessions = ["tests", "package", "lint", "typecheck", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 
-TEST_DEPS = ["pytest>=8", "hypothesis>=6", "prometheus-client>=0.20", "playwright>=1.40", "gunicorn>=21", "numpy"]
+TEST_DEPS = [
+    "pytest>=8",
+    "hypothesis>=6",
+    "prometheus-client>=0.20",
+    "playwright>=1.40",
+    "gunicorn>=21",
+    "numpy",
+    "opentelemetry-distro>=0.66b0",
+    "packaging",
+]
 #: The web frameworks the HTTP middleware and the mounting are tested with.
 WEB_DEPS = ["fastapi>=0.100", "starlette>=0.35", "httpx>=0.24", "flask>=2.2", "django>=4.2", "uvicorn>=0.23"]
 TEST_DEPS += WEB_DEPS
@@ -90,6 +99,51 @@ INSTALLED_PYTHONS = _installed_pythons()
 def tests(session: nox.Session) -> None:
     """The whole test suite, with every extra installed, on every supported Python this machine has."""
     session.install("-e", ".[all]", *TEST_DEPS)
+    session.run("pytest", *session.posargs)
+
+
+#: The OpenTelemetry packages released together with the SDK (same version) and their contrib partners (0.X betas).
+SDK_PACKAGES = ("opentelemetry-api", "opentelemetry-sdk", "opentelemetry-exporter-otlp", "opentelemetry-proto")
+CONTRIB_PACKAGES = (
+    "opentelemetry-exporter-prometheus",
+    "opentelemetry-instrumentation",
+    "opentelemetry-instrumentation-system-metrics",
+    "opentelemetry-distro",
+)
+
+
+def _sdk_range() -> tuple[str, str]:
+    """The ``opentelemetry-sdk`` lower bound pyproject.toml declares, and its upper bound (exclusive)."""
+    import tomllib
+
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
+    spec = next(d for d in dependencies if d.startswith("opentelemetry-sdk"))
+    low = spec.split(">=")[1].split(",")[0]
+    high = spec.split(",<")[1]
+    return low, high
+
+
+def _contrib_version(sdk: str) -> str:
+    """The contrib release paired with SDK ``1.M.x``: ``0.(M+21)b0`` (e.g. SDK 1.45.0 with contrib 0.66b0)."""
+    minor = int(sdk.split(".")[1])
+    return f"0.{minor + 21}b0"
+
+
+@nox.session(name="tests-sdk")
+@nox.parametrize("sdk", ["oldest", "newest"])
+def tests_sdk(session: nox.Session, sdk: str) -> None:
+    """The suite against the oldest supported and the newest available opentelemetry-sdk of the declared range."""
+    session.install("-e", ".[all]", *TEST_DEPS)
+    low, high = _sdk_range()
+    if sdk == "oldest":
+        pins = [f"{name}=={low}" for name in SDK_PACKAGES]
+        pins += [f"{name}=={_contrib_version(low)}" for name in CONTRIB_PACKAGES]
+        session.install(*pins)
+    else:
+        session.install("-U", *(f"{name}<{high}" for name in SDK_PACKAGES))
+    session.run(
+        "python", "-c", "import importlib.metadata as m; print('opentelemetry-sdk', m.version('opentelemetry-sdk'))"
+    )
     session.run("pytest", *session.posargs)
 
 

@@ -182,7 +182,7 @@ def _start_workers(side: str, directory: str, size: int, labels: str) -> list[su
 
 def multiprocess_row(settings: Any) -> Any:
     """Scrape of four live workers' directory: rfs_otel multiprocess mode against MultiProcessCollector."""
-    from _equal import TargetInfo, verdict
+    from _equal import TargetInfo, defaults_of, verdict
     from _timing import Row, count, paired, rounds_of_calls
     from prometheus_client import CollectorRegistry, generate_latest
     from prometheus_client.multiprocess import MultiProcessCollector
@@ -199,8 +199,9 @@ def multiprocess_row(settings: Any) -> Any:
         collector = MetricsCollector(storage=storage, multiprocess_dir=ours_dir, cardinality_limit=size + 10)
         registry = CollectorRegistry()
         MultiProcessCollector(registry, path=peer_dir)
-        if labels["target"] is not None:
-            registry.register(TargetInfo(labels["target"]))
+        target = defaults_of(storage.exposition())[1]  # the workers' shared service.instance.id, as exported
+        if target is not None:
+            registry.register(TargetInfo(target))
         same, note = verdict("multiprocess scrape", storage.exposition(), generate_latest(registry))
         times = rounds_of_calls({"ours": storage.exposition, "peer": lambda: generate_latest(registry)}, settings)
         ratio, a, b = paired(times)

@@ -100,6 +100,7 @@ class MetricsCollector:
         self._registry = Registry(backend, self._bridge, self._clock, cardinality_limit, self._filters)
         if self.multiprocess_dir is not None:
             self._bridge.source = SharedSource(self.multiprocess_dir, self._registry)
+            self._bridge.share_resource(self.multiprocess_dir)
         # Process-wide hooks hold the collector weakly: dropping it lets it be garbage-collected.
         hold_across_fork(self, "_fork_locks")
         after_fork_in_child(self, "_after_fork")
@@ -278,6 +279,15 @@ class MetricsCollector:
     @property
     def meter_provider(self) -> MeterProvider:
         return self._bridge.provider
+
+    def join_meter_provider(self, provider: MeterProvider) -> None:
+        """Also feed ``provider``'s readers (present and added later) under its Views (the default collector's
+        binding to the application's OTel)."""
+        self._bridge.attach(provider)
+
+    def leave_meter_provider(self, provider: MeterProvider) -> None:
+        """Stop feeding a provider ``join_meter_provider`` joined."""
+        self._bridge.detach(provider)
 
     @property
     def export_timeout(self) -> float:

@@ -25,7 +25,13 @@ from ._engine.series import Counter, Gauge, Histogram
 from ._model.validation import check_labels, check_name
 from ._result import Failure
 
-__all__ = ["CounterMetric", "PerformanceMonitored", "TimingMetric", "set_recording_enabled"]
+__all__ = [
+    "CounterMetric",
+    "PerformanceMonitored",
+    "TimingMetric",
+    "set_default_tracer_provider",
+    "set_recording_enabled",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,6 +45,15 @@ _recording = [True]
 def set_recording_enabled(enabled: bool) -> None:
     """Turn recording of every ``@PerformanceMonitored`` function on or off (the instrumentor's switch)."""
     _recording[0] = bool(enabled)
+
+
+#: The TracerProvider of decorators given none (None: the global one); set by ``RfsOtelInstrumentor``.
+_tracer_provider: list[trace.TracerProvider | None] = [None]
+
+
+def set_default_tracer_provider(provider: trace.TracerProvider | None) -> None:
+    """The TracerProvider the spans of decorators given no ``tracer_provider=`` use (None: the global one)."""
+    _tracer_provider[0] = provider
 
 
 def _suppressed() -> bool:
@@ -175,7 +190,7 @@ class PerformanceMonitored:
 class _Recorder:
     """Per decorated function: resolves series and records one call's outcome."""
 
-    __slots__ = ("_labels", "_monitor", "_series", "_span_name", "_tracer")
+    __slots__ = ("_labels", "_monitor", "_series", "_span_name", "_tracer", "_tracer_for")
 
     def __init__(self, monitor: PerformanceMonitored, func: Callable[..., Any]) -> None:
         self._monitor = monitor
@@ -183,6 +198,7 @@ class _Recorder:
         self._series: _Series | None = None
         self._span_name = func.__qualname__
         self._tracer: trace.Tracer | None = None
+        self._tracer_for: trace.TracerProvider | None = None
 
     def series(self) -> _Series:
         collector = self._monitor.collector or get_metrics_collector()
@@ -192,8 +208,10 @@ class _Recorder:
         return series
 
     def tracer(self) -> trace.Tracer:
-        if self._tracer is None:
-            self._tracer = trace.get_tracer("rfs_otel", tracer_provider=self._monitor._tracer_provider)
+        provider = self._monitor._tracer_provider or _tracer_provider[0]
+        if self._tracer is None or self._tracer_for is not provider:
+            self._tracer = trace.get_tracer("rfs_otel", tracer_provider=provider)
+            self._tracer_for = provider
         return self._tracer
 
     def done(self, series: _Series, elapsed: float, error: str | None, span: trace.Span | None) -> None:

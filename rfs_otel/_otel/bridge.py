@@ -16,6 +16,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from opentelemetry.sdk.metrics import Exemplar, MeterProvider
@@ -30,9 +31,8 @@ from opentelemetry.sdk.metrics.export import (
     ResourceMetrics,
     ScopeMetrics,
 )
-from opentelemetry.sdk.metrics.view import DropAggregation, View
+from opentelemetry.sdk.metrics.view import View
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from .._engine.family import Family
 from .._engine.layout import HistogramSnapshot
@@ -42,11 +42,13 @@ from .._model.records import Metric as Record
 from .._model.records import MetricType
 from .._model.validation import check_attributes
 from .._util.fork import Reinitialisable, after_fork_in_child, at_exit, reinit
-from .._version import __version__
 from . import compat
+from . import views as _views
 from .compat import PROBES
 from .points import Stream, filtered, number_data, quantile_metrics
 from .readers import in_memory_reader, periodic_reader, prometheus_reader
+from .resource import with_shared_instance_id
+from .views import SCOPE, Target
 
 __all__ = [
     "SCOPE",
@@ -57,8 +59,6 @@ __all__ = [
     "periodic_reader",
     "prometheus_reader",
 ]
-
-SCOPE = InstrumentationScope("rfs_otel", __version__)
 
 
 class SdkBridge:
@@ -75,7 +75,7 @@ class SdkBridge:
     ) -> None:
         self._views = tuple(views)
         self._reap = reap
-        self._families: list[tuple[Family, tuple[Stream, ...]]] = []
+        self._families: list[Family] = []
         self._lock = threading.Lock()
         self._delta_state: dict[int, dict[tuple[str, tuple[tuple[str, str], ...]], tuple[list[int], float, int]]] = {}
         self._active = True
@@ -86,6 +86,9 @@ class SdkBridge:
         self._collecting = threading.RLock()
         #: Where exported values come from: this process's series, or (multiprocess) every worker's.
         self.source: Source = source or LocalSource()
+        self._explicit_resource = resource is not None
+        #: Multiprocess: the one resource every worker exports (the SDK's per-fork resource is overridden).
+        self._pinned: Resource | None = None
         if meter_provider is None:
             # No SDK atexit hook: it would keep this provider (and through it the collector's series) alive
             # forever; the collector's own weakly held exit hook shuts the provider down instead.
@@ -108,14 +111,14 @@ class SdkBridge:
             self.provider = meter_provider
             self.owns_provider = False
             bridged = compat.provider_readers(meter_provider)  # the service's own readers
-            for reader in readers:
-                meter_provider.add_metric_reader(reader)
-                bridged.append(reader)
-        self._resource: Resource = compat.provider_resource(self.provider)
         self._own_readers = list(readers)
         self._bridged = list(dict.fromkeys(bridged))
-        for reader in self._bridged:
-            self._install(reader)
+        self._targets = [Target(self.provider)]
+        self._hook(self._targets[0])
+        if not self.owns_provider:
+            for reader in readers:  # through the hooked consumer: these readers get the bridge too
+                self.provider.add_metric_reader(reader)
+                self._bridged.append(reader)
         after_fork_in_child(self, "_after_fork")
         if self.owns_provider:
             at_exit(self, _shutdown_provider_at_exit)
@@ -138,12 +141,12 @@ class SdkBridge:
     def register(self, family: Family) -> None:
         """Expose a new family to OTel: the bridge emits its points at every collection."""
         with self._lock:
-            self._families.append((family, self.streams(family.name, family.unit, family.description, family.kind)))
+            self._families.append(family)
 
     def view_buckets(self, name: str, unit: str, description: str) -> tuple[float, ...] | None:
         """Bucket bounds a matching View's ExplicitBucketHistogramAggregation imposes, if any."""
-        for view in self._matching(name, unit, description, MetricType.HISTOGRAM):
-            bounds = compat.view_boundaries(view)
+        for target in list(self._targets):
+            bounds = _views.view_buckets(target.views, SCOPE, name, unit, description)
             if bounds is not None:
                 return bounds
         return None
@@ -151,46 +154,52 @@ class SdkBridge:
     def streams(
         self, name: str, unit: str, description: str, kind: MetricType = MetricType.HISTOGRAM
     ) -> tuple[Stream, ...]:
-        """The streams Views make of a family (the family itself when no View matches)."""
-        matching = self._matching(name, unit, description, kind)
-        if not matching:
-            return (Stream(name, description, None),)
-        streams = []
-        for view in matching:
-            if isinstance(compat.view_aggregation(view), DropAggregation):
-                continue
-            streams.append(
-                Stream(
-                    compat.view_name(view) or name,
-                    compat.view_description(view) or description,
-                    compat.view_attribute_keys(view),
-                )
-            )
-        return tuple(streams)
+        """The streams the main provider's Views make of a family (the family itself when no View matches)."""
+        return _views.streams(self._targets[0].views, SCOPE, name, unit, description, kind)
 
-    def _matching(self, name: str, unit: str, description: str, kind: MetricType) -> list[View]:
-        """Views matching a family, probed as the OTel instrument types it stands for."""
-        if not self._views:
-            return []
-        probes = [cls(name, SCOPE, None, unit=unit, description=description) for cls in PROBES[kind]]
-        return [view for view in self._views if any(compat.view_matches(view, probe) for probe in probes)]
+    def share_resource(self, directory: Path) -> None:
+        """Multiprocess: export one resource, with a ``service.instance.id`` every worker of ``directory`` shares."""
+        if self.owns_provider and not self._explicit_resource:
+            self._pinned = with_shared_instance_id(self._targets[0].resource, directory)
+
+    # -- providers joined later ---------------------------------------------------------------
+
+    def attach(self, provider: MeterProvider) -> None:
+        """Feed ``provider``'s readers too (present and added later), under its Views and resource."""
+        with self._lock:
+            if any(target.provider is provider for target in self._targets):
+                return
+            target = Target(provider)
+            self._targets.append(target)
+        self._hook(target)
+
+    def detach(self, provider: MeterProvider) -> None:
+        """Stop feeding a provider ``attach`` joined (its readers then collect only the SDK's own metrics)."""
+        with self._lock:
+            for target in self._targets[1:]:
+                if target.provider is provider:
+                    target.active = False
+                    self._targets.remove(target)
 
     # -- the producer -------------------------------------------------------------------------
 
-    def _install(self, reader: MetricReader) -> None:
+    def _hook(self, target: Target) -> None:
+        """Wrap the collect callback of ``target``'s readers, and of every reader added to it later."""
         bridge = self
 
         def wrap(inner: compat.Collect) -> compat.Collect:
             def collect(r: MetricReader, timeout_millis: float = 10_000) -> MetricsData | None:
-                if not bridge._active:
+                if not (bridge._active and target.active):
                     return inner(r, timeout_millis=timeout_millis)
                 with bridge.collecting():
                     data = inner(r, timeout_millis=timeout_millis)
-                    return bridge._merge(data, r)
+                    return bridge._merge(data, r, target)
 
             return collect
 
-        compat.wrap_collect(reader, wrap)
+        for reader in compat.provider_readers(target.provider):
+            compat.wrap_collect(reader, wrap)
+        compat.wrap_consumer_collect(target.provider, wrap)
 
     @contextlib.contextmanager
     def collecting(self) -> Iterator[Source]:
@@ -204,16 +213,19 @@ class SdkBridge:
         """One ``Metric`` record per series of the exported families, read as a collection would read them."""
         with self.collecting() as source:
             with self._lock:
-                families = [family for family, _ in self._families]
+                families = list(self._families)
             return records(source, families, timestamp)
 
-    def _merge(self, data: MetricsData | None, reader: MetricReader) -> MetricsData | None:
-        produced = self.produce(reader)
+    def _merge(self, data: MetricsData | None, reader: MetricReader, target: Target) -> MetricsData | None:
+        produced = self.produce(reader, target)
         if not produced:
             return data
         if data is None or not data.resource_metrics:
-            return MetricsData([ResourceMetrics(self._resource, [ScopeMetrics(SCOPE, produced, "")], "")])
+            resource = self._pinned if self._pinned is not None and target is self._targets[0] else target.resource
+            return MetricsData([ResourceMetrics(resource, [ScopeMetrics(SCOPE, produced, "")], "")])
         first, *rest = data.resource_metrics
+        if self._pinned is not None and target is self._targets[0]:
+            first = ResourceMetrics(self._pinned, first.scope_metrics, first.schema_url)
         scopes = list(first.scope_metrics)
         for i, scope_metrics in enumerate(scopes):
             scope = scope_metrics.scope
@@ -224,14 +236,16 @@ class SdkBridge:
             scopes.append(ScopeMetrics(SCOPE, produced, ""))
         return MetricsData([ResourceMetrics(first.resource, scopes, first.schema_url), *rest])
 
-    def produce(self, reader: MetricReader | None = None) -> list[Metric]:
-        """OTel metrics for the histogram and summary families, cumulative unless ``reader`` wants delta."""
+    def produce(self, reader: MetricReader | None = None, target: Target | None = None) -> list[Metric]:
+        """OTel metrics of every family under ``target``'s Views, cumulative unless ``reader`` wants delta."""
         delta = compat.prefers_delta(reader, PROBES[MetricType.HISTOGRAM][0])
         now = time.time_ns()
         out: list[Metric] = []
+        target = target or self._targets[0]
         with self._lock:
             families = list(self._families)
-        for family, streams in families:
+        for family in families:
+            streams = target.streams_of(family)
             if family.kind in (MetricType.COUNTER, MetricType.GAUGE):
                 out.extend(self._number_metrics(family, streams, now, reader))
                 continue
@@ -292,14 +306,21 @@ class SdkBridge:
             for attributes, _, found in snapshots
             if found
         }
+        bounds = family.bounds
+        if stream.bounds is not None and stream.bounds != tuple(family.bounds):
+            if _views.rebucket([0] * (len(family.bounds) + 1), family.bounds, stream.bounds) is not None:
+                bounds = stream.bounds
+            else:
+                _views.warn_bounds(family.name, family.bounds, stream.bounds)
         for attributes, snap, _ in snapshots:
             attrs = filtered(attributes, stream.attribute_keys)
             key = tuple(sorted(attrs.items()))
+            counts = _views.rebucket(snap.counts, family.bounds, bounds) or list(snap.counts)
             acc = merged.get(key)
             if acc is None:
-                merged[key] = [list(snap.counts), snap.sum, snap.min, snap.max]
+                merged[key] = [counts, snap.sum, snap.min, snap.max]
             else:
-                acc[0] = [a + b for a, b in zip(acc[0], snap.counts)]
+                acc[0] = [a + b for a, b in zip(acc[0], counts)]
                 acc[1] += snap.sum
                 acc[2] = min(acc[2], snap.min)
                 acc[3] = max(acc[3], snap.max)
@@ -324,7 +345,7 @@ class SdkBridge:
                     count=sum(counts),
                     sum=total,
                     bucket_counts=counts,
-                    explicit_bounds=family.bounds,
+                    explicit_bounds=bounds,
                     min=0.0 if empty or not math.isfinite(low) else low,
                     max=0.0 if empty or not math.isfinite(high) else high,
                     exemplars=exemplars,
@@ -340,13 +361,19 @@ class SdkBridge:
             if self._closing:
                 return
             self._closing = True
+            joined = self._targets[1:]
+        for target in joined:  # the app's providers this collector joined get its last values before it stops
+            with contextlib.suppress(Exception):
+                target.provider.force_flush(timeout_millis=timeout_millis)
         if self.owns_provider:
             self.provider.shutdown(timeout_millis=timeout_millis)  # periodic readers export a last time
             self._active = False
             return
         for reader in self._own_readers:
-            compat.remove_reader(self.provider, reader)
-            reader.shutdown(timeout_millis=timeout_millis)
+            # Shut down (a periodic reader exports a last time) while still registered, then detach.
+            with contextlib.suppress(Exception):
+                reader.shutdown(timeout_millis=timeout_millis)
+            compat.detach_reader(self.provider, reader)
         self._active = False
 
 

@@ -41,10 +41,13 @@ from .._util.fork import Reinitialisable, reinit
 __all__ = [
     "PROBES",
     "Collect",
+    "detach_reader",
     "exporter_preferences",
     "prefers_delta",
     "provider_readers",
     "provider_resource",
+    "provider_views",
+    "reader_exporter",
     "reinit_sdk_locks",
     "remove_reader",
     "set_exporter_deadline",
@@ -55,6 +58,7 @@ __all__ = [
     "view_matches",
     "view_name",
     "wrap_collect",
+    "wrap_consumer_collect",
 ]
 
 #: A reader's collect callback: ``collect(reader, timeout_millis=...)``.
@@ -70,14 +74,14 @@ PROBES: dict[MetricType, tuple[type, ...]] = {
 
 #: Private attributes each class's ``__init__`` sets and this module reads or replaces.
 _INIT_ATTRIBUTES: dict[type, tuple[str, ...]] = {
-    MeterProvider: ("_measurement_consumer", "_sdk_config"),
+    MeterProvider: ("_measurement_consumer", "_sdk_config", "_all_metric_readers_lock"),
     SynchronousMeasurementConsumer: ("_lock", "_reader_storages"),
     MetricReaderStorage: ("_lock", "_instrument_view_instrument_matches"),
     _ViewInstrumentMatch: ("_lock", "_attributes_aggregation"),
     _Aggregation: ("_lock", "_reservoir"),
     FixedSizeExemplarReservoirABC: ("_lock",),
     InMemoryMetricReader: ("_lock",),
-    PeriodicExportingMetricReader: ("_export_lock",),
+    PeriodicExportingMetricReader: ("_export_lock", "_exporter"),
     MetricReader: ("_collect", "_instrument_class_temporality"),
     MetricExporter: ("_preferred_temporality", "_preferred_aggregation"),
     View: ("_name", "_description", "_attribute_keys", "_aggregation"),
@@ -130,6 +134,39 @@ def provider_readers(provider: MeterProvider) -> list[MetricReader]:
     """The readers already registered on ``provider`` (a service's own)."""
     consumer = getattr(provider, "_measurement_consumer", None)
     return list(getattr(consumer, "_reader_storages", ()))
+
+
+def provider_views(provider: MeterProvider) -> tuple[View, ...]:
+    """The Views a MeterProvider was configured with."""
+    return tuple(provider._sdk_config.views)
+
+
+def detach_reader(provider: MeterProvider, reader: MetricReader) -> None:
+    """Detach an already shut down ``reader`` from ``provider`` (the public way would shut it down again)."""
+    remove_reader(provider, reader)
+    reader._set_collect_callback(None)
+    readers: set[MetricReader] | None = getattr(type(provider), "_all_metric_readers", None)
+    if readers is not None:
+        with provider._all_metric_readers_lock:
+            readers.discard(reader)
+
+
+def reader_exporter(reader: MetricReader) -> MetricExporter | None:
+    """The exporter a periodic reader pushes to (None for other readers)."""
+    if isinstance(reader, PeriodicExportingMetricReader):
+        exporter: MetricExporter = reader._exporter
+        return exporter
+    return None
+
+
+def wrap_consumer_collect(provider: MeterProvider, wrap: Callable[[Collect], Collect]) -> None:
+    """Make every reader added to ``provider`` from now on collect through ``wrap(callback)``.
+
+    ``MeterProvider.add_metric_reader`` hands a new reader its measurement consumer's ``collect``; an instance
+    attribute shadowing that method is what it hands from then on.
+    """
+    consumer = provider._measurement_consumer
+    consumer.collect = wrap(consumer.collect)  # type: ignore[method-assign]
 
 
 def remove_reader(provider: MeterProvider, reader: MetricReader) -> None:

@@ -20,6 +20,8 @@ class Stream:
     name: str
     description: str
     attribute_keys: frozenset[str] | None
+    #: Bucket bounds a View's ExplicitBucketHistogramAggregation asks for (None: the family's own).
+    bounds: tuple[float, ...] | None = None
 
 
 def filtered(attributes: dict[str, str], keys: frozenset[str] | None) -> dict[str, str]:

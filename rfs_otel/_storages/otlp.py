@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
@@ -16,13 +17,14 @@ from typing import Any
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricReader, MetricsData
 
 from .._otel.bridge import in_memory_reader, periodic_reader
-from .._otel.compat import exporter_preferences, set_exporter_deadline
+from .._otel.compat import exporter_preferences, provider_readers, reader_exporter, set_exporter_deadline
 from .._result import Failure, Result, Success
 from .._util.fork import after_fork_in_child, reinit
 from .._util.http import HttpError, expect_success
 from .._util.http import request as http_request
 from .._util.optional import require
 from .._util.redact import basic_auth, capture_errors, guard_logs, split_credentials
+from .._web.source import MetricSource
 from .base import MetricsStorage
 from .memory import count_points
 
@@ -171,13 +173,28 @@ def _with_auth(headers: Mapping[str, str] | None, credentials: tuple[str, str] |
     return merged or None
 
 
+def _milliseconds_variable(name: str, default: float) -> float:
+    """Seconds from an ``OTEL_METRIC_EXPORT_*`` variable (milliseconds, as the SDK's periodic reader reads it)."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ValueError(f"{name} must be a positive number of milliseconds, got {text!r}")
+    return value / 1000
+
+
 class OTLPStorage(MetricsStorage):
     """Exports to an OTLP collector. With no arguments it follows the ``OTEL_EXPORTER_OTLP_*`` variables.
 
     Without ``interval`` every ``collect_and_store()`` exports synchronously and reports the
     exporter's result; with ``interval`` a background reader also exports every ``interval``
     seconds and flushes on ``collector.shutdown()``. ``user:password@`` in the endpoint becomes a basic-auth
-    header; ``timeout`` is the deadline of a whole export, retries included.
+    header; ``timeout`` is the deadline of a whole export, retries included. Left unset, ``interval`` and
+    ``timeout`` come from ``OTEL_METRIC_EXPORT_INTERVAL``/``OTEL_METRIC_EXPORT_TIMEOUT`` (milliseconds) when set.
     """
 
     remote = True
@@ -187,7 +204,7 @@ class OTLPStorage(MetricsStorage):
         endpoint: str | None = None,
         protocol: str | None = None,
         headers: Mapping[str, str] | None = None,
-        timeout: float = 10,
+        timeout: float | None = None,
         insecure: bool | None = None,
         *,
         interval: float | None = None,
@@ -195,6 +212,10 @@ class OTLPStorage(MetricsStorage):
         protocol = protocol or os.environ.get(
             "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
         )
+        if timeout is None:
+            timeout = _milliseconds_variable("OTEL_METRIC_EXPORT_TIMEOUT", 10.0)
+        if interval is None and os.environ.get("OTEL_METRIC_EXPORT_INTERVAL"):
+            interval = _milliseconds_variable("OTEL_METRIC_EXPORT_INTERVAL", 60.0)
         if protocol not in _PROTOCOLS:
             raise ValueError(f"OTLPStorage protocol must be one of {_PROTOCOLS}, got {protocol!r}")
         if isinstance(timeout, bool) or not (isinstance(timeout, (int, float)) and timeout > 0):
@@ -239,6 +260,25 @@ class OTLPStorage(MetricsStorage):
 
     def readers(self) -> Sequence[MetricReader]:
         return (self._reader,)
+
+    def attach(self, collector: MetricSource) -> None:
+        """Warn when the collector's (the app's) provider already exports OTLP: every metric would go out twice."""
+        provider = getattr(collector, "meter_provider", None)
+        if provider is None:
+            return
+        for reader in provider_readers(provider):
+            exporter = reader_exporter(reader)
+            if exporter is None or isinstance(exporter, _RecordingExporter):
+                continue
+            if type(exporter).__name__ == "OTLPMetricExporter":
+                warnings.warn(
+                    f"{self!r} is attached to a MeterProvider that already exports OTLP through {reader!r}: "
+                    "rfs_otel's metrics would be exported twice; drop the storage (the app's exporter already "
+                    "sends them) or give the collector its own provider (see docs/otel-integration.md)",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
+                return
 
     def store(self, timeout: float) -> Result[int, str]:
         seconds = max(min(self.timeout, timeout), 0.001)
