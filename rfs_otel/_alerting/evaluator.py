@@ -137,12 +137,13 @@ class AlertManager(Periodic):
         return out
 
     def active_alerts(self) -> list[Alert]:
-        """Alerts that are pending or firing."""
-        return [t.alert for t in self._tracked if t.alert.state in (AlertState.PENDING, AlertState.FIRING)]
+        """Alerts that are pending or firing, as snapshots (they do not change on later evaluations)."""
+        alerts = [t.alert for t in self._tracked if t.alert.state in (AlertState.PENDING, AlertState.FIRING)]
+        return [a.snapshot() for a in alerts]
 
     def alerts(self) -> list[Alert]:
-        """Every rule's alert, whatever its state."""
-        return [t.alert for t in self._tracked]
+        """Every rule's alert, whatever its state, as snapshots."""
+        return [t.alert.snapshot() for t in self._tracked]
 
     def error_budget_remaining(self, slo_name: str, now: float | None = None) -> float:
         """Share of the SLO's error budget left over its window (1.0 untouched, 0 spent, negative overspent)."""
@@ -197,7 +198,8 @@ class AlertManager(Periodic):
                 tracked.alert.value = value
                 holds = tracked.condition.holds(value, tracked.threshold)
                 if advance(tracked.alert, holds, now, tracked.for_seconds, tracked.repeat_interval):
-                    outbox.extend((n, tracked.alert) for n in [*self._notifiers, *tracked.notifiers])
+                    sent = tracked.alert.snapshot()  # a notification must not change when the alert moves on
+                    outbox.extend((n, sent) for n in [*self._notifiers, *tracked.notifiers])
                 self.collector.gauge(
                     "rfs_alerts_firing",
                     "Alerts currently firing (1) or not (0)",
