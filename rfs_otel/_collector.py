@@ -20,6 +20,7 @@ from ._engine.cells import ThreadCells
 from ._engine.family import DEFAULT_CARDINALITY_LIMIT, Family
 from ._engine.filters import MetricFilter
 from ._engine.registry import Registry
+from ._engine.samples import sample_value
 from ._engine.series import Counter, Gauge, Histogram, Summary
 from ._engine.timer import Timer
 from ._engine.view import MetricFamily
@@ -264,6 +265,10 @@ class MetricsCollector:
         Read as an export reads them: in multiprocess mode the records sum every worker.
         """
         return self._bridge.records(time.time())
+
+    def get_sample_value(self, name: str, labels: Labels | None = None) -> float | None:
+        """The exported sample ``name{labels}`` (``x_total``, ``h_count``, ``h_bucket{le}``...), or None; creates nothing."""
+        return sample_value(self.snapshot(), name, labels)
 
     async def get_all_metrics(self) -> list[Metric]:
         """One ``Metric`` record per series, as the RFS API returns them."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from rfs_otel import Alert, AlertManager, AlertRule, AlertState, MetricsCollector
 from rfs_otel.testing import ManualClock
 
@@ -23,3 +26,44 @@ def test_a_notified_alert_never_changes_afterwards(collector: MetricsCollector) 
     assert (listed.state, listed.value) == (AlertState.FIRING, 50)
     received[0].labels["team"] = "x"
     assert "team" not in manager.alerts()[0].labels
+
+
+def test_get_sample_value_reads_without_creating(collector: MetricsCollector) -> None:
+    """get_sample_value returns an existing series' value, None for an absent one, and creates no series."""
+    collector.counter("requests_total", labels={"status": "ok"}).increment(3)
+    assert collector.get_sample_value("requests_total", {"status": "ok"}) == 3
+    assert collector.get_sample_value("requests_total", {"status": "okk"}) is None
+    assert collector.get_sample_value("no_such_metric") is None
+    assert collector.series_count() == 1
+    assert [m.labels for m in collector.snapshot()] == [{"status": "ok"}]
+
+
+def test_get_sample_value_knows_prometheus_sample_names(collector: MetricsCollector) -> None:
+    """Histogram _count/_sum/_bucket{le}, summary _count/{quantile} and a counter's _total sample are found."""
+    latency = collector.histogram("latency_seconds", buckets=[0.1, 1], labels={"route": "/"})
+    latency.observe(0.05)
+    latency.observe(0.5)
+    collector.summary("size_bytes", quantiles=[0.5]).observe(10)
+    collector.counter("jobs").increment()
+    assert collector.get_sample_value("latency_seconds_count", {"route": "/"}) == 2
+    assert collector.get_sample_value("latency_seconds_sum", {"route": "/"}) == 0.55
+    assert collector.get_sample_value("latency_seconds_bucket", {"route": "/", "le": "0.1"}) == 1
+    assert collector.get_sample_value("latency_seconds_bucket", {"route": "/", "le": "+Inf"}) == 2
+    assert collector.get_sample_value("latency_seconds_bucket", {"route": "/", "le": "0.3"}) is None
+    assert collector.get_sample_value("size_bytes", {"quantile": "0.5"}) == 10
+    assert collector.get_sample_value("size_bytes_count") == 1
+    assert collector.get_sample_value("jobs_total") == 1
+
+
+def test_get_sample_value_sums_workers_in_multiprocess_mode(tmp_path: Path) -> None:
+    """In multiprocess mode the sample is read as an export reads it: a forked worker's count is included."""
+    with MetricsCollector(multiprocess_dir=tmp_path) as collector:
+        hits = collector.counter("hits_total")
+        hits.increment(2)
+        pid = os.fork()
+        if pid == 0:  # child: record, then exit without any flush
+            hits.increment(5)
+            os._exit(0)
+        os.waitpid(pid, 0)
+        assert collector.get_sample_value("hits_total") == 7
+        assert collector.get_sample_value("hits_total", {"a": "b"}) is None
