@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from rfs_otel import Alert, AlertManager, AlertRule, AlertState, MetricsCollector
+from rfs_otel import Alert, AlertManager, AlertRule, AlertState, MetricsCollector, PrometheusStorage
 from rfs_otel.testing import ManualClock
 
 
@@ -67,3 +67,43 @@ def test_get_sample_value_sums_workers_in_multiprocess_mode(tmp_path: Path) -> N
         os.waitpid(pid, 0)
         assert collector.get_sample_value("hits_total") == 7
         assert collector.get_sample_value("hits_total", {"a": "b"}) is None
+
+
+def test_no_phantom_unlabelled_series(collector: MetricsCollector) -> None:
+    """A gauge created without labels and set per product exports only the products, not a bare 0 series."""
+    inventory = collector.gauge("inventory_remaining")
+    inventory.set(3, labels={"product_id": "a"})
+    inventory.set(13, labels={"product_id": "b"})
+    assert [m.labels for m in collector.snapshot()] == [{"product_id": "a"}, {"product_id": "b"}]
+    assert collector.get_sample_value("inventory_remaining") is None
+    inventory.set(0)
+    assert collector.get_sample_value("inventory_remaining") == 0
+
+
+def test_unlabelled_metrics_alone_still_export_zero(collector: MetricsCollector) -> None:
+    """A metric with only its unlabelled series is exported at zero before anything is recorded."""
+    collector.counter("errors_total")
+    collector.histogram("job_seconds", buckets=[1])
+    assert {m.name for m in collector.snapshot()} == {"errors_total", "job_seconds"}
+
+
+def test_no_phantom_series_in_the_prometheus_exposition() -> None:
+    """The scrape page carries inventory_remaining{product_id="a"} and no product_id="" line."""
+    storage = PrometheusStorage(port=0)
+    with MetricsCollector(storage=storage) as collector:
+        inventory = collector.gauge("inventory_remaining")
+        inventory.set(3, labels={"product_id": "a"})
+        page = storage.exposition().decode()
+    assert 'product_id="a"} 3.0' in page
+    assert 'product_id=""' not in page
+
+
+def test_no_phantom_series_in_multiprocess_mode(tmp_path: Path) -> None:
+    """In multiprocess mode the bare series of a per-call-labelled gauge and counter is not exported either."""
+    with MetricsCollector(multiprocess_dir=tmp_path) as collector:
+        collector.gauge("inventory_remaining").set(3, labels={"product_id": "a"})
+        collector.counter("sold_total").with_labels({"product_id": "a"}).increment()
+        assert sorted((m.name, tuple(m.labels.items())) for m in collector.snapshot()) == [
+            ("inventory_remaining", (("product_id", "a"),)),
+            ("sold_total", (("product_id", "a"),)),
+        ]

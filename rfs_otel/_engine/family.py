@@ -129,6 +129,18 @@ class Family:
                     pass
         return series
 
+    def exported_series(self) -> list[Series]:
+        """The series an export shows: all but an unlabelled one nothing was recorded on while labelled ones exist.
+
+        (``gauge("x")`` then ``set(v, labels={"id": ...})`` must not export a phantom ``x{id=""} 0``.)
+        """
+        series = list(self.series.values())
+        if len(series) > 1:
+            bare = self.series.get(())
+            if bare is not None and not bare.recorded():
+                series.remove(bare)
+        return series
+
     def _fold(self) -> Series:
         """The overflow series (``otel.metric.overflow=true``) taking label sets past the limit; lock held."""
         overflow = self.overflow

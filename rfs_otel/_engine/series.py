@@ -82,6 +82,11 @@ class Series:
         """This series' labels (a copy)."""
         return dict(self.label_key)
 
+    def recorded(self) -> bool:
+        """Whether anything was recorded on this series (a distribution: any observation)."""
+        snapshot = getattr(self, "snapshot", None)
+        return snapshot is None or bool(snapshot().count)
+
     def with_labels(self, labels: Labels) -> Any:
         """The series of the same metric with ``labels`` merged over this one's (created once, then cached)."""
         return self._family.child(self, labels)
@@ -123,17 +128,26 @@ class Counter(Series):
         """The total across all threads."""
         return _exportable(sum(self._cells.values(self._slot)))
 
+    def recorded(self) -> bool:
+        """Whether the total has moved from zero."""
+        return bool(self.get_value())
+
 
 class Gauge(Series):
     """A value that goes up and down (connections, memory); per-call labels select a child series."""
 
-    __slots__ = ("_children", "_lock", "_value")
+    __slots__ = ("_children", "_lock", "_set", "_value")
 
     def __init__(self, family: FamilyInfo, label_key: LabelKey) -> None:
         super().__init__(family, label_key)
         self._lock = threading.Lock()
         self._value: float | int = 0
+        self._set = False
         self._children: dict[Any, Gauge] = {}
+
+    def recorded(self) -> bool:
+        """Whether it was ever set or stepped (a gauge set to 0 counts)."""
+        return self._set or bool(self._value)
 
     def _step(self, value: object, call: str) -> float | int:
         return checked_number("gauge", self.name, call, value)
@@ -149,6 +163,7 @@ class Gauge(Series):
             value = self._step(value, "set")
         with self._lock:
             self._value = value
+            self._set = True
 
     def increment(self, amount: float = 1, labels: Labels | None = None) -> None:
         """Add ``amount`` (may be negative)."""
@@ -161,6 +176,7 @@ class Gauge(Series):
             amount = self._step(amount, "increment")
         with self._lock:
             self._value += amount
+            self._set = True
 
     inc = increment
 
@@ -175,6 +191,7 @@ class Gauge(Series):
             amount = self._step(amount, "decrement")
         with self._lock:
             self._value -= amount
+            self._set = True
 
     dec = decrement
 

@@ -161,6 +161,10 @@ class SharedGauge(Gauge):
             return self._child(labels).get_value()
         return float(self._store.gauges[self._index])
 
+    def recorded(self) -> bool:
+        """Whether this process ever wrote it (the write time is set)."""
+        return bool(self._store.gauges[self._index + 1])
+
 
 class SharedBackend:
     """The ``CellBackend`` of a multiprocess collector: series record into this process's mapped files."""
