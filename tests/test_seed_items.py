@@ -5,8 +5,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from rfs_otel import Alert, AlertManager, AlertRule, AlertState, MetricsCollector, PrometheusStorage
+from rfs_otel import (
+    Alert,
+    AlertManager,
+    AlertRule,
+    AlertState,
+    MetricsCollector,
+    PrometheusStorage,
+    to_prometheus_rules,
+)
 from rfs_otel.testing import ManualClock
+
+from .servers import promtool_check_rules
 
 
 def test_a_notified_alert_never_changes_afterwards(collector: MetricsCollector) -> None:
@@ -107,3 +117,49 @@ def test_no_phantom_series_in_multiprocess_mode(tmp_path: Path) -> None:
             ("inventory_remaining", (("product_id", "a"),)),
             ("sold_total", (("product_id", "a"),)),
         ]
+
+
+def test_alert_rules_evaluate_per_series(collector: MetricsCollector) -> None:
+    """inventory_remaining < 5 fires for the one product below 5, with its labels, though the sum is 16."""
+    inventory = collector.gauge("inventory_remaining")
+    inventory.set(3, labels={"product_id": "a"})
+    inventory.set(13, labels={"product_id": "b"})
+    received: list[Alert] = []
+    manager = AlertManager(collector, [AlertRule("low_stock", "inventory_remaining", "<", 5)], [received.append])
+    [alert] = manager.evaluate_once()
+    assert (alert.state, alert.value, alert.labels["product_id"]) == (AlertState.FIRING, 3, "a")
+    assert [a.labels.get("product_id") for a in received] == ["a"]
+    inventory.set(20, labels={"product_id": "a"})
+    assert manager.evaluate_once() == []
+    assert [(a.state, a.labels["product_id"]) for a in received][-1] == (AlertState.RESOLVED, "a")
+    assert collector.get_sample_value("rfs_alerts_firing", {"alertname": "low_stock"}) == 0
+
+
+def test_alert_rules_group_with_by(collector: MetricsCollector) -> None:
+    """by=() sums every matching series into one alert; by=("region",) gives one alert per region."""
+    stock = collector.gauge("stock")
+    for region, product, amount in [("eu", "a", 1), ("eu", "b", 2), ("us", "a", 10)]:
+        stock.set(amount, labels={"region": region, "product_id": product})
+    total = AlertRule("total_low", "stock", "<", 20, by=())
+    regional = AlertRule("region_low", "stock", "<", 5, by=["region"])
+    manager = AlertManager(collector, [total, regional])
+    fired = {(a.name, a.labels.get("region"), a.value) for a in manager.evaluate_once()}
+    assert fired == {("total_low", None, 13), ("region_low", "eu", 3)}
+
+
+def test_per_series_rules_export_as_prometheus_rules(collector: MetricsCollector, tmp_path: Path) -> None:
+    """to_prometheus_rules writes a bare selector per series, sum by (keys) for by=, sum() for by=(): promtool OK."""
+    collector.gauge("inventory_remaining").set(3, labels={"product_id": "a"})
+    rules = [
+        AlertRule("low_stock", "inventory_remaining", "<", 5),
+        AlertRule("low_region", "inventory_remaining", "<", 5, by=["region"]),
+        AlertRule("low_total", "inventory_remaining", "<", 5, by=()),
+    ]
+    text = to_prometheus_rules(rules, collector)
+    assert '"inventory_remaining < 5.0"' in text
+    assert '"sum by (region) (inventory_remaining) < 5.0"' in text
+    assert '"sum(inventory_remaining) < 5.0"' in text
+    path = tmp_path / "rules.yml"
+    path.write_text(text)
+    result = promtool_check_rules(path)
+    assert result.returncode == 0, result.stdout + result.stderr
