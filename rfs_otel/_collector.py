@@ -123,13 +123,13 @@ class MetricsCollector:
         family = self._registry.lookup(name, MetricType.COUNTER)
         if family is not None:
             series = family.lookup(labels)
-            if series is not None:
+            if series is not None and (not description or description == family.description):
                 return cast(Counter, series)
 
         def define() -> Family:
             return self._registry.define(name, MetricType.COUNTER, description, unit, limit=cardinality_limit)
 
-        return cast(Counter, self._registry.series(name, labels, define, MetricType.COUNTER))
+        return cast(Counter, self._registry.series(name, labels, define, MetricType.COUNTER, description))
 
     def gauge(
         self,
@@ -149,14 +149,14 @@ class MetricsCollector:
         family = self._registry.lookup(name, MetricType.GAUGE)
         if family is not None:
             series = family.lookup(labels)
-            if series is not None:
+            if series is not None and (not description or description == family.description):
                 return cast(Gauge, series)
 
         def define() -> Family:
             kind = MetricType.GAUGE
             return self._registry.define(name, kind, description, unit, limit=cardinality_limit, mode=multiprocess_mode)
 
-        return cast(Gauge, self._registry.series(name, labels, define, MetricType.GAUGE))
+        return cast(Gauge, self._registry.series(name, labels, define, MetricType.GAUGE, description))
 
     def histogram(
         self,
@@ -172,7 +172,7 @@ class MetricsCollector:
         family = self._registry.lookup(name, MetricType.HISTOGRAM)
         if buckets is None and family is not None:
             series = family.lookup(labels)
-            if series is not None:
+            if series is not None and (not description or description == family.description):
                 return cast(Histogram, series)
 
         def define() -> Family:
@@ -203,7 +203,7 @@ class MetricsCollector:
             and (quantiles is DEFAULT_QUANTILES or quantiles == family.quantiles)
         ):
             series = family.lookup(labels)
-            if series is not None:
+            if series is not None and (not description or description == family.description):
                 return cast(Summary, series)
 
         def define() -> Family:
@@ -267,7 +267,7 @@ class MetricsCollector:
         return self._bridge.records(time.time())
 
     def get_sample_value(self, name: str, labels: Labels | None = None) -> float | None:
-        """The exported sample ``name{labels}`` (``x_total``, ``h_count``, ``h_bucket{le}``...), or None; creates nothing."""
+        """The exported sample ``name{labels}`` (``x_total``, ``h_bucket{le}``...) or None; creates none."""
         return sample_value(self.snapshot(), name, labels)
 
     async def get_all_metrics(self) -> list[Metric]:

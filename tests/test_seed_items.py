@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
+
+import pytest
 
 from rfs_otel import (
     Alert,
@@ -12,6 +15,7 @@ from rfs_otel import (
     AlertState,
     MetricsCollector,
     PrometheusStorage,
+    Summary,
     to_prometheus_rules,
 )
 from rfs_otel.testing import ManualClock
@@ -163,3 +167,65 @@ def test_per_series_rules_export_as_prometheus_rules(collector: MetricsCollector
     path.write_text(text)
     result = promtool_check_rules(path)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_per_call_labels_on_counter_and_histogram(collector: MetricsCollector) -> None:
+    """increment(labels=) and observe(labels=) reach the child series, merged over the bound labels, and cache it."""
+    requests = collector.counter("requests_total", labels={"service": "api"})
+    requests.increment(labels={"status": "ok"})
+    requests.increment(2, labels={"status": "ok"})
+    latency = collector.histogram("latency_seconds", buckets=[1])
+    latency.observe(0.5, labels={"route": "/"})
+    assert collector.get_sample_value("requests_total", {"service": "api", "status": "ok"}) == 3
+    assert collector.get_sample_value("latency_seconds_count", {"route": "/"}) == 1
+    assert requests.child({"status": "ok"}) is requests.child({"status": "ok"})
+    assert requests.child({"status": "ok"}) is collector.counter(
+        "requests_total", labels={"service": "api", "status": "ok"}
+    )
+    assert requests.get_value() == 0
+
+
+def test_per_call_labels_in_multiprocess_mode(tmp_path: Path) -> None:
+    """In multiprocess mode increment(labels=) reaches the child series too."""
+    with MetricsCollector(multiprocess_dir=tmp_path) as collector:
+        collector.counter("sold_total").increment(4, labels={"product_id": "a"})
+        assert collector.get_sample_value("sold_total", {"product_id": "a"}) == 4
+
+
+def test_redefining_with_another_description_warns(
+    collector: MetricsCollector, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A second counter("x", description=...) with a different description logs one warning naming both."""
+    collector.counter("jobs_total", "Jobs done").increment()
+    with caplog.at_level(logging.WARNING, logger="rfs_otel"):
+        collector.counter("jobs_total", "Jobs finished").increment()
+        collector.counter("jobs_total", "Jobs finished").increment()
+        collector.counter("jobs_total", "Jobs done").increment()
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and "'Jobs done'" in warnings[0] and "'Jobs finished'" in warnings[0]
+    assert collector.get_sample_value("jobs_total") == 4
+
+
+def test_series_with_other_label_names_warn(collector: MetricsCollector, caplog: pytest.LogCaptureFixture) -> None:
+    """A series whose label names differ from the metric's first labelled series logs one warning."""
+    with caplog.at_level(logging.WARNING, logger="rfs_otel"):
+        collector.counter("jobs_total", labels={"queue": "mail"}).increment()
+        collector.counter("jobs_total", labels={"queue": "sms"}).increment()
+        assert caplog.records == []
+        collector.counter("jobs_total", labels={"queu": "push"}).increment()
+        collector.counter("jobs_total", labels={"kind": "x"}).increment()
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert "['queue']" in warning and "['queu']" in warning
+
+
+def test_multiprocess_summary_honours_the_clock_and_is_a_summary(tmp_path: Path) -> None:
+    """In multiprocess mode a summary is an rfs_otel.Summary and its window ages by the collector's clock."""
+    clock = ManualClock()
+    with MetricsCollector(multiprocess_dir=tmp_path, clock=clock) as collector:
+        summary = collector.summary("size_bytes", max_age=60)
+        assert isinstance(summary, Summary)
+        summary.observe(5)
+        assert summary.get_statistics()["count"] == 1
+        clock.advance(61)
+        summary.observe(7)
+        assert summary.window() == [7]

@@ -75,6 +75,9 @@ class Family:
         self.multiprocess_mode = "sum"
         self.overflow: Series | None = None
         self._on_overflow = on_overflow
+        self._label_names: tuple[str, ...] | None = None
+        self._warned_description = False
+        self._warned_keys = False
 
     def describe(self) -> str:
         """Short text naming the kind and layout, used in conflict errors."""
@@ -97,6 +100,32 @@ class Family:
                 f"metric {self.name!r} is already registered as a {self.describe()}; "
                 f"cannot register it again as a {other.describe()}"
             )
+        if other.description and other.description != self.description and not self._warned_description:
+            self._warned_description = True
+            _log.warning(
+                "metric %r was registered with description %r; a later call asks for %r, which is ignored. "
+                "Define each metric once (one description) and reuse it.",
+                self.name,
+                self.description,
+                other.description,
+            )
+
+    def _check_keys(self, key: LabelKey) -> None:
+        """Warn once when a new series' label names differ from the metric's first labelled series'."""
+        names = tuple(k for k, _ in key)
+        if not names or key == OVERFLOW_KEY:
+            return
+        if self._label_names is None:
+            self._label_names = names
+        elif names != self._label_names and not self._warned_keys:
+            self._warned_keys = True
+            _log.warning(
+                "metric %r has series labelled %s and now %s; every series of a metric should carry the same "
+                "label names (queries and recording rules assume it).",
+                self.name,
+                list(self._label_names),
+                list(names),
+            )
 
     def lookup(self, labels: Mapping[str, object] | None) -> Series | None:
         """The existing series for ``labels`` as given (any order seen before), or None: the cheap reuse path."""
@@ -118,6 +147,7 @@ class Family:
                 if series is None:
                     if len(self.series) - (self.overflow is not None) >= self.limit:
                         return self._fold()
+                    self._check_keys(key)
                     series = self._create(key)
                     self.series[key] = series
         if labels:

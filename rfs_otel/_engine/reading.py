@@ -33,9 +33,7 @@ def matches(label_key: tuple[tuple[str, str], ...], wanted: Labels | None) -> bo
     return all(have.get(k) == v for k, v in wanted.items())
 
 
-def groups(
-    family: MetricFamily | None, labels: Labels | None, by: tuple[str, ...] | None
-) -> list[dict[str, str]]:
+def groups(family: MetricFamily | None, labels: Labels | None, by: tuple[str, ...] | None) -> list[dict[str, str]]:
     """The label sets a rule evaluates separately: each matching series' own (``by`` None) or its ``by`` labels."""
     if family is None:
         return []

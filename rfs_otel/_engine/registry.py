@@ -86,14 +86,20 @@ class Registry:
         return family if family is not None and family.kind is kind else None
 
     def series(
-        self, name: str, labels: Labels | None, define: Callable[[], Family], kind: MetricType | None = None
+        self,
+        name: str,
+        labels: Labels | None,
+        define: Callable[[], Family],
+        kind: MetricType | None = None,
+        description: str = "",
     ) -> Series:
         """The series ``name{labels}``; the family is created by ``define()`` first or checked against it.
 
-        ``kind`` given (counters, gauges: no layout to compare) reuses a family of that kind without defining.
+        ``kind`` given (counters, gauges: no layout to compare) reuses a family of that kind and of the same
+        ``description`` (or none asked) without defining.
         """
         family = self._families.get(name)
-        if family is not None and family.kind is kind:
+        if family is not None and family.kind is kind and (not description or description == family.description):
             return family.get(labels)
         with self._lock:
             requested = define()

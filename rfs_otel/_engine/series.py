@@ -25,7 +25,7 @@ from .layout import new_histogram_cell as _new_histogram_cell
 from .timer import Timer
 from .window import new_summary_cell, release, released_copy, settled
 
-__all__ = ["INT64", "Counter", "Gauge", "Histogram", "HistogramSnapshot", "Series", "Summary", "checked_number"]
+__all__ = ["INT64", "ONE", "Counter", "Gauge", "Histogram", "HistogramSnapshot", "Series", "Summary", "checked_number"]
 
 Labels = Mapping[str, object]
 
@@ -50,6 +50,8 @@ def checked_number(kind: str, name: str, call: str, value: object) -> float | in
 
 #: Integers recorded must stay inside the int64 range OTLP carries; larger totals are exported as floats.
 INT64 = 2**63
+#: The default increment: ``amount is ONE`` skips the range checks for it (any other 1 takes the full check).
+ONE = 1
 
 
 def _exportable(total: float | int) -> float | int:
@@ -62,12 +64,13 @@ def _exportable(total: float | int) -> float | int:
 class Series:
     """What every series shares: its family, frozen labels and the OTel attributes built from them."""
 
-    __slots__ = ("_family", "attributes", "label_key")
+    __slots__ = ("_children", "_family", "attributes", "label_key")
 
     def __init__(self, family: FamilyInfo, label_key: LabelKey) -> None:
         self._family = family
         self.label_key = label_key
         self.attributes: dict[str, Any] = dict(label_key)
+        self._children: dict[Any, Any] | None = None
 
     @property
     def name(self) -> str:
@@ -91,6 +94,25 @@ class Series:
         """The series of the same metric with ``labels`` merged over this one's (created once, then cached)."""
         return self._family.child(self, labels)
 
+    def child(self, labels: Labels) -> Any:
+        """The series per-call ``labels=`` select (merged over this one's), cached here by the labels as given.
+
+        The cache is bounded by the metric's series limit and never holds the overflow series.
+        """
+        try:
+            return self._children[tuple(labels.items())]  # type: ignore[index]
+        except (KeyError, TypeError, AttributeError):
+            child = self._family.child(self, labels)
+            children = self._children
+            if children is None:
+                children = self._children = {}
+            if child is not self._family.overflow and len(children) < self._family.limit:  # stays bounded
+                try:
+                    children[tuple(labels.items())] = child
+                except TypeError:
+                    pass
+            return child
+
     def __repr__(self) -> str:
         labels = ", ".join(f"{k}={v!r}" for k, v in self.label_key)
         return f"<{type(self).__name__} {self.name}{{{labels}}}>"
@@ -107,9 +129,13 @@ class Counter(Series):
         self._local = cells.local
         self._slot = slot
 
-    def increment(self, amount: float = 1) -> None:
-        """Add ``amount`` (default 1); a negative, NaN, infinite or non-number amount raises ValueError."""
-        if amount.__class__ is not int or not 0 <= amount < INT64:
+    def increment(self, amount: float = 1, labels: Labels | None = None) -> None:
+        """Add ``amount`` (default 1) (to the child series ``labels`` selects, if given); a negative, NaN,
+        infinite or non-number amount raises ValueError."""
+        if labels:
+            self.child(labels).increment(amount)
+            return
+        if amount is not ONE and (amount.__class__ is not int or not 0 <= amount < INT64):  # 1: the common case
             amount = self._checked(amount)
         try:
             self._local.cells[self._slot] += amount
@@ -143,7 +169,6 @@ class Gauge(Series):
         self._lock = threading.Lock()
         self._value: float | int = 0
         self._set = False
-        self._children: dict[Any, Gauge] = {}
 
     def recorded(self) -> bool:
         """Whether it was ever set or stepped (a gauge set to 0 counts)."""
@@ -155,7 +180,7 @@ class Gauge(Series):
     def set(self, value: float, labels: Labels | None = None) -> None:
         """Set the value (of the child series ``labels`` selects, if given)."""
         if labels:
-            self._child(labels).set(value)
+            self.child(labels).set(value)
             return
         if (value.__class__ is not float and (value.__class__ is not int or not -INT64 <= value < INT64)) or (
             value - value
@@ -168,7 +193,7 @@ class Gauge(Series):
     def increment(self, amount: float = 1, labels: Labels | None = None) -> None:
         """Add ``amount`` (may be negative)."""
         if labels:
-            self._child(labels).increment(amount)
+            self.child(labels).increment(amount)
             return
         if (amount.__class__ is not float and (amount.__class__ is not int or not -INT64 <= amount < INT64)) or (
             amount - amount
@@ -183,7 +208,7 @@ class Gauge(Series):
     def decrement(self, amount: float = 1, labels: Labels | None = None) -> None:
         """Subtract ``amount``."""
         if labels:
-            self._child(labels).decrement(amount)
+            self.child(labels).decrement(amount)
             return
         if (amount.__class__ is not float and (amount.__class__ is not int or not -INT64 <= amount < INT64)) or (
             amount - amount
@@ -198,25 +223,13 @@ class Gauge(Series):
     def get_value(self, labels: Labels | None = None) -> float | int:
         """The current value (of the child series ``labels`` selects, if given)."""
         if labels:
-            return self._child(labels).get_value()
+            child: Gauge = self.child(labels)
+            return child.get_value()
         return _exportable(self._value)
 
     def after_fork(self) -> None:
         """In a forked child: unlock, in case another thread of the parent was setting it at fork time."""
         reinit(self._lock)
-
-    def _child(self, labels: Labels) -> Gauge:
-        try:
-            key = tuple(labels.items())
-            return self._children[key]
-        except (KeyError, TypeError, AttributeError):
-            child: Gauge = self._family.child(self, labels)
-            if child is not self._family.overflow and len(self._children) < self._family.limit:  # stays bounded
-                try:
-                    self._children[tuple(labels.items())] = child
-                except TypeError:
-                    pass
-            return child
 
 
 class Histogram(Series):
@@ -238,8 +251,12 @@ class Histogram(Series):
     def buckets(self) -> tuple[float, ...]:
         return self._bounds
 
-    def observe(self, value: float) -> None:
-        """Record one observation; NaN, infinities and non-numbers raise ValueError and record nothing."""
+    def observe(self, value: float, labels: Labels | None = None) -> None:
+        """Record one observation (in the child series ``labels`` selects, if given); NaN, infinities and
+        non-numbers raise ValueError and record nothing."""
+        if labels:
+            self.child(labels).observe(value)
+            return
         if value.__class__ is not float or value - value:
             value = checked_number("histogram", self.name, "observe", value)
         try:

@@ -61,7 +61,8 @@ class SharedSource:
         if merged is None:
             return {}
         bare = merged.series.get(())
-        if bare is not None and len(merged.series) > 1 and not any(v for v in bare if math.isfinite(v)):  # an unlabelled series never recorded on
+        if bare is not None and len(merged.series) > 1 and not any(v for v in bare if math.isfinite(v)):
+            # an unlabelled series nothing was recorded on, beside labelled ones: not exported (no phantom series)
             return {key: vector for key, vector in merged.series.items() if key}
         return merged.series
 
