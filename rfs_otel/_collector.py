@@ -31,7 +31,7 @@ from ._otel.system import disable_system_metrics, enable_system_metrics
 from ._result import Failure, Result
 from ._storages.base import MetricsStorage
 from ._storages.delivery import Delivery, outcome
-from ._storages.memory import MemoryMetricsStorage
+from ._storages.listing import storage_list as _storages
 from ._util.background import in_daemon_thread
 from ._util.fork import Reinitialisable, after_fork_in_child, at_exit, hold_across_fork, reinit
 from .multiprocess._series import SharedBackend
@@ -40,20 +40,6 @@ from .multiprocess._source import SharedSource
 __all__ = ["MetricsCollector"]
 
 Labels = Mapping[str, object]
-
-
-def _storages(storage: MetricsStorage | Iterable[MetricsStorage] | None) -> list[MetricsStorage]:
-    if storage is None:
-        return [MemoryMetricsStorage()]
-    if isinstance(storage, MetricsStorage):
-        return [storage]
-    if isinstance(storage, (str, bytes)) or not isinstance(storage, Iterable):
-        raise TypeError(f"storage must be a MetricsStorage or a list of them, got {storage!r}")
-    items = list(storage)
-    for item in items:
-        if not isinstance(item, MetricsStorage):
-            raise TypeError(f"storage must be a MetricsStorage or a list of them, got {item!r}")
-    return items
 
 
 class MetricsCollector:
@@ -75,7 +61,10 @@ class MetricsCollector:
         cardinality_limit: int = DEFAULT_CARDINALITY_LIMIT,
         multiprocess_dir: str | os.PathLike[str] | None = None,
         filters: Sequence[MetricFilter] = (),
+        series_ttl: float | None = None,
     ) -> None:
+        if series_ttl is not None and multiprocess_dir is not None:
+            raise ValueError("series_ttl is not supported in multiprocess mode: every worker shares each series")
         if isinstance(cardinality_limit, bool) or not isinstance(cardinality_limit, int) or cardinality_limit < 1:
             raise ValueError(f"cardinality_limit must be a positive int, got {cardinality_limit!r}")
         self._cardinality_limit = cardinality_limit
@@ -96,9 +85,17 @@ class MetricsCollector:
         self._pid = os.getpid()
         self.system_metrics_enabled = False
         readers = [reader for s in self._storages for reader in s.readers()]
-        self._bridge = SdkBridge(readers, meter_provider, views, resource, backend.reap)
+        registries: list[Registry] = []
+
+        def reap() -> None:  # at each collection: ended threads folded, idle series expired
+            backend.reap()
+            for registry in registries:
+                registry.sweep()
+
+        self._bridge = SdkBridge(readers, meter_provider, views, resource, reap)
         self._bridge.owner = weakref.ref(self)
-        self._registry = Registry(backend, self._bridge, self._clock, cardinality_limit, self._filters)
+        self._registry = Registry(backend, self._bridge, self._clock, cardinality_limit, self._filters, series_ttl)
+        registries.append(self._registry)
         if self.multiprocess_dir is not None:
             self._bridge.source = SharedSource(self.multiprocess_dir, self._registry)
         # Process-wide hooks hold the collector weakly: dropping it lets it be garbage-collected.
@@ -118,6 +115,7 @@ class MetricsCollector:
         unit: str = "",
         *,
         cardinality_limit: int | None = None,
+        series_ttl: float | None = None,
     ) -> Counter:
         """The counter series ``name{labels}``, created on first use and shared afterwards."""
         family = self._registry.lookup(name, MetricType.COUNTER)
@@ -127,7 +125,8 @@ class MetricsCollector:
                 return cast(Counter, series)
 
         def define() -> Family:
-            return self._registry.define(name, MetricType.COUNTER, description, unit, limit=cardinality_limit)
+            kind = MetricType.COUNTER
+            return self._registry.define(name, kind, description, unit, limit=cardinality_limit, ttl=series_ttl)
 
         return cast(Counter, self._registry.series(name, labels, define, MetricType.COUNTER, description))
 
@@ -140,6 +139,7 @@ class MetricsCollector:
         *,
         cardinality_limit: int | None = None,
         multiprocess_mode: str = "sum",
+        series_ttl: float | None = None,
     ) -> Gauge:
         """The gauge series ``name{labels}``; ``set(v, labels=...)`` reaches its child series.
 
@@ -154,7 +154,8 @@ class MetricsCollector:
 
         def define() -> Family:
             kind = MetricType.GAUGE
-            return self._registry.define(name, kind, description, unit, limit=cardinality_limit, mode=multiprocess_mode)
+            limit, mode = cardinality_limit, multiprocess_mode
+            return self._registry.define(name, kind, description, unit, limit=limit, mode=mode, ttl=series_ttl)
 
         return cast(Gauge, self._registry.series(name, labels, define, MetricType.GAUGE, description))
 
@@ -167,6 +168,7 @@ class MetricsCollector:
         unit: str = "",
         *,
         cardinality_limit: int | None = None,
+        series_ttl: float | None = None,
     ) -> Histogram:
         """The histogram series ``name{labels}``; default buckets are Prometheus' seconds-oriented ones."""
         family = self._registry.lookup(name, MetricType.HISTOGRAM)
@@ -177,7 +179,8 @@ class MetricsCollector:
 
         def define() -> Family:
             kind = MetricType.HISTOGRAM
-            return self._registry.define(name, kind, description, unit, buckets=buckets, limit=cardinality_limit)
+            limit = cardinality_limit
+            return self._registry.define(name, kind, description, unit, buckets=buckets, limit=limit, ttl=series_ttl)
 
         return cast(Histogram, self._registry.series(name, labels, define))
 
@@ -230,6 +233,16 @@ class MetricsCollector:
     ) -> Timer:
         """A context manager/decorator timing into the histogram ``name`` (seconds)."""
         return Timer(self.histogram(name, buckets=buckets, description=description, labels=labels, unit="s"))
+
+    def remove(self, name: str, labels: Labels | None = None) -> bool:
+        """Stop exporting the series ``name{labels}`` (False if there is none); used again, it starts a new stream."""
+        family = self._registry.get(name)
+        return family is not None and family.remove(labels)
+
+    def clear(self, name: str) -> int:
+        """Remove every series of the metric ``name``; returns how many were removed."""
+        family = self._registry.get(name)
+        return 0 if family is None else family.clear()
 
     def cardinality_report(self, top: int = 3) -> list[dict[str, Any]]:
         """Series per metric (most first), its limit, whether it overflowed, and the labels with most values."""

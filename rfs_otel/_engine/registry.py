@@ -68,7 +68,9 @@ class Registry:
         clock: Callable[[], float],
         cardinality_limit: int,
         filters: Sequence[MetricFilter] = (),
+        series_ttl: float | None = None,
     ) -> None:
+        self._ttl = _ttl("the collector", series_ttl)
         self._backend = backend
         self._exporter = exporter
         self._clock = clock
@@ -128,6 +130,7 @@ class Registry:
         max_samples: int = 0,
         limit: int | None = None,
         mode: str = "sum",
+        ttl: float | None = None,
     ) -> Family:
         """A validated, unregistered family (``series`` registers it or checks a registered one against it)."""
         check_name(name, kind.value)
@@ -168,9 +171,16 @@ class Registry:
             on_overflow=_weak_method(self._folded),  # families must not keep their registry alive
         )
         family.multiprocess_mode = mode
+        family.ttl = self._ttl if ttl is None else _ttl(f"{kind.value} {name!r}", ttl)
         family.filters = self._filters
         family.denied = not name_accepted(self._filters, name)
         return family
+
+    def sweep(self) -> None:
+        """At a collection: expire idle series (``series_ttl``) and bring back removed ones recorded on again."""
+        now = self._clock()
+        for family in list(self._families.values()):
+            family.sweep(now)
 
     def _exposure(self, family: Family) -> Exposure:
         """The Prometheus names ``family`` will be exposed under, after Views."""
@@ -272,6 +282,15 @@ class Registry:
         reinit(self._lock)
         for family in list(self._families.values()):
             family.after_fork()
+
+
+def _ttl(owner: str, seconds: float | None) -> float | None:
+    """A validated ``series_ttl``: None (keep series forever) or a positive number of seconds."""
+    if seconds is None:
+        return None
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds < float("inf"):
+        raise ValueError(f"{owner}: series_ttl must be None or a positive number of seconds, got {seconds!r}")
+    return float(seconds)
 
 
 def _weak_method(method: Callable[[Family], None]) -> Callable[[Family], None]:

@@ -164,13 +164,16 @@ class SharedGauge(Gauge):
             return float(self.child(labels).get_value())
         return float(self._store.gauges[self._index])
 
-    def recorded(self) -> bool:
-        """Whether this process ever wrote it (the write time is set)."""
-        return bool(self._store.gauges[self._index + 1])
+    def activity(self) -> Any:
+        """When this process last wrote it (0: never)."""
+        return self._store.gauges[self._index + 1]
 
 
 class SharedBackend:
     """The ``CellBackend`` of a multiprocess collector: series record into this process's mapped files."""
+
+    #: Other workers share every series' values: removal and expiry are not supported here yet.
+    removable = False
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.cells = SharedCells(directory)
