@@ -46,7 +46,8 @@ class MetricsCollector:
     """Creates the RFS instruments and exports them through OpenTelemetry to every storage.
 
     Owns its own ``MeterProvider`` (the global one is never touched) unless ``meter_provider=``
-    attaches it to one the service already has.
+    attaches it to one the service already has. ``series_ttl=`` expires idle series; ``strict=True`` turns
+    naming and unbounded-label warnings into errors.
     """
 
     def __init__(
@@ -62,6 +63,7 @@ class MetricsCollector:
         multiprocess_dir: str | os.PathLike[str] | None = None,
         filters: Sequence[MetricFilter] = (),
         series_ttl: float | None = None,
+        strict: bool = False,
     ) -> None:
         if series_ttl is not None and multiprocess_dir is not None:
             raise ValueError("series_ttl is not supported in multiprocess mode: every worker shares each series")
@@ -94,7 +96,8 @@ class MetricsCollector:
 
         self._bridge = SdkBridge(readers, meter_provider, views, resource, reap)
         self._bridge.owner = weakref.ref(self)
-        self._registry = Registry(backend, self._bridge, self._clock, cardinality_limit, self._filters, series_ttl)
+        limit, ttl = cardinality_limit, series_ttl
+        self._registry = Registry(backend, self._bridge, self._clock, limit, self._filters, ttl, strict)
         registries.append(self._registry)
         if self.multiprocess_dir is not None:
             self._bridge.source = SharedSource(self.multiprocess_dir, self._registry)

@@ -15,6 +15,7 @@ from .._model.validation import LabelKey, check_labels
 from .._util.fork import reinit
 from .backend import CellBackend
 from .filters import MetricFilter, apply_filters
+from .practices import label_problem
 from .series import Gauge, Series
 
 __all__ = ["DEFAULT_CARDINALITY_LIMIT", "OVERFLOW_ATTRIBUTES", "OVERFLOW_KEY", "Family"]
@@ -85,6 +86,9 @@ class Family:
         self._removals = 0
         self._warned_description = False
         self._warned_keys = False
+        self._warned_labels = False
+        #: Strict mode: naming and label practice violations raise instead of warning.
+        self.strict = False
 
     def describe(self) -> str:
         """Short text naming the kind and layout, used in conflict errors."""
@@ -118,10 +122,15 @@ class Family:
             )
 
     def _check_keys(self, key: LabelKey) -> None:
-        """Warn once when a new series' label names differ from the metric's first labelled series'."""
+        """Warn once when a new series' labels look unbounded or their names differ from the first series'."""
         names = tuple(k for k, _ in key)
         if not names or key == OVERFLOW_KEY:
             return
+        if not self._warned_labels:
+            problem = label_problem(self.name, key, self.strict)
+            if problem is not None:
+                self._warned_labels = True
+                _log.warning("%s", problem)
         if self._label_names is None:
             self._label_names = names
         elif names != self._label_names and not self._warned_keys:

@@ -16,6 +16,7 @@ from .._util.fork import Reinitialisable, reinit
 from .backend import CellBackend
 from .family import Family
 from .filters import MetricFilter, name_accepted
+from .practices import check_naming
 from .series import Series
 
 __all__ = ["OVERFLOW_COUNTER", "Definition", "Exporter", "Registry"]
@@ -69,8 +70,10 @@ class Registry:
         cardinality_limit: int,
         filters: Sequence[MetricFilter] = (),
         series_ttl: float | None = None,
+        strict: bool = False,
     ) -> None:
         self._ttl = _ttl("the collector", series_ttl)
+        self._strict = strict
         self._backend = backend
         self._exporter = exporter
         self._clock = clock
@@ -108,6 +111,7 @@ class Registry:
             family = self._families.get(name)
             if family is None:
                 family = requested
+                check_naming(family.name, family.kind.value, self._strict)
                 if not family.denied:
                     self._exposed.claim(self._exposure(family))
                 self._families[name] = family
@@ -173,6 +177,7 @@ class Registry:
         family.multiprocess_mode = mode
         family.ttl = self._ttl if ttl is None else _ttl(f"{kind.value} {name!r}", ttl)
         family.filters = self._filters
+        family.strict = self._strict
         family.denied = not name_accepted(self._filters, name)
         return family
 
