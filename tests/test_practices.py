@@ -58,9 +58,9 @@ def test_bounded_labels_do_not_warn(collector: MetricsCollector, caplog: pytest.
 
 def test_the_suggested_filter_silences_the_warning(caplog: pytest.LogCaptureFixture) -> None:
     """With MetricFilter.drop_labels("user_id") the same call warns no more."""
-    with MetricsCollector(filters=[MetricFilter.drop_labels("user_id", metric_prefix="logins_total")]) as collector:
-        with caplog.at_level(logging.WARNING, logger="rfs_otel"):
-            collector.counter("logins_total", labels={"user_id": "42", "method": "sso"}).increment()
+    drop = MetricFilter.drop_labels("user_id", metric_prefix="logins_total")
+    with MetricsCollector(filters=[drop]) as collector, caplog.at_level(logging.WARNING, logger="rfs_otel"):
+        collector.counter("logins_total", labels={"user_id": "42", "method": "sso"}).increment()
     assert caplog.records == []
 
 
