@@ -19,7 +19,8 @@ from ._engine.backend import CellBackend
 from ._engine.cells import ThreadCells
 from ._engine.family import DEFAULT_CARDINALITY_LIMIT, Family
 from ._engine.filters import MetricFilter
-from ._engine.registry import Registry
+from ._engine.registry import Registry, check_options
+from ._engine.samples import sample_value
 from ._engine.series import Counter, Gauge, Histogram, Summary
 from ._engine.timer import Timer
 from ._engine.view import MetricFamily
@@ -30,7 +31,7 @@ from ._otel.system import disable_system_metrics, enable_system_metrics
 from ._result import Failure, Result
 from ._storages.base import MetricsStorage
 from ._storages.delivery import Delivery, outcome
-from ._storages.memory import MemoryMetricsStorage
+from ._storages.listing import storage_list as _storages
 from ._util.background import in_daemon_thread
 from ._util.fork import Reinitialisable, after_fork_in_child, at_exit, hold_across_fork, reinit
 from .multiprocess._series import SharedBackend
@@ -41,25 +42,12 @@ __all__ = ["MetricsCollector"]
 Labels = Mapping[str, object]
 
 
-def _storages(storage: MetricsStorage | Iterable[MetricsStorage] | None) -> list[MetricsStorage]:
-    if storage is None:
-        return [MemoryMetricsStorage()]
-    if isinstance(storage, MetricsStorage):
-        return [storage]
-    if isinstance(storage, (str, bytes)) or not isinstance(storage, Iterable):
-        raise TypeError(f"storage must be a MetricsStorage or a list of them, got {storage!r}")
-    items = list(storage)
-    for item in items:
-        if not isinstance(item, MetricsStorage):
-            raise TypeError(f"storage must be a MetricsStorage or a list of them, got {item!r}")
-    return items
-
-
 class MetricsCollector:
     """Creates the RFS instruments and exports them through OpenTelemetry to every storage.
 
     Owns its own ``MeterProvider`` (the global one is never touched) unless ``meter_provider=``
-    attaches it to one the service already has.
+    attaches it to one the service already has. ``series_ttl=`` expires idle series; ``strict=True`` turns
+    naming and unbounded-label warnings into errors.
     """
 
     def __init__(
@@ -74,14 +62,12 @@ class MetricsCollector:
         cardinality_limit: int = DEFAULT_CARDINALITY_LIMIT,
         multiprocess_dir: str | os.PathLike[str] | None = None,
         filters: Sequence[MetricFilter] = (),
+        series_ttl: float | None = None,
+        strict: bool = False,
     ) -> None:
-        if isinstance(cardinality_limit, bool) or not isinstance(cardinality_limit, int) or cardinality_limit < 1:
-            raise ValueError(f"cardinality_limit must be a positive int, got {cardinality_limit!r}")
-        self._cardinality_limit = cardinality_limit
-        self._filters = tuple(filters)
-        for f in self._filters:
-            if not isinstance(f, MetricFilter):
-                raise TypeError(f"filters must be MetricFilter objects, got {f!r}")
+        if series_ttl is not None and multiprocess_dir is not None:
+            raise ValueError("series_ttl is not supported in multiprocess mode: every worker shares each series")
+        check_options(cardinality_limit, filters, series_ttl)
         self._storages = _storages(storage)
         self._clock: Callable[[], float] = clock or time.monotonic
         self._export_timeout = export_timeout
@@ -95,9 +81,18 @@ class MetricsCollector:
         self._pid = os.getpid()
         self.system_metrics_enabled = False
         readers = [reader for s in self._storages for reader in s.readers()]
-        self._bridge = SdkBridge(readers, meter_provider, views, resource, backend.reap)
+        registries: list[Registry] = []
+
+        def reap() -> None:  # at each collection: ended threads folded, idle series expired
+            backend.reap()
+            for registry in registries:
+                registry.sweep()
+
+        self._bridge = SdkBridge(readers, meter_provider, views, resource, reap)
         self._bridge.owner = weakref.ref(self)
-        self._registry = Registry(backend, self._bridge, self._clock, cardinality_limit, self._filters)
+        limit, ttl = cardinality_limit, series_ttl
+        self._registry = Registry(backend, self._bridge, self._clock, limit, filters, ttl, strict)
+        registries.append(self._registry)
         if self.multiprocess_dir is not None:
             self._bridge.source = SharedSource(self.multiprocess_dir, self._registry)
             self._bridge.share_resource(self.multiprocess_dir)
@@ -118,18 +113,20 @@ class MetricsCollector:
         unit: str = "",
         *,
         cardinality_limit: int | None = None,
+        series_ttl: float | None = None,
     ) -> Counter:
         """The counter series ``name{labels}``, created on first use and shared afterwards."""
         family = self._registry.lookup(name, MetricType.COUNTER)
         if family is not None:
             series = family.lookup(labels)
-            if series is not None:
+            if series is not None and (not description or description == family.description):
                 return cast(Counter, series)
 
         def define() -> Family:
-            return self._registry.define(name, MetricType.COUNTER, description, unit, limit=cardinality_limit)
+            kind = MetricType.COUNTER
+            return self._registry.define(name, kind, description, unit, limit=cardinality_limit, ttl=series_ttl)
 
-        return cast(Counter, self._registry.series(name, labels, define, MetricType.COUNTER))
+        return cast(Counter, self._registry.series(name, labels, define, MetricType.COUNTER, description))
 
     def gauge(
         self,
@@ -140,6 +137,7 @@ class MetricsCollector:
         *,
         cardinality_limit: int | None = None,
         multiprocess_mode: str = "sum",
+        series_ttl: float | None = None,
     ) -> Gauge:
         """The gauge series ``name{labels}``; ``set(v, labels=...)`` reaches its child series.
 
@@ -149,14 +147,15 @@ class MetricsCollector:
         family = self._registry.lookup(name, MetricType.GAUGE)
         if family is not None:
             series = family.lookup(labels)
-            if series is not None:
+            if series is not None and (not description or description == family.description):
                 return cast(Gauge, series)
 
         def define() -> Family:
             kind = MetricType.GAUGE
-            return self._registry.define(name, kind, description, unit, limit=cardinality_limit, mode=multiprocess_mode)
+            limit, mode = cardinality_limit, multiprocess_mode
+            return self._registry.define(name, kind, description, unit, limit=limit, mode=mode, ttl=series_ttl)
 
-        return cast(Gauge, self._registry.series(name, labels, define, MetricType.GAUGE))
+        return cast(Gauge, self._registry.series(name, labels, define, MetricType.GAUGE, description))
 
     def histogram(
         self,
@@ -167,17 +166,19 @@ class MetricsCollector:
         unit: str = "",
         *,
         cardinality_limit: int | None = None,
+        series_ttl: float | None = None,
     ) -> Histogram:
         """The histogram series ``name{labels}``; default buckets are Prometheus' seconds-oriented ones."""
         family = self._registry.lookup(name, MetricType.HISTOGRAM)
         if buckets is None and family is not None:
             series = family.lookup(labels)
-            if series is not None:
+            if series is not None and (not description or description == family.description):
                 return cast(Histogram, series)
 
         def define() -> Family:
             kind = MetricType.HISTOGRAM
-            return self._registry.define(name, kind, description, unit, buckets=buckets, limit=cardinality_limit)
+            limit = cardinality_limit
+            return self._registry.define(name, kind, description, unit, buckets=buckets, limit=limit, ttl=series_ttl)
 
         return cast(Histogram, self._registry.series(name, labels, define))
 
@@ -203,7 +204,7 @@ class MetricsCollector:
             and (quantiles is DEFAULT_QUANTILES or quantiles == family.quantiles)
         ):
             series = family.lookup(labels)
-            if series is not None:
+            if series is not None and (not description or description == family.description):
                 return cast(Summary, series)
 
         def define() -> Family:
@@ -230,6 +231,16 @@ class MetricsCollector:
     ) -> Timer:
         """A context manager/decorator timing into the histogram ``name`` (seconds)."""
         return Timer(self.histogram(name, buckets=buckets, description=description, labels=labels, unit="s"))
+
+    def remove(self, name: str, labels: Labels | None = None) -> bool:
+        """Stop exporting the series ``name{labels}`` (False if there is none); used again, it starts a new stream."""
+        family = self._registry.get(name)
+        return family is not None and family.remove(labels)
+
+    def clear(self, name: str) -> int:
+        """Remove every series of the metric ``name``; returns how many were removed."""
+        family = self._registry.get(name)
+        return 0 if family is None else family.clear()
 
     def cardinality_report(self, top: int = 3) -> list[dict[str, Any]]:
         """Series per metric (most first), its limit, whether it overflowed, and the labels with most values."""
@@ -265,6 +276,10 @@ class MetricsCollector:
         Read as an export reads them: in multiprocess mode the records sum every worker.
         """
         return self._bridge.records(time.time())
+
+    def get_sample_value(self, name: str, labels: Labels | None = None) -> float | None:
+        """The exported sample ``name{labels}`` (``x_total``, ``h_bucket{le}``...) or None; creates none."""
+        return sample_value(self.snapshot(), name, labels)
 
     async def get_all_metrics(self) -> list[Metric]:
         """One ``Metric`` record per series, as the RFS API returns them."""

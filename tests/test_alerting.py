@@ -482,8 +482,8 @@ def test_prometheus_rules_pass_promtool(collector: MetricsCollector, tmp_path: P
             severity="critical",
             labels={"service": "api"},
         ),
-        AlertRule("slow_p95", "http_request_duration_seconds", ">", 0.5, aggregation="quantile", quantile=0.95),
-        AlertRule("slow checkout p99!", "checkout_seconds", ">=", 2, aggregation="quantile", quantile=0.99),
+        AlertRule("slow_p95", "http_request_duration_seconds", ">", 0.5, aggregation="quantile", by=()),
+        AlertRule("slow checkout p99!", "checkout_seconds", ">=", 2, aggregation="quantile", quantile=0.99, by=()),
         SLO("availability", objective=0.999, good="http_requests_total", total="http_requests_total"),
         SLO("latency", objective=0.99, latency_metric="http_request_duration_seconds", latency_threshold=0.25),
     ]

@@ -8,7 +8,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -19,7 +19,7 @@ from .loops import Periodic
 from .model import Alert, AlertState, advance, alert_annotations
 from .notifiers import CallbackNotifier, Notifier
 from .rule_values import RuleValues
-from .rules import BURN_RATE_WINDOWS, SLO, AlertCondition, AlertRule
+from .rules import BURN_RATE_WINDOWS, SLO, AlertCondition, AlertRule, BurnWindow
 from .signals import Signals
 from .slo import SloMeter, burn_alert_annotations, burn_alert_labels, burn_alert_name
 
@@ -28,18 +28,39 @@ __all__ = ["Alert", "AlertEvaluator", "AlertManager", "AlertState"]
 _log = logging.getLogger("rfs_otel.alerts")
 
 
+_Group = dict[str, str]
+
+
+def _single() -> list[_Group]:
+    return [{}]
+
+
 @dataclass
 class _Tracked:
-    """One alert and what drives it: the rule or SLO it came from and how its value is measured."""
+    """One rule's alerts (one per series or group) and what drives them: their source and how values are measured."""
 
     source: AlertRule | SLO
-    alert: Alert
+    alert: Alert  #: the template: name, rule labels and annotations
     notifiers: list[Notifier]
-    measure: Callable[[float], float]
+    measure: Callable[[float, _Group], float]
     condition: AlertCondition = AlertCondition.GREATER_THAN
     threshold: float = 0.0
     for_seconds: float = 0.0
     repeat_interval: float | None = None
+    groups: Callable[[], list[_Group]] = _single
+    alerts: dict[tuple[tuple[str, str], ...], Alert] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.alerts[()] = self.alert
+
+    def instance(self, key: tuple[tuple[str, str], ...]) -> Alert:
+        """The alert of one series or group, created the first time it is seen."""
+        alert = self.alerts.get(key)
+        if alert is None:
+            template = self.alert
+            labels = {**template.labels, **dict(key)}
+            alert = self.alerts[key] = Alert(template.name, labels=labels, annotations=dict(template.annotations))
+        return alert
 
 
 def _notifier(target: Notifier | Callable[[Alert], Any]) -> Notifier:
@@ -112,6 +133,7 @@ class AlertManager(Periodic):
                     threshold=float(rule.threshold),
                     for_seconds=float(rule.for_seconds),
                     repeat_interval=rule.repeat_interval,
+                    groups=partial(self._values.groups, rule),
                 )
             )
 
@@ -125,7 +147,7 @@ class AlertManager(Periodic):
                 labels=burn_alert_labels(slo, window),
                 annotations=burn_alert_annotations(slo, window),
             )
-            measure = partial(meter.burn_value, window)
+            measure = partial(_burn, meter, window)
             self._tracked.append(_Tracked(slo, alert, notifiers, measure, threshold=window.burn_rate))
 
     def rules(self) -> list[AlertRule | SLO]:
@@ -137,12 +159,13 @@ class AlertManager(Periodic):
         return out
 
     def active_alerts(self) -> list[Alert]:
-        """Alerts that are pending or firing."""
-        return [t.alert for t in self._tracked if t.alert.state in (AlertState.PENDING, AlertState.FIRING)]
+        """Alerts that are pending or firing, as snapshots (they do not change on later evaluations)."""
+        return [a for a in self.alerts() if a.state in (AlertState.PENDING, AlertState.FIRING)]
 
     def alerts(self) -> list[Alert]:
-        """Every rule's alert, whatever its state."""
-        return [t.alert for t in self._tracked]
+        """Every rule's alert, whatever its state, as snapshots."""
+        with self._lock:
+            return [alert.snapshot() for t in self._tracked for alert in t.alerts.values()]
 
     def error_budget_remaining(self, slo_name: str, now: float | None = None) -> float:
         """Share of the SLO's error budget left over its window (1.0 untouched, 0 spent, negative overspent)."""
@@ -189,20 +212,14 @@ class AlertManager(Periodic):
         outbox: list[tuple[Notifier, Alert]] = []
         with self._lock:
             for tracked in self._tracked:
-                try:
-                    value = tracked.measure(now)
-                except Exception as exc:  # a rule bug must not stop the others
-                    _log.warning("alert rule %s could not be evaluated: %s", tracked.alert.name, exc)
-                    value = math.nan
-                tracked.alert.value = value
-                holds = tracked.condition.holds(value, tracked.threshold)
-                if advance(tracked.alert, holds, now, tracked.for_seconds, tracked.repeat_interval):
-                    outbox.extend((n, tracked.alert) for n in [*self._notifiers, *tracked.notifiers])
+                firing = 0
+                for alert in self._advance(tracked, now, outbox):
+                    firing += alert.state is AlertState.FIRING
                 self.collector.gauge(
                     "rfs_alerts_firing",
-                    "Alerts currently firing (1) or not (0)",
+                    "Alerts of a rule currently firing (one per firing series or group)",
                     labels={"alertname": tracked.alert.name},
-                ).set(1 if tracked.alert.state is AlertState.FIRING else 0)
+                ).set(firing)
             for name, meter in self._meters.items():
                 remaining = meter.budget_remaining(now)
                 self.collector.gauge(
@@ -212,6 +229,38 @@ class AlertManager(Periodic):
             "rfs_alert_evaluation_seconds", description="Time to evaluate all alert rules", unit="s"
         ).observe(time.perf_counter() - started)
         return outbox
+
+    def _advance(self, tracked: _Tracked, now: float, outbox: list[tuple[Notifier, Alert]]) -> list[Alert]:
+        """Advance each series' (or group's) alert of one rule; a series that is gone reads NaN and resolves."""
+        try:
+            current = {tuple(sorted(group.items())): group for group in tracked.groups()}
+        except Exception as exc:  # a rule bug must not stop the others
+            _log.warning("alert rule %s could not be evaluated: %s", tracked.alert.name, exc)
+            current = {(): {}}
+        for key, alert in list(tracked.alerts.items()):
+            if key not in current and alert.state is AlertState.INACTIVE:
+                del tracked.alerts[key]  # a series gone and nothing pending: forget it (keeps memory bounded)
+        advanced = []
+        for key in [*current, *(k for k in tracked.alerts if k not in current)]:
+            alert = tracked.instance(key)
+            value = math.nan
+            if key in current:
+                try:
+                    value = tracked.measure(now, current[key])
+                except Exception as exc:  # a rule bug must not stop the others
+                    _log.warning("alert rule %s could not be evaluated: %s", tracked.alert.name, exc)
+            alert.value = value
+            holds = tracked.condition.holds(value, tracked.threshold)
+            if advance(alert, holds, now, tracked.for_seconds, tracked.repeat_interval):
+                sent = alert.snapshot()  # a notification must not change when the alert moves on
+                outbox.extend((n, sent) for n in [*self._notifiers, *tracked.notifiers])
+            advanced.append(alert)
+        return advanced
+
+
+def _burn(meter: SloMeter, window: BurnWindow, now: float, _group: _Group) -> float:
+    """An SLO burn window's value (SLOs have one alert per window, no per-series groups)."""
+    return meter.burn_value(window, now)
 
 
 AlertEvaluator = AlertManager

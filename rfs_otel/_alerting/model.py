@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
@@ -32,6 +32,10 @@ class Alert:
     started_at: float | None = None
     ended_at: float | None = None
     last_notified: float | None = None
+
+    def snapshot(self) -> Alert:
+        """A copy frozen at this moment: what notifiers receive, so a kept alert never changes afterwards."""
+        return replace(self, labels=dict(self.labels), annotations=dict(self.annotations))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the webhook body)."""

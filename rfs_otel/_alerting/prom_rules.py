@@ -69,24 +69,34 @@ def _base(exposure: Exposure) -> str:
     return min(exposure.names, key=len)
 
 
+def _grouped(rule: AlertRule, op: str, inner: str, keep: tuple[str, ...] = ()) -> str:
+    """``inner`` aggregated as the rule's ``by=`` says: as is per series, ``op(...)`` or ``op by (keys) (...)``."""
+    if rule.by is None:
+        return inner
+    keys = (*keep, *rule.by)
+    return f"{op} by ({', '.join(keys)}) ({inner})" if keys else f"{op}({inner})"
+
+
 def _rule_expr(rule: AlertRule, names: _Names) -> str:
     labels = rule.label_filter
     window = _duration(rule.window)
     condition = AlertCondition.parse(rule.condition)
     if rule.aggregation is Aggregation.VALUE:
-        expr = f"sum({names.value(rule.metric, MetricType.GAUGE)}{_matchers(labels)})"
+        expr = _grouped(rule, "sum", f"{names.value(rule.metric, MetricType.GAUGE)}{_matchers(labels)}")
     elif rule.aggregation is Aggregation.RATE:
-        expr = f"sum(rate({names.value(rule.metric, MetricType.COUNTER)}{_matchers(labels)}[{window}]))"
+        inner = f"rate({names.value(rule.metric, MetricType.COUNTER)}{_matchers(labels)}[{window}])"
+        expr = _grouped(rule, "sum", inner)
     elif rule.aggregation is Aggregation.RATIO:
         assert rule.denominator is not None
-        num = f"sum(rate({names.value(rule.metric, MetricType.COUNTER)}{_matchers(labels)}[{window}]))"
-        den = f"sum(rate({names.value(rule.denominator, MetricType.COUNTER)}{_matchers(labels)}[{window}]))"
-        expr = f"({num} / {den})"
+        num = f"rate({names.value(rule.metric, MetricType.COUNTER)}{_matchers(labels)}[{window}])"
+        den = f"rate({names.value(rule.denominator, MetricType.COUNTER)}{_matchers(labels)}[{window}])"
+        expr = f"({_grouped(rule, 'sum', num)} / {_grouped(rule, 'sum', den)})"
     elif names.kind(rule.metric) is MetricType.SUMMARY:
-        expr = f"max({names.summary_quantile(rule.metric, rule.quantile)}{_matchers(labels)})"
+        expr = _grouped(rule, "max", f"{names.summary_quantile(rule.metric, rule.quantile)}{_matchers(labels)}")
     else:
         base = names.base(rule.metric, MetricType.HISTOGRAM)
-        expr = f"histogram_quantile({rule.quantile!r}, sum by (le) (rate({base}_bucket{_matchers(labels)}[{window}])))"
+        inner = f"rate({base}_bucket{_matchers(labels)}[{window}])"
+        expr = f"histogram_quantile({rule.quantile!r}, {_grouped(rule, 'sum', inner, ('le',))})"
     return f"{expr} {condition.symbol} {rule.threshold!r}"
 
 

@@ -20,9 +20,16 @@ class RuleValues:
         self._signals = signals
         self._histories: dict[_HistoryKey, History] = {}
 
-    def value(self, rule: AlertRule, now: float) -> float:
-        """The rule's value at ``now`` (NaN when its metric is absent); records the samples later windows need."""
-        labels = rule.label_filter
+    def groups(self, rule: AlertRule) -> list[dict[str, str]]:
+        """The label sets ``rule`` evaluates separately now; ``[{}]`` (one alert) when summing or nothing matches."""
+        if rule.by == ():
+            return [{}]
+        by = None if rule.by is None else tuple(rule.by)
+        return self._signals.groups(rule.metric, rule.label_filter, by) or [{}]
+
+    def value(self, rule: AlertRule, now: float, group: Mapping[str, str] | None = None) -> float:
+        """The rule's value at ``now`` for the series of ``group`` (NaN when absent); records what windows need."""
+        labels = {**rule.label_filter, **(group or {})}
         if rule.aggregation is Aggregation.VALUE:
             return self._signals.value(rule.metric, labels)
         if rule.aggregation is Aggregation.RATE:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -64,7 +64,7 @@ _VALUES_TO_SYMBOLS = {v: k for k, v in _SYMBOLS_TO_VALUES.items()}
 class Aggregation(str, Enum):
     """What a rule evaluates."""
 
-    VALUE = "value"  #: current value of a counter or gauge (summed over matching series)
+    VALUE = "value"  #: current value of a counter or gauge (per series, or summed as ``by=`` groups them)
     RATE = "rate"  #: a counter's increase per second over ``window``
     QUANTILE = "quantile"  #: a histogram's (over ``window``) or summary's (its own window) ``quantile``
     RATIO = "ratio"  #: increase of ``metric`` / increase of ``denominator`` over ``window`` (error rate)
@@ -105,6 +105,9 @@ class AlertRule:
     denominator: str | None = None
     repeat_interval: float | None = None
     callback: Any = field(default=None, compare=False)
+    #: How series are grouped: None (default) one alert per series, as a Prometheus rule on a bare selector;
+    #: ``()`` one alert on the sum of all matching series; ``("region",)`` one alert per region (``sum by``).
+    by: Sequence[str] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -129,6 +132,12 @@ class AlertRule:
             check_name(self.denominator, f"alert rule {self.name!r} denominator")
         if self.repeat_interval is not None:
             _positive(self.name, "repeat_interval", self.repeat_interval)
+        if self.by is not None:
+            if isinstance(self.by, str) or not all(isinstance(key, str) and key for key in self.by):
+                raise InvalidValueError(
+                    f"alert rule {self.name!r}: by= must be None or a sequence of label names, got {self.by!r}"
+                )
+            object.__setattr__(self, "by", tuple(self.by))
 
     @property
     def label_filter(self) -> dict[str, str]:

@@ -8,7 +8,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from .._engine.reading import distribution, total, window_values
+from .._engine.reading import distribution, groups, total, window_values
 from .._engine.view import MetricFamily
 from .._model.quantile import bucket_quantile, exact_quantile
 
@@ -33,6 +33,10 @@ class Signals:
             if family.name == name:
                 return family
         return None
+
+    def groups(self, name: str, labels: Mapping[str, str], by: tuple[str, ...] | None) -> list[dict[str, str]]:
+        """The label sets a rule on ``name`` evaluates separately (per series, or per ``by`` labels)."""
+        return groups(self.family(name), labels, by)
 
     def value(self, name: str, labels: Mapping[str, str]) -> float:
         """Sum of a counter's or gauge's matching series; NaN when absent."""

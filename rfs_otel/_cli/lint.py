@@ -2,38 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from .._model.practices import CAMEL_CASE_LABEL, UNBOUNDED_LABELS, is_camel_case, looks_like_id, name_problems
+
 __all__ = ["Problem", "lint_exposition"]
 
 _GENERIC = {"requests", "request", "time", "mem", "memory", "count", "total", "latency", "errors", "duration", "size"}
-_UNBOUNDED_LABELS = {
-    "user",
-    "user_id",
-    "userid",
-    "request_id",
-    "requestid",
-    "session",
-    "session_id",
-    "trace_id",
-    "span_id",
-    "timestamp",
-    "time",
-    "email",
-    "ip",
-    "ip_address",
-    "uuid",
-    "id",
-    "order_id",
-    "customer_id",
-}
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
-_NUMBERISH = re.compile(r"^\d{5,}$")
-_TIME_WORDS = ("time", "duration", "latency", "elapsed")
 _SIZE_WORDS = ("memory", "size", "bytes", "mem_")
 _IGNORED = {"target_info"}
 
@@ -76,12 +54,9 @@ def _lint_family(family: Any, max_series: int) -> Iterable[Problem]:
         )
     if not family.documentation:
         yield Problem("warning", shown, "has no description (HELP text)")
+    for problem in name_problems(name, kind):  # the rule set collectors check at creation (and promtool's)
+        yield Problem("warning", shown, problem)
     lowered = name.lower()
-    if kind in ("histogram", "summary", "gauge") and any(w in lowered for w in _TIME_WORDS):
-        if lowered.endswith(("_ms", "_milliseconds")):
-            yield Problem("warning", shown, "durations should be in seconds (suffix _seconds), not milliseconds")
-        elif not lowered.endswith("_seconds") and "_seconds_" not in lowered:
-            yield Problem("warning", shown, "a duration should carry its unit: end the name with _seconds")
     if kind == "gauge" and any(w in lowered for w in _SIZE_WORDS) and not lowered.endswith("_bytes"):
         yield Problem("warning", shown, "a size should carry its unit: end the name with _bytes")
     series: set[tuple[tuple[str, str], ...]] = set()
@@ -92,14 +67,16 @@ def _lint_family(family: Any, max_series: int) -> Iterable[Problem]:
         for key, value in labels.items():
             values[key].add(value)
     for label in sorted(values):
-        if label.lower() in _UNBOUNDED_LABELS:
+        if is_camel_case(label):
+            yield Problem("warning", shown, CAMEL_CASE_LABEL)
+        if label.lower() in UNBOUNDED_LABELS:
             yield Problem(
                 "error",
                 shown,
                 f"label {label!r} is unbounded ({len(values[label])} values so far): "
                 "user ids, request ids and timestamps explode cardinality",
             )
-        elif len(values[label]) > 10 and all(_UUID.match(v) or _NUMBERISH.match(v) for v in values[label]):
+        elif len(values[label]) > 10 and all(looks_like_id(v) for v in values[label]):
             yield Problem("error", shown, f"label {label!r} holds ids ({len(values[label])} distinct values)")
     if len(series) > max_series:
         top = max(values, key=lambda k: len(values[k])) if values else "?"

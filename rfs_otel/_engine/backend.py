@@ -43,6 +43,9 @@ class FamilyInfo(Protocol):
     def child(self, parent: Any, labels: Mapping[str, object]) -> Any:
         """The series whose labels are ``parent``'s with ``labels`` merged over them."""
 
+    def remove_series(self, series: Any) -> bool:
+        """Stop exporting ``series`` (False if it was not exported)."""
+
 
 class SlotStore(Protocol):
     """Per-thread cells a bound series records into: ``local.cells[slot]`` is the fast path, ``mine()`` the slow."""
@@ -58,9 +61,15 @@ class SlotStore(Protocol):
     def update_base(self, slot: int, update: Callable[[Any], Any]) -> None:
         """Replace the slot's ended-thread base cell by ``update(cell)``; a store without such a base ignores it."""
 
+    def reset(self, slot: int) -> None:
+        """Put the slot back to its initial value in every thread's cells (its series was removed)."""
+
 
 class CellBackend(Protocol):
     """Creates series whose values it keeps, folds ended threads at collection, and survives a fork."""
+
+    #: Whether a series can be removed (and expire): False where other processes share its values.
+    removable: bool
 
     def new_series(self, family: FamilyInfo, key: LabelKey) -> Any:
         """A new series of ``family``'s kind labelled ``key``, recording into this backend."""

@@ -26,6 +26,8 @@ __all__ = ["ThreadCells"]
 class ThreadCells:
     """Owns the per-thread slot lists of one collector: the ``CellBackend`` of a single-process collector."""
 
+    removable = True
+
     __slots__ = ("__weakref__", "_base", "_kinds", "_lists", "_lock", "local")
 
     def __init__(self) -> None:
@@ -81,6 +83,18 @@ class ThreadCells:
             value = self._base[slot]
             if value is not None:
                 self._base[slot] = update(value)
+
+    def reset(self, slot: int) -> None:
+        """Put ``slot`` back to its initial value in the base and every thread's list (its series was removed).
+
+        The index is not reused: a thread still holding the removed series writes only to its own dead slot.
+        """
+        with self._lock:
+            init = self._kinds[slot][0]
+            self._base[slot] = init
+            for _, cells in self._lists:
+                if len(cells) > slot:
+                    cells[slot] = init
 
     def reap(self) -> None:
         """Fold the lists of ended threads into the base list; called at collection."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -14,6 +15,7 @@ from .._model.validation import LabelKey, check_labels
 from .._util.fork import reinit
 from .backend import CellBackend
 from .filters import MetricFilter, apply_filters
+from .practices import label_problem
 from .series import Gauge, Series
 
 __all__ = ["DEFAULT_CARDINALITY_LIMIT", "OVERFLOW_ATTRIBUTES", "OVERFLOW_KEY", "Family"]
@@ -75,6 +77,18 @@ class Family:
         self.multiprocess_mode = "sum"
         self.overflow: Series | None = None
         self._on_overflow = on_overflow
+        self._label_names: tuple[str, ...] | None = None
+        #: Seconds a series may stay idle before it is removed (None: never), checked at each collection.
+        self.ttl: float | None = None
+        self._seen: dict[LabelKey, tuple[Any, float]] = {}
+        #: Removed series a caller may still hold: recorded on again, they come back (weakly held).
+        self._dormant: weakref.WeakValueDictionary[LabelKey, Series] = weakref.WeakValueDictionary()
+        self._removals = 0
+        self._warned_description = False
+        self._warned_keys = False
+        self._warned_labels = False
+        #: Strict mode: naming and label practice violations raise instead of warning.
+        self.strict = False
 
     def describe(self) -> str:
         """Short text naming the kind and layout, used in conflict errors."""
@@ -97,6 +111,37 @@ class Family:
                 f"metric {self.name!r} is already registered as a {self.describe()}; "
                 f"cannot register it again as a {other.describe()}"
             )
+        if other.description and other.description != self.description and not self._warned_description:
+            self._warned_description = True
+            _log.warning(
+                "metric %r was registered with description %r; a later call asks for %r, which is ignored. "
+                "Define each metric once (one description) and reuse it.",
+                self.name,
+                self.description,
+                other.description,
+            )
+
+    def _check_keys(self, key: LabelKey) -> None:
+        """Warn once when a new series' labels look unbounded or their names differ from the first series'."""
+        names = tuple(k for k, _ in key)
+        if not names or key == OVERFLOW_KEY:
+            return
+        if not self._warned_labels:
+            problem = label_problem(self.name, key, self.strict)
+            if problem is not None:
+                self._warned_labels = True
+                _log.warning("%s", problem)
+        if self._label_names is None:
+            self._label_names = names
+        elif names != self._label_names and not self._warned_keys:
+            self._warned_keys = True
+            _log.warning(
+                "metric %r has series labelled %s and now %s; every series of a metric should carry the same "
+                "label names (queries and recording rules assume it).",
+                self.name,
+                list(self._label_names),
+                list(names),
+            )
 
     def lookup(self, labels: Mapping[str, object] | None) -> Series | None:
         """The existing series for ``labels`` as given (any order seen before), or None: the cheap reuse path."""
@@ -118,7 +163,10 @@ class Family:
                 if series is None:
                     if len(self.series) - (self.overflow is not None) >= self.limit:
                         return self._fold()
-                    series = self._create(key)
+                    self._check_keys(key)
+                    series = self._dormant.pop(key, None) or self._create(key)
+                    if self._removals:  # this label set may have been exported before: a new stream starts now
+                        series.start_time_ns = series.start_time_ns or time.time_ns()
                     self.series[key] = series
         if labels:
             raw = tuple(labels.items())
@@ -128,6 +176,96 @@ class Family:
                 except TypeError:
                     pass
         return series
+
+    def exported_series(self) -> list[Series]:
+        """The series an export shows: all but an unlabelled one nothing was recorded on while labelled ones exist.
+
+        (``gauge("x")`` then ``set(v, labels={"id": ...})`` must not export a phantom ``x{id=""} 0``.)
+        """
+        series = list(self.series.values())
+        if len(series) > 1:
+            bare = self.series.get(())
+            if bare is not None and not bare.recorded():
+                series.remove(bare)
+        return series
+
+    # -- retention ------------------------------------------------------------------------
+
+    def _removable(self) -> None:
+        if not self._backend.removable:
+            raise NotImplementedError(
+                f"metric {self.name!r}: series cannot be removed or expire in multiprocess mode "
+                "(every worker shares their values)"
+            )
+
+    def remove(self, labels: Mapping[str, object] | None) -> bool:
+        """Stop exporting the series ``labels`` name; False when there is none."""
+        key = check_labels(self.name, labels, _RESERVED[self.kind])
+        if self.filters:
+            key = apply_filters(self.filters, self.name, key, _RESERVED[self.kind])
+        series = self.series.get(key)
+        return series is not None and self.remove_series(series)
+
+    def remove_series(self, series: Series) -> bool:
+        """Stop exporting ``series``: its values are reset and it waits, weakly held, in case it is used again."""
+        self._removable()
+        with self._lock:
+            if self.series.get(series.label_key) is not series:
+                return False
+            self._drop(series)
+        return True
+
+    def clear(self) -> int:
+        """Remove every series of this metric; returns how many there were."""
+        self._removable()
+        with self._lock:
+            removed = list(self.series.values())
+            for series in removed:
+                self._drop(series)
+        return len(removed)
+
+    def _drop(self, series: Series) -> None:
+        """Remove ``series`` (lock held): unlisted, uncached, values reset, a new stream if it comes back."""
+        key = series.label_key
+        del self.series[key]
+        self._seen.pop(key, None)
+        self._aliases = {raw: s for raw, s in self._aliases.items() if s is not series}
+        for other in self.series.values():
+            other.drop_children()
+        if series is self.overflow:
+            self.overflow = None
+        series.drop_children()
+        series.reset()
+        series.start_time_ns = time.time_ns()  # the stream it starts if it is recorded on again
+        self._dormant[key] = series
+        self._removals += 1
+
+    def sweep(self, now: float) -> None:
+        """At a collection: bring back removed series recorded on again; remove series idle for ``ttl`` seconds."""
+        if not self._removals and self.ttl is None:
+            return
+        with self._lock:
+            for key, series in list(self._dormant.items()):
+                if series.recorded() and key not in self.series:
+                    del self._dormant[key]
+                    self.series[key] = series
+            if self.ttl is None or not self._backend.removable:
+                return
+            for key, series in list(self.series.items()):
+                token = series.activity()
+                seen = self._seen.get(key)
+                if seen is None or seen[0] != token:
+                    self._seen[key] = (token, now)
+                elif now - seen[1] >= self.ttl:
+                    self._drop(series)
+
+    def start_of(self, attributes: Mapping[str, Any]) -> int:
+        """The start time of the cumulative stream with ``attributes``: the metric's, or the series' own."""
+        if not self._removals:
+            return self.start_time_ns
+        series = self.series.get(tuple(attributes.items()))
+        start = None if series is None else series.start_time_ns
+        return self.start_time_ns if start is None else start
 
     def _fold(self) -> Series:
         """The overflow series (``otel.metric.overflow=true``) taking label sets past the limit; lock held."""

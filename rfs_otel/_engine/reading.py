@@ -10,7 +10,7 @@ from .._model.records import MetricType
 from .series import Counter, Gauge, Histogram, Summary
 from .view import MetricFamily
 
-__all__ = ["Distribution", "distribution", "total", "window_values"]
+__all__ = ["Distribution", "distribution", "groups", "matches", "total", "window_values"]
 
 Labels = Mapping[str, str]
 
@@ -25,11 +25,24 @@ class Distribution(NamedTuple):
     sum: float
 
 
-def _matches(label_key: tuple[tuple[str, str], ...], wanted: Labels | None) -> bool:
+def matches(label_key: tuple[tuple[str, str], ...], wanted: Labels | None) -> bool:
+    """Whether a series' labels include every label of ``wanted``."""
     if not wanted:
         return True
     have = dict(label_key)
     return all(have.get(k) == v for k, v in wanted.items())
+
+
+def groups(family: MetricFamily | None, labels: Labels | None, by: tuple[str, ...] | None) -> list[dict[str, str]]:
+    """The label sets a rule evaluates separately: each matching series' own (``by`` None) or its ``by`` labels."""
+    if family is None:
+        return []
+    found: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+    for series in family.series():
+        if matches(series.label_key, labels):
+            key = series.label_key if by is None else tuple((k, v) for k, v in series.label_key if k in by)
+            found.setdefault(key, dict(key))
+    return list(found.values())
 
 
 def total(family: MetricFamily | None, labels: Labels | None = None) -> float:
@@ -39,7 +52,7 @@ def total(family: MetricFamily | None, labels: Labels | None = None) -> float:
     values = [
         float(s.get_value())
         for s in family.series()
-        if isinstance(s, (Counter, Gauge)) and _matches(s.label_key, labels)
+        if isinstance(s, (Counter, Gauge)) and matches(s.label_key, labels)
     ]
     return float(sum(values)) if values else math.nan
 
@@ -51,7 +64,7 @@ def distribution(family: MetricFamily | None, labels: Labels | None = None) -> D
     counts = [0] * (len(family.buckets) + 1)
     low, high, observed = math.inf, -math.inf, 0.0
     for series in family.series():
-        if isinstance(series, (Histogram, Summary)) and _matches(series.label_key, labels):
+        if isinstance(series, (Histogram, Summary)) and matches(series.label_key, labels):
             snap = series.snapshot()
             counts = [a + b for a, b in zip(counts, snap.counts)]
             low, high, observed = min(low, snap.min), max(high, snap.max), observed + snap.sum
@@ -64,7 +77,7 @@ def window_values(family: MetricFamily | None, labels: Labels | None = None) -> 
         return None
     values: list[float] = []
     for series in family.series():
-        if isinstance(series, Summary) and _matches(series.label_key, labels):
+        if isinstance(series, Summary) and matches(series.label_key, labels):
             values.extend(series.window())
     values.sort()
     return values

@@ -16,6 +16,7 @@ from .._util.fork import Reinitialisable, reinit
 from .backend import CellBackend
 from .family import Family
 from .filters import MetricFilter, name_accepted
+from .practices import check_naming
 from .series import Series
 
 __all__ = ["OVERFLOW_COUNTER", "Definition", "Exporter", "Registry"]
@@ -58,6 +59,16 @@ class Definition(Protocol):
     mode: str
 
 
+def check_options(cardinality_limit: object, filters: Sequence[object], series_ttl: float | None) -> None:
+    """Refuse bad collector-wide options before anything (a provider, a server) is built."""
+    if isinstance(cardinality_limit, bool) or not isinstance(cardinality_limit, int) or cardinality_limit < 1:
+        raise ValueError(f"cardinality_limit must be a positive int, got {cardinality_limit!r}")
+    for f in filters:
+        if not isinstance(f, MetricFilter):
+            raise TypeError(f"filters must be MetricFilter objects, got {f!r}")
+    _ttl("the collector", series_ttl)
+
+
 class Registry:
     """Owns a collector's families: creates each once, refuses conflicting redefinitions, reports on them."""
 
@@ -68,7 +79,12 @@ class Registry:
         clock: Callable[[], float],
         cardinality_limit: int,
         filters: Sequence[MetricFilter] = (),
+        series_ttl: float | None = None,
+        strict: bool = False,
     ) -> None:
+        check_options(cardinality_limit, filters, series_ttl)
+        self._ttl = _ttl("the collector", series_ttl)
+        self._strict = strict
         self._backend = backend
         self._exporter = exporter
         self._clock = clock
@@ -86,20 +102,27 @@ class Registry:
         return family if family is not None and family.kind is kind else None
 
     def series(
-        self, name: str, labels: Labels | None, define: Callable[[], Family], kind: MetricType | None = None
+        self,
+        name: str,
+        labels: Labels | None,
+        define: Callable[[], Family],
+        kind: MetricType | None = None,
+        description: str = "",
     ) -> Series:
         """The series ``name{labels}``; the family is created by ``define()`` first or checked against it.
 
-        ``kind`` given (counters, gauges: no layout to compare) reuses a family of that kind without defining.
+        ``kind`` given (counters, gauges: no layout to compare) reuses a family of that kind and of the same
+        ``description`` (or none asked) without defining.
         """
         family = self._families.get(name)
-        if family is not None and family.kind is kind:
+        if family is not None and family.kind is kind and (not description or description == family.description):
             return family.get(labels)
         with self._lock:
             requested = define()
             family = self._families.get(name)
             if family is None:
                 family = requested
+                check_naming(family.name, family.kind.value, self._strict)
                 if not family.denied:
                     self._exposed.claim(self._exposure(family))
                 self._families[name] = family
@@ -122,6 +145,7 @@ class Registry:
         max_samples: int = 0,
         limit: int | None = None,
         mode: str = "sum",
+        ttl: float | None = None,
     ) -> Family:
         """A validated, unregistered family (``series`` registers it or checks a registered one against it)."""
         check_name(name, kind.value)
@@ -162,9 +186,17 @@ class Registry:
             on_overflow=_weak_method(self._folded),  # families must not keep their registry alive
         )
         family.multiprocess_mode = mode
+        family.ttl = self._ttl if ttl is None else _ttl(f"{kind.value} {name!r}", ttl)
         family.filters = self._filters
+        family.strict = self._strict
         family.denied = not name_accepted(self._filters, name)
         return family
+
+    def sweep(self) -> None:
+        """At a collection: expire idle series (``series_ttl``) and bring back removed ones recorded on again."""
+        now = self._clock()
+        for family in list(self._families.values()):
+            family.sweep(now)
 
     def _exposure(self, family: Family) -> Exposure:
         """The Prometheus names ``family`` will be exposed under, after Views."""
@@ -266,6 +298,15 @@ class Registry:
         reinit(self._lock)
         for family in list(self._families.values()):
             family.after_fork()
+
+
+def _ttl(owner: str, seconds: float | None) -> float | None:
+    """A validated ``series_ttl``: None (keep series forever) or a positive number of seconds."""
+    if seconds is None:
+        return None
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds < float("inf"):
+        raise ValueError(f"{owner}: series_ttl must be None or a positive number of seconds, got {seconds!r}")
+    return float(seconds)
 
 
 def _weak_method(method: Callable[[Family], None]) -> Callable[[Family], None]:

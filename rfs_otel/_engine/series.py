@@ -8,7 +8,6 @@ collection, through the bridge (``rfs_otel._otel.bridge``).
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from bisect import bisect_left
@@ -17,57 +16,32 @@ from typing import Any
 
 from .._errors import InvalidValueError
 from .._model.quantile import bucket_quantile, exact_quantile, window_statistics
-from .._model.validation import LabelKey, check_quantile, to_number
+from .._model.validation import LabelKey, check_quantile
 from .._util.fork import reinit
 from .backend import FamilyInfo, SlotStore
 from .layout import MAX, MIN, SUM, SUMMARY_SUM, WINDOW, HistogramSnapshot, histogram_value, snapshot_of
 from .layout import new_histogram_cell as _new_histogram_cell
+from .numbers import INT64, ONE, checked_number, exportable
 from .timer import Timer
 from .window import new_summary_cell, release, released_copy, settled
 
-__all__ = ["INT64", "Counter", "Gauge", "Histogram", "HistogramSnapshot", "Series", "Summary", "checked_number"]
+__all__ = ["INT64", "ONE", "Counter", "Gauge", "Histogram", "HistogramSnapshot", "Series", "Summary", "checked_number"]
 
 Labels = Mapping[str, object]
-
-
-def checked_number(kind: str, name: str, call: str, value: object) -> float | int:
-    """Coerce a recorded amount, refusing non-numbers, bool, NaN and infinities."""
-    try:
-        number = to_number(value)
-    except TypeError:
-        raise InvalidValueError(
-            f"{kind} {name!r} takes a real number, got {value!r} of type {type(value).__name__}: {call}({value!r})"
-        ) from None
-    if isinstance(number, float):
-        if not math.isfinite(number):
-            raise InvalidValueError(f"{kind} {name!r} takes a finite number: {call}({value!r})")
-    elif not -INT64 <= number < INT64:
-        raise InvalidValueError(
-            f"{kind} {name!r} takes integers within ±2**63 (what OTLP carries exactly): {call}({value!r})"
-        )
-    return number
-
-
-#: Integers recorded must stay inside the int64 range OTLP carries; larger totals are exported as floats.
-INT64 = 2**63
-
-
-def _exportable(total: float | int) -> float | int:
-    """A running total as an OTel value: an int past the int64 range becomes a float."""
-    if total.__class__ is int and not -INT64 <= total < INT64:
-        return float(total)
-    return total
 
 
 class Series:
     """What every series shares: its family, frozen labels and the OTel attributes built from them."""
 
-    __slots__ = ("_family", "attributes", "label_key")
+    __slots__ = ("__weakref__", "_children", "_family", "attributes", "label_key", "start_time_ns")
 
     def __init__(self, family: FamilyInfo, label_key: LabelKey) -> None:
         self._family = family
         self.label_key = label_key
         self.attributes: dict[str, Any] = dict(label_key)
+        self._children: dict[Any, Any] | None = None
+        #: Start of this series' cumulative stream when it is not the metric's (it was removed and came back).
+        self.start_time_ns: int | None = None
 
     @property
     def name(self) -> str:
@@ -82,9 +56,51 @@ class Series:
         """This series' labels (a copy)."""
         return dict(self.label_key)
 
+    def recorded(self) -> bool:
+        """Whether anything was recorded on this series (a distribution: any observation)."""
+        return bool(self.activity())
+
+    def activity(self) -> Any:
+        """A token that changes whenever something is recorded (idle series expire after ``series_ttl``)."""
+        snapshot = getattr(self, "snapshot", None)
+        return 1 if snapshot is None else snapshot().count
+
+    def remove(self) -> bool:
+        """Stop exporting this series; recorded on again (or asked for again), it starts a new stream from zero."""
+        return bool(self._family.remove_series(self))
+
+    def reset(self) -> None:
+        """Forget every value recorded (the series was removed): a new cumulative stream starts from zero."""
+        cells, slot = getattr(self, "_cells", None), getattr(self, "_slot", None)
+        if cells is not None and slot is not None:
+            cells.reset(slot)
+
+    def drop_children(self) -> None:
+        """Forget the series per-call labels selected (one of them was removed)."""
+        self._children = None
+
     def with_labels(self, labels: Labels) -> Any:
         """The series of the same metric with ``labels`` merged over this one's (created once, then cached)."""
         return self._family.child(self, labels)
+
+    def child(self, labels: Labels) -> Any:
+        """The series per-call ``labels=`` select (merged over this one's), cached here by the labels as given.
+
+        The cache is bounded by the metric's series limit and never holds the overflow series.
+        """
+        try:
+            return self._children[tuple(labels.items())]  # type: ignore[index]
+        except (KeyError, TypeError, AttributeError):
+            child = self._family.child(self, labels)
+            children = self._children
+            if children is None:
+                children = self._children = {}
+            if child is not self._family.overflow and len(children) < self._family.limit:  # stays bounded
+                try:
+                    children[tuple(labels.items())] = child
+                except TypeError:
+                    pass
+            return child
 
     def __repr__(self) -> str:
         labels = ", ".join(f"{k}={v!r}" for k, v in self.label_key)
@@ -102,9 +118,13 @@ class Counter(Series):
         self._local = cells.local
         self._slot = slot
 
-    def increment(self, amount: float = 1) -> None:
-        """Add ``amount`` (default 1); a negative, NaN, infinite or non-number amount raises ValueError."""
-        if amount.__class__ is not int or not 0 <= amount < INT64:
+    def increment(self, amount: float = 1, labels: Labels | None = None) -> None:
+        """Add ``amount`` (default 1) (to the child series ``labels`` selects, if given); a negative, NaN,
+        infinite or non-number amount raises ValueError."""
+        if labels:
+            self.child(labels).increment(amount)
+            return
+        if amount is not ONE and (amount.__class__ is not int or not 0 <= amount < INT64):  # 1: the common case
             amount = self._checked(amount)
         try:
             self._local.cells[self._slot] += amount
@@ -121,19 +141,33 @@ class Counter(Series):
 
     def get_value(self) -> float | int:
         """The total across all threads."""
-        return _exportable(sum(self._cells.values(self._slot)))
+        return exportable(sum(self._cells.values(self._slot)))
+
+    def activity(self) -> Any:
+        """The total: it changes with every non-zero increment."""
+        return self.get_value()
 
 
 class Gauge(Series):
     """A value that goes up and down (connections, memory); per-call labels select a child series."""
 
-    __slots__ = ("_children", "_lock", "_value")
+    __slots__ = ("_lock", "_value", "_writes")
 
     def __init__(self, family: FamilyInfo, label_key: LabelKey) -> None:
         super().__init__(family, label_key)
         self._lock = threading.Lock()
         self._value: float | int = 0
-        self._children: dict[Any, Gauge] = {}
+        self._writes = 0
+
+    def activity(self) -> Any:
+        """How many times it was set or stepped (a gauge set to 0 counts)."""
+        return self._writes
+
+    def reset(self) -> None:
+        """Back to 0, never written."""
+        with self._lock:
+            self._value = 0
+            self._writes = 0
 
     def _step(self, value: object, call: str) -> float | int:
         return checked_number("gauge", self.name, call, value)
@@ -141,7 +175,7 @@ class Gauge(Series):
     def set(self, value: float, labels: Labels | None = None) -> None:
         """Set the value (of the child series ``labels`` selects, if given)."""
         if labels:
-            self._child(labels).set(value)
+            self.child(labels).set(value)
             return
         if (value.__class__ is not float and (value.__class__ is not int or not -INT64 <= value < INT64)) or (
             value - value
@@ -149,11 +183,12 @@ class Gauge(Series):
             value = self._step(value, "set")
         with self._lock:
             self._value = value
+            self._writes += 1
 
     def increment(self, amount: float = 1, labels: Labels | None = None) -> None:
         """Add ``amount`` (may be negative)."""
         if labels:
-            self._child(labels).increment(amount)
+            self.child(labels).increment(amount)
             return
         if (amount.__class__ is not float and (amount.__class__ is not int or not -INT64 <= amount < INT64)) or (
             amount - amount
@@ -161,13 +196,14 @@ class Gauge(Series):
             amount = self._step(amount, "increment")
         with self._lock:
             self._value += amount
+            self._writes += 1
 
     inc = increment
 
     def decrement(self, amount: float = 1, labels: Labels | None = None) -> None:
         """Subtract ``amount``."""
         if labels:
-            self._child(labels).decrement(amount)
+            self.child(labels).decrement(amount)
             return
         if (amount.__class__ is not float and (amount.__class__ is not int or not -INT64 <= amount < INT64)) or (
             amount - amount
@@ -175,31 +211,20 @@ class Gauge(Series):
             amount = self._step(amount, "decrement")
         with self._lock:
             self._value -= amount
+            self._writes += 1
 
     dec = decrement
 
     def get_value(self, labels: Labels | None = None) -> float | int:
         """The current value (of the child series ``labels`` selects, if given)."""
         if labels:
-            return self._child(labels).get_value()
-        return _exportable(self._value)
+            child: Gauge = self.child(labels)
+            return child.get_value()
+        return exportable(self._value)
 
     def after_fork(self) -> None:
         """In a forked child: unlock, in case another thread of the parent was setting it at fork time."""
         reinit(self._lock)
-
-    def _child(self, labels: Labels) -> Gauge:
-        try:
-            key = tuple(labels.items())
-            return self._children[key]
-        except (KeyError, TypeError, AttributeError):
-            child: Gauge = self._family.child(self, labels)
-            if child is not self._family.overflow and len(self._children) < self._family.limit:  # stays bounded
-                try:
-                    self._children[tuple(labels.items())] = child
-                except TypeError:
-                    pass
-            return child
 
 
 class Histogram(Series):
@@ -221,8 +246,12 @@ class Histogram(Series):
     def buckets(self) -> tuple[float, ...]:
         return self._bounds
 
-    def observe(self, value: float) -> None:
-        """Record one observation; NaN, infinities and non-numbers raise ValueError and record nothing."""
+    def observe(self, value: float, labels: Labels | None = None) -> None:
+        """Record one observation (in the child series ``labels`` selects, if given); NaN, infinities and
+        non-numbers raise ValueError and record nothing."""
+        if labels:
+            self.child(labels).observe(value)
+            return
         if value.__class__ is not float or value - value:
             value = checked_number("histogram", self.name, "observe", value)
         try:

@@ -44,16 +44,16 @@ class LocalSource:
 
     @staticmethod
     def values(family: Family) -> list[tuple[dict[str, Any], float]]:
-        return [(s.attributes, s.get_value()) for s in list(family.series.values())]  # type: ignore[attr-defined]
+        return [(s.attributes, s.get_value()) for s in family.exported_series()]  # type: ignore[attr-defined]
 
     @staticmethod
     def distributions(family: Family) -> list[Distribution]:
-        series = list(family.series.values())
+        series = family.exported_series()
         return [(s.attributes, s.snapshot(), getattr(s, "exemplars", None)) for s in series]  # type: ignore[attr-defined]
 
     @staticmethod
     def statistics(family: Family) -> list[tuple[dict[str, Any], dict[str, float]]]:
-        return [(s.attributes, s.get_statistics()) for s in list(family.series.values()) if isinstance(s, Summary)]
+        return [(s.attributes, s.get_statistics()) for s in family.exported_series() if isinstance(s, Summary)]
 
 
 def _label(value: Any) -> str:

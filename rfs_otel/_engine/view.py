@@ -70,8 +70,11 @@ class MetricFamily:
         return self._family.overflow is not None
 
     def series(self) -> list[Counter | Gauge | Histogram | Summary]:
-        """The metric's series now (a new list each call; the series objects are live)."""
-        return list(self._family.series.values())  # type: ignore[arg-type]
+        """The metric's exported series now (a new list each call; the series objects are live).
+
+        An unlabelled series nothing was recorded on is left out while the metric has labelled ones.
+        """
+        return self._family.exported_series()  # type: ignore[return-value]
 
     def __len__(self) -> int:
         return len(self._family.series)

@@ -270,8 +270,8 @@ class SdkBridge:
         out = []
         for stream in streams:
             if stream.attribute_keys is None and state is None:  # the common case: one point per series as is
-                start = family.start_time_ns
-                points = [NumberDataPoint(attributes, start, now, value) for attributes, value in values]
+                start_of = family.start_of
+                points = [NumberDataPoint(a, start_of(a), now, value) for a, value in values]
                 out.append(Metric(stream.name, stream.description, family.unit, number_data(counter, points, False)))
                 continue
             merged: dict[tuple[tuple[str, Any], ...], float] = {}
@@ -280,11 +280,11 @@ class SdkBridge:
                 merged[key] = merged.get(key, 0) + value if counter else value
             points = []
             for key, total in merged.items():
-                start, value = family.start_time_ns, total
+                start, value = family.start_of(dict(key)), total
                 if state is not None:
                     previous = state.get((stream.name, key))
                     state[(stream.name, key)] = ([], total, now)
-                    if previous is not None:
+                    if previous is not None and previous[2] > start:  # not across a removed series' restart
                         value, start = total - previous[1], previous[2]
                 points.append(NumberDataPoint(dict(key), start, now, value))
             out.append(Metric(stream.name, stream.description, family.unit, number_data(counter, points, delta)))
@@ -327,11 +327,11 @@ class SdkBridge:
         points = []
         state = self._delta_state.setdefault(id(delta_reader), {}) if delta_reader is not None else None
         for key, (cumulative_counts, cumulative_sum, low, high) in merged.items():
-            start, counts, total = family.start_time_ns, cumulative_counts, cumulative_sum
+            start, counts, total = family.start_of(dict(key)), cumulative_counts, cumulative_sum
             if state is not None:
                 previous = state.get((stream.name, key))
                 state[(stream.name, key)] = (cumulative_counts, cumulative_sum, now)
-                if previous is not None:
+                if previous is not None and previous[2] > start:  # not across a removed series' restart
                     counts = [c - p for c, p in zip(cumulative_counts, previous[0])]
                     total = cumulative_sum - previous[1]
                     start = previous[2]

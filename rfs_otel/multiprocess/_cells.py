@@ -337,6 +337,10 @@ class SharedCells:
             return False
         return True
 
+    def reset(self, slot: int) -> None:
+        """Not supported: other workers share the series' values (the family refuses removal before this)."""
+        raise NotImplementedError("series cannot be removed in multiprocess mode")
+
     def update_base(self, slot: int, update: Any) -> None:
         """Nothing to do: the base here is this process's mapped file, which holds no sample window."""
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from .._engine.backend import FamilyInfo
 from .._engine.layout import HistogramSnapshot, record, snapshot_of
-from .._engine.series import INT64, Counter, Gauge, Histogram, Series, Summary, checked_number
+from .._engine.series import INT64, ONE, Counter, Gauge, Histogram, Series, Summary, checked_number
 from .._model.quantile import window_statistics
 from .._model.records import MetricType
 from .._model.validation import LabelKey
@@ -38,8 +38,11 @@ class SharedCounter(Counter):
 
     __slots__ = ()
 
-    def increment(self, amount: float = 1) -> None:
-        if amount.__class__ is not int or not 0 <= amount < INT64:
+    def increment(self, amount: float = 1, labels: Any = None) -> None:
+        if labels:
+            self.child(labels).increment(amount)
+            return
+        if amount is not ONE and (amount.__class__ is not int or not 0 <= amount < INT64):
             amount = self._checked(amount)
         try:
             self._local.cells[self._slot][0] += amount
@@ -130,7 +133,7 @@ class SharedGauge(Gauge):
 
     def set(self, value: float, labels: Any = None) -> None:
         if labels:
-            self._child(labels).set(value)
+            self.child(labels).set(value)
             return
         number = checked_number("gauge", self.name, "set", value)
         with self._lock:
@@ -138,7 +141,7 @@ class SharedGauge(Gauge):
 
     def increment(self, amount: float = 1, labels: Any = None) -> None:
         if labels:
-            self._child(labels).increment(amount)
+            self.child(labels).increment(amount)
             return
         number = checked_number("gauge", self.name, "increment", amount)
         with self._lock:
@@ -148,7 +151,7 @@ class SharedGauge(Gauge):
 
     def decrement(self, amount: float = 1, labels: Any = None) -> None:
         if labels:
-            self._child(labels).decrement(amount)
+            self.child(labels).decrement(amount)
             return
         number = checked_number("gauge", self.name, "decrement", amount)
         with self._lock:
@@ -158,12 +161,19 @@ class SharedGauge(Gauge):
 
     def get_value(self, labels: Any = None) -> float:
         if labels:
-            return self._child(labels).get_value()
+            return float(self.child(labels).get_value())
         return float(self._store.gauges[self._index])
+
+    def activity(self) -> Any:
+        """When this process last wrote it (0: never)."""
+        return self._store.gauges[self._index + 1]
 
 
 class SharedBackend:
     """The ``CellBackend`` of a multiprocess collector: series record into this process's mapped files."""
+
+    #: Other workers share every series' values: removal and expiry are not supported here yet.
+    removable = False
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.cells = SharedCells(directory)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,13 @@ class SharedSource:
 
     def _series(self, family: Family) -> dict[LabelKey, Any]:
         merged = self._merged.get(family.name)
-        return merged.series if merged is not None else {}
+        if merged is None:
+            return {}
+        bare = merged.series.get(())
+        if bare is not None and len(merged.series) > 1 and not any(v for v in bare if math.isfinite(v)):
+            # an unlabelled series nothing was recorded on, beside labelled ones: not exported (no phantom series)
+            return {key: vector for key, vector in merged.series.items() if key}
+        return merged.series
 
     def values(self, family: Family) -> list[tuple[dict[str, Any], float]]:
         return [(dict(key), vector[0]) for key, vector in self._series(family).items()]

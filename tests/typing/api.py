@@ -85,3 +85,15 @@ def storages() -> MetricsCollector:
         storage=[PrometheusStorage(port=0), FileMetricsStorage("/tmp/typed.jsonl"), OTLPStorage(interval=60)],
         filters=[MetricFilter.drop_labels("user_id")],
     )
+
+
+def retention_and_lookup() -> None:
+    collector = MetricsCollector(series_ttl=3600, strict=True)
+    counter = collector.counter("jobs_total", series_ttl=60)
+    counter.increment(labels={"queue": "mail"})
+    collector.histogram("job_seconds").observe(0.5, labels={"queue": "mail"})
+    value: float | None = collector.get_sample_value("jobs_total", {"queue": "mail"})
+    removed: bool = collector.remove("jobs_total", {"queue": "mail"}) or counter.remove()
+    cleared: int = collector.clear("jobs_total")
+    rule = AlertRule("low", "stock", "<", 5, by=["region"])
+    print(value, removed, cleared, rule)

@@ -1,0 +1,61 @@
+"""Reading one sample by its Prometheus name from ``Metric`` records, creating nothing (``get_sample_value``)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .._model.quantile import quantile_key
+from .._model.records import Metric, MetricType
+
+__all__ = ["sample_value"]
+
+_SUFFIXES = ("_total", "_count", "_sum", "_bucket", "")
+
+
+def _bound(text: str) -> float | None:
+    try:
+        return math.inf if text in ("+Inf", "inf") else float(text)
+    except ValueError:
+        return None
+
+
+def _pick(record: Metric, suffix: str, extra: Mapping[str, str]) -> float | None:
+    """The sample ``suffix`` (``_count``, ``_bucket{le}``, ``{quantile}`` ...) of one record's value."""
+    value: Any = record.value
+    kind = record.metric_type
+    if kind in (MetricType.COUNTER, MetricType.GAUGE):
+        return float(value) if not extra and suffix in ("", "_total") else None
+    if suffix in ("_count", "_sum") and not extra:
+        return float(value[suffix[1:]])
+    if kind is MetricType.HISTOGRAM and suffix == "_bucket" and set(extra) == {"le"}:
+        bound = _bound(extra["le"])
+        return None if bound is None else value["buckets"].get(bound)
+    if kind is MetricType.SUMMARY and suffix == "" and set(extra) == {"quantile"}:
+        q = _bound(extra["quantile"])
+        stat = None if q is None or not 0 <= q <= 1 else value.get(quantile_key(q))
+        return None if stat is None else float(stat)
+    return None
+
+
+def sample_value(records: Iterable[Metric], name: str, labels: Mapping[str, object] | None = None) -> float | None:
+    """The value of sample ``name{labels}`` as Prometheus would expose it, or None when there is no such sample.
+
+    ``name`` is the metric's name (``requests_total``) or a sample of it: ``<histogram>_count``, ``_sum``,
+    ``_bucket`` (with an ``le`` label), ``<summary>_count``/``_sum`` or ``<summary>`` with a ``quantile`` label.
+    """
+    wanted = {str(k): str(v) for k, v in (labels or {}).items()}
+    for record in records:
+        for suffix in _SUFFIXES:
+            if name != record.name + suffix:
+                continue
+            if suffix == "_total" and record.name.endswith("_total"):
+                continue
+            special = {k: v for k, v in wanted.items() if k in ("le", "quantile") and k not in record.labels}
+            if {k: v for k, v in wanted.items() if k not in special} != record.labels:
+                continue
+            found = _pick(record, suffix, special)
+            if found is not None:
+                return found
+    return None
