@@ -11,6 +11,7 @@ import errno
 import fcntl
 import json
 import os
+import stat
 import time
 from array import array
 from collections.abc import Iterator
@@ -31,6 +32,9 @@ __all__ = ["ARCHIVE", "Reader", "alive", "locked"]
 ARCHIVE = "archive.json"
 _LOCK = ".lock"
 _MAX_PID = 1 << 22  # Linux's largest pid_max
+#: The most a meta file or the archive may hold before it is skipped as not this library's (a worker's meta lines
+#: take ~300 B per series; the archive about as much per folded series): junk never fills the memory.
+MAX_TEXT_BYTES = 256 * 2**20
 #: OS errors that may pass (too many open files, no memory): a dead worker's files are kept, not folded, then.
 _TRANSIENT = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EAGAIN, errno.EINTR, errno.EIO})
 
@@ -56,6 +60,31 @@ def locked(directory: Path, exclusive: bool, problems: Problems) -> Iterator[boo
         finally:
             with contextlib.suppress(OSError):
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def read_regular(path: Path, cap: int, *, truncate: bool = False) -> bytes:
+    """The bytes of a regular file, at most ``cap`` of them; OSError for anything else.
+
+    Opened without blocking and checked before reading, so a FIFO never hangs a scrape and a device such as
+    ``/dev/zero`` is never read; a regular file over ``cap`` is refused (EFBIG), or cut at ``cap`` with ``truncate``.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        if info.st_size > cap and not truncate:
+            raise OSError(errno.EFBIG, f"over {cap} bytes: not a file this library writes", str(path))
+        chunks, left = [], min(info.st_size, cap)
+        while left > 0:
+            chunk = os.read(fd, left)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def alive(pid: int) -> bool:
@@ -114,7 +143,7 @@ class Reader:
         """A worker's valid meta lines; a last line without its newline is skipped (quietly while it may be written)."""
         path = self.directory / f"{pid}.meta.jsonl"
         try:
-            data = path.read_bytes()
+            data = read_regular(path, MAX_TEXT_BYTES)
         except FileNotFoundError:
             return []
         except OSError as exc:
@@ -141,8 +170,7 @@ class Reader:
         """The first ``limit`` doubles of a file (fewer if it is shorter), or None if it cannot be read."""
         data = array("d")
         try:
-            with open(path, "rb") as handle:
-                raw = handle.read(min(limit * DOUBLE, os.fstat(handle.fileno()).st_size))  # a meta line may lie
+            raw = read_regular(path, limit * DOUBLE, truncate=True)  # a meta line may lie about the size
         except FileNotFoundError:
             return data
         except OSError as exc:
@@ -196,7 +224,7 @@ class Reader:
         """The folded workers and their totals; entries of the wrong shape are skipped (and kept when rewritten)."""
         path = self.directory / ARCHIVE
         try:
-            raw = json.loads(path.read_bytes())
+            raw = json.loads(read_regular(path, MAX_TEXT_BYTES))
         except FileNotFoundError:
             return _Archive(set(), [], [])
         except OSError as exc:
@@ -237,6 +265,7 @@ class Reader:
     def write_archive(self, archive: dict[str, Any]) -> bool:
         """Write the archive durably (fsync, then rename over the old one); False (reported) if that failed."""
         tmp = self.directory / f".{ARCHIVE}.{os.getpid()}.tmp"
+        self._remove_stale_temporaries()
         try:
             with open(tmp, "wb") as handle:
                 handle.write(json.dumps(archive).encode())
@@ -249,6 +278,15 @@ class Reader:
             self.problems.report("file", ("archive", exc.errno), f"cannot write {self.directory / ARCHIVE}: {exc}")
             return False
         return True
+
+    def _remove_stale_temporaries(self) -> None:
+        """Delete archive temporaries whose writer died mid-write (SIGKILL): nothing else would ever remove them."""
+        with contextlib.suppress(OSError):
+            for name in os.listdir(self.directory):
+                pid = name[len(f".{ARCHIVE}.") : -len(".tmp")]
+                if name.startswith(f".{ARCHIVE}.") and name.endswith(".tmp") and pid.isdigit() and not alive(int(pid)):
+                    with contextlib.suppress(OSError):
+                        (self.directory / name).unlink()
 
     def remove(self, pid: int) -> None:
         """Delete a folded worker's files (its meta file last, so a half-removed worker is never re-read)."""
