@@ -39,7 +39,22 @@ EDGE_AMOUNTS: list[Any] = [
     Fraction(1, 3),
 ]
 #: Amounts every recording call refuses with ``InvalidValueError``.
-BAD_AMOUNTS: list[Any] = [math.nan, math.inf, -math.inf, True, None, "1", b"1", [1], 2**64, -(2**64), object()]
+BAD_AMOUNTS: list[Any] = [
+    math.nan,
+    math.inf,
+    -math.inf,
+    True,
+    None,
+    "1",
+    b"1",
+    [1],
+    2**64,
+    -(2**64),
+    object(),
+    10**5000,  # its repr alone raises ValueError (int max str digits): the message must not
+    Decimal("1e5000"),
+    Decimal("NaN"),
+]
 
 amounts = st.one_of(
     st.sampled_from(EDGE_AMOUNTS + BAD_AMOUNTS),
@@ -60,8 +75,10 @@ def _legal(kind: str, amount: Any) -> bool:
     """Whether the documented recording policy accepts ``amount`` for ``kind``."""
     if isinstance(amount, bool) or not isinstance(amount, (int, float, Decimal, Fraction)):
         return False
+    if isinstance(amount, int) and not -(2**63) <= amount < 2**63:
+        return False
     value = float(amount)
-    if not math.isfinite(value) or (isinstance(amount, int) and not -(2**63) <= amount < 2**63):
+    if not math.isfinite(value):
         return False
     return not (kind == "counter" and value < 0)
 
