@@ -546,3 +546,29 @@ def test_piping_into_head_prints_no_broken_pipe_traceback() -> None:
         code = proc.wait(timeout=20)
     assert "Traceback" not in err and "BrokenPipeError" not in err
     assert code == 1
+
+
+def test_a_client_that_never_reads_is_cut_at_the_write_deadline_without_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A client that stops reading is closed at the write deadline; that is not the app raising: no WARNING."""
+    body = b"x" * 8_000_000  # more than the kernel buffers of both ends hold
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    before = set(threading.enumerate())
+    server = PullServer(app, "127.0.0.1", 0, limits=Limits(write=0.3))
+    sock = _connect(server.server_port)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        with caplog.at_level("DEBUG", logger="rfs_otel.http"):
+            sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            wait_until(lambda: _http_workers(before) == 1)
+            wait_until(lambda: _http_workers(before) == 0, timeout=5)  # cut at the 0.3 s write deadline
+        assert [r for r in caplog.records if r.name == "rfs_otel.http" and r.levelno >= 30] == []
+        assert any("did not take its answer" in r.getMessage() for r in caplog.records)
+    finally:
+        sock.close()
+        server.shutdown()

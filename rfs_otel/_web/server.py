@@ -83,6 +83,9 @@ class _AppHandler(ServerHandler):
     request_handler: WSGIRequestHandler  # wsgiref's back-pointer, used to log the request
 
     def log_exception(self, exc_info: Any) -> None:
+        if isinstance(exc_info[1], OSError):  # the client did not take the answer in time, or went away
+            _log.debug("rfs_otel HTTP endpoint: a client did not take its answer (%s); connection closed", exc_info[1])
+            return
         _log.warning("rfs_otel HTTP endpoint: the app raised; answered 500", exc_info=exc_info)
 
 
