@@ -286,6 +286,20 @@ def test_http_status_failure_names_status_reason_and_real_elapsed_time(kind: str
     assert ELAPSED.search(message), message
 
 
+def garbage(conn: socket.socket, seen: Seen) -> None:
+    """Answer with bytes that are not HTTP, including a NUL and a terminal escape sequence."""
+    conn.sendall(b"\x00\xffGARBAGE \x1b[31mNOT HTTP\r\n\r\n")
+
+
+@pytest.mark.parametrize("kind", sorted(SENDERS))
+def test_a_peers_control_characters_never_reach_a_failure_message(kind: str) -> None:
+    """What a hostile endpoint sends is quoted escaped: no NUL or escape character in the Failure message."""
+    with server(garbage) as (port, _):
+        message = SENDERS[kind](f"http://127.0.0.1:{port}", 2)()
+    assert "bad HTTP answer" in message or "GARBAGE" in message, message
+    assert not any(ch in message for ch in "\x00\x1b"), repr(message)
+
+
 @pytest.mark.parametrize("kind", sorted(SENDERS))
 def test_refused_dns_and_tls_failures_say_their_cause(kind: str) -> None:
     """Connection refused, an unresolvable host and a TLS handshake against plain HTTP each name their cause."""

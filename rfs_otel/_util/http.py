@@ -20,10 +20,17 @@ __all__ = ["Answer", "HttpError", "expect_success", "origin", "request"]
 MAX_BODY = 1024 * 1024
 
 
+def printable(text: str, limit: int = 300) -> str:
+    """``text`` safe for a log line: control characters escaped (a peer's bytes carry no terminal codes), bounded."""
+    shown = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
 class HttpError(Exception):
     """A request that got no usable answer; the message names the cause and the real elapsed time."""
 
     def __init__(self, cause: str, kind: str, elapsed: float, status: int | None = None) -> None:
+        cause = printable(cause)  # it quotes what the peer sent (reason phrase, a bad status line)
         super().__init__(f"{cause} (after {elapsed:.2f} s)")
         self.cause = cause
         self.kind = kind  # "dns", "refused", "connect", "tls", "deadline", "protocol", "status", "redirect"
