@@ -38,6 +38,7 @@ from rfs_otel import (
     set_metrics_collector,
 )
 from rfs_otel._util.fork import FORK_LOCK_BUDGET, hook_counts
+from rfs_otel.testing import skip_shutdown_flush
 
 pytestmark = [
     pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork"),
@@ -422,3 +423,31 @@ def test_fork_during_alert_evaluation_and_dashboard_sampling_never_deadlocks_the
             return bool(dashboard.data()) and manager.active_alerts()[0].name == "deep"
 
         assert _fork_many(child) == [0] * FORKS
+
+
+@pytest.mark.parametrize("interval", [None, 0.05], ids=["sync", "periodic"])
+def test_a_child_refuses_grpc_exports_instead_of_hanging(refused_port: int, interval: float | None) -> None:
+    """grpcio is not fork-safe: children of a process that exported over gRPC fail fast, saying why, never hang.
+
+    (A fork while another thread is *inside* a gRPC call can still make grpcio itself abort the child; that is
+    grpcio's limit, documented, and why no parent thread exports here.)
+    """
+    storage = OTLPStorage(
+        endpoint=f"http://127.0.0.1:{refused_port}", protocol="grpc", insecure=True, timeout=1, interval=interval
+    )
+    with MetricsCollector(storage=storage, export_timeout=2) as collector:
+        collector.counter("forked_total").increment()
+        assert collector.collect_and_store_sync().is_failure()  # the channel exists and has been used
+
+        def child() -> bool:
+            started = time.monotonic()
+            result = collector.collect_and_store_sync()
+            collector.shutdown()
+            return (
+                result.is_failure()
+                and "refused in a forked child" in result.unwrap_err()
+                and time.monotonic() - started < 1.5
+            )
+
+        assert _fork_many(child, 20) == [0] * 20
+        skip_shutdown_flush(collector)

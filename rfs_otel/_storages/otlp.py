@@ -122,6 +122,18 @@ def _set_deadline(inner: Any, seconds: float) -> None:
     set_exporter_deadline(inner, seconds)
 
 
+_GRPC_AFTER_FORK = (
+    "gRPC export refused in a forked child: grpcio is not fork-safe (it can hang the process) unless "
+    "GRPC_ENABLE_FORK_SUPPORT=true; create the OTLPStorage after the fork (e.g. gunicorn's post_fork) or use "
+    "protocol='http/protobuf'"
+)
+
+
+def _grpc_fork_support() -> bool:
+    """Whether the user switched grpcio's own fork handling on (it must be set before grpc is imported)."""
+    return os.environ.get("GRPC_ENABLE_FORK_SUPPORT", "").strip().lower() in ("1", "true", "yes")
+
+
 class _RecordingExporter(MetricExporter):
     """Delegates to the real exporter and remembers the outcome of the last export."""
 
@@ -131,8 +143,13 @@ class _RecordingExporter(MetricExporter):
         self.inner = inner
         self.cause = cause
         self.last: tuple[MetricExportResult, int, str | None] | None = None
+        #: Why exports are refused in this process (a forked child of a gRPC exporter), or None.
+        self.refused: str | None = None
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
+        if self.refused is not None:  # answer at once: touching grpcio here could hang the process
+            self.last = (MetricExportResult.FAILURE, count_points(metrics_data), self.refused)
+            return MetricExportResult.FAILURE
         self.cause.seen = []
         _set_deadline(self.inner, timeout_millis / 1000)
         with capture_errors() as errors:
@@ -141,10 +158,11 @@ class _RecordingExporter(MetricExporter):
         return result
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return self.inner.force_flush(timeout_millis=timeout_millis)
+        return self.refused is not None or self.inner.force_flush(timeout_millis=timeout_millis)
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        self.inner.shutdown(timeout_millis=timeout_millis, **kwargs)
+        if self.refused is None:
+            self.inner.shutdown(timeout_millis=timeout_millis, **kwargs)
 
 
 def _endpoint(endpoint: str | None, protocol: str) -> str | None:
@@ -254,8 +272,15 @@ class OTLPStorage(MetricsStorage):
         after_fork_in_child(self, "_after_fork")
 
     def _after_fork(self) -> None:
-        """In a forked child: unlock, and use a new exporter: the parent's connections and channel stay its own."""
+        """In a forked child: unlock, and use a new exporter: the parent's connections and channel stay its own.
+
+        grpcio is not fork-safe unless its fork support is switched on: a child of a process that created a gRPC
+        channel can hang inside grpcio. Such a child refuses gRPC exports (each a Failure saying why) instead.
+        """
         reinit(self._lock)
+        if self.protocol == "grpc" and not _grpc_fork_support():
+            self._exporter.refused = _GRPC_AFTER_FORK
+            return
         self._exporter.inner = self._new_exporter()
 
     def readers(self) -> Sequence[MetricReader]:
