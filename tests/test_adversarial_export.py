@@ -509,3 +509,19 @@ def test_otlp_over_tls_delivers_within_the_deadline(tmp_path: Path, monkeypatch:
     request = metrics_service_pb2.ExportMetricsServiceRequest()
     request.ParseFromString(seen.requests[0][3])
     assert request.resource_metrics[0].scope_metrics[0].metrics[0].sum.data_points[0].as_int == 7
+
+
+def test_a_grpc_tls_mismatch_says_what_it_looks_like() -> None:
+    """A TLS gRPC client against a plaintext collector: the Failure names TLS as the cause."""
+    from .otlp_receivers import grpc_receiver
+
+    with grpc_receiver() as (endpoint, received):
+        storage = OTLPStorage(endpoint=endpoint, protocol="grpc", insecure=False, timeout=1)
+        with MetricsCollector(storage=storage, export_timeout=2) as collector:
+            collector.counter("jobs_total").increment()
+            result = collector.collect_and_store_sync()
+            skip_shutdown_flush(collector)
+    assert result.is_failure()
+    message = result.unwrap_err()
+    assert "TLS mismatch" in message or "TLS error" in message or "SSL" in message, message
+    assert received.requests == []

@@ -330,9 +330,18 @@ class OTLPStorage(MetricsStorage):
             elapsed = time.monotonic() - started
             return Failure(
                 f"OTLP export ({self.protocol}) to {self.endpoint_for_display} failed after {elapsed:.2f} s "
-                f"(deadline {seconds:g} s): {cause or 'the exporter gave no cause'}"
+                f"(deadline {seconds:g} s): {cause or self._silent_failure()}"
             )
         return Success(points)
+
+    def _silent_failure(self) -> str:
+        """What to say when the exporter failed without a word (gRPC does so when TLS settings do not match)."""
+        if self.protocol != "grpc":
+            return "the exporter gave no cause"
+        return (
+            "no answer within the deadline and no error from gRPC; this is what a TLS mismatch looks like "
+            "(a TLS client and a plaintext collector, or the reverse): check insecure= and the endpoint's scheme"
+        )
 
     def shutdown(self) -> None:
         with self._lock:
