@@ -29,7 +29,9 @@ TEST_DEPS = [
 ]
 #: The web frameworks the HTTP middleware and the mounting are tested with.
 WEB_DEPS = ["fastapi>=0.100", "starlette>=0.35", "httpx>=0.24", "flask>=2.2", "django>=4.2", "uvicorn>=0.23"]
-TEST_DEPS += WEB_DEPS
+#: The peers the benchmarks compare with (the suite runs a quick benchmark smoke test too).
+BENCH_PEERS = ["prometheus-fastapi-instrumentator>=7", "opentelemetry-instrumentation-asgi>=0.66b0,<0.67"]
+TEST_DEPS += WEB_DEPS + BENCH_PEERS
 
 # Keep in step with requires-python, the classifiers in pyproject.toml and the README.
 SUPPORTED_PYTHONS = ("3.10", "3.11", "3.12", "3.13")
@@ -195,8 +197,7 @@ def bench(session: nox.Session) -> None:
         ".[all]",
         "prometheus-client>=0.20",
         *WEB_DEPS,
-        "prometheus-fastapi-instrumentator>=7",
-        "opentelemetry-instrumentation-asgi",
+        *BENCH_PEERS,
     )
     session.run("python", "benchmarks/bench.py", *session.posargs)
     if "--check" not in session.posargs:
