@@ -290,8 +290,9 @@ def package(session: nox.Session) -> None:
             external=True,
             env=env,
         )
-        for module in ("conftest.py", "test_instruments.py", "test_dashboard.py"):
-            shutil.copy(ROOT / "tests" / module, work / module)
+        (work / "tests").mkdir()
+        for module in ("__init__.py", "conftest.py", "servers.py", "test_instruments.py", "test_dashboard.py"):
+            shutil.copy(ROOT / "tests" / module, work / "tests" / module)
         with session.chdir(work):
             session.run(python, "-c", INSTALLED_CHECK, external=True, env=env)
             session.run(str(venv / "bin" / "rfs-otel"), "--version", external=True, env=env)
@@ -317,8 +318,8 @@ def package(session: nox.Session) -> None:
                 "-q",
                 "-p",
                 "no:cacheprovider",
-                "test_instruments.py",
-                "test_dashboard.py",
+                "tests/test_instruments.py",
+                "tests/test_dashboard.py",
                 external=True,
                 env=env,
             )
