@@ -17,6 +17,8 @@ import pytest
 from rfs_otel import FileMetricsStorage, MetricsCollector
 from rfs_otel.testing import skip_shutdown_flush
 
+from .forking import FORK_WARNING
+
 PROCESSES = 6
 WRITES = 40
 RETAINED = 400  # more than the files PROCESSES * WRITES records fill, so retention deletes none
@@ -152,6 +154,7 @@ def _writer(path: str, name: str, start: multiprocessing.synchronize.Barrier, fa
     failures.put(errors)
 
 
+@FORK_WARNING
 def test_processes_sharing_a_rotating_path_lose_no_write(tmp_path: Path) -> None:
     """Six processes appending to one path that rotates every few writes: zero failures, every record kept."""
     ctx = multiprocessing.get_context("fork")

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from rfs_otel import MemoryMetricsStorage, MetricsCollector
 
+from .forking import FORK_WARNING
+
 
 def _instance_id(collector: MetricsCollector, storage: MemoryMetricsStorage) -> str:
     collector.counter("requests_total").increment()
@@ -35,6 +37,7 @@ def _wait(pid: int) -> None:
     assert os.waitstatus_to_exitcode(status) == 0
 
 
+@FORK_WARNING
 def test_forked_workers_export_the_parents_instance_id(tmp_path: Path) -> None:
     """A collector created before the fork: the workers keep its service.instance.id (the SDK would draw anew)."""
     storage = MemoryMetricsStorage()
@@ -48,6 +51,7 @@ def test_forked_workers_export_the_parents_instance_id(tmp_path: Path) -> None:
     collector.shutdown()
 
 
+@FORK_WARNING
 def test_workers_creating_their_own_collectors_share_one_instance_id(tmp_path: Path) -> None:
     """Collectors created in each worker (no preload) on one directory export the same service.instance.id."""
     directory = tmp_path / "mp"

@@ -20,6 +20,7 @@ from rfs_otel import (
 )
 from rfs_otel.testing import ManualClock
 
+from .forking import FORK_WARNING
 from .servers import promtool_check_rules
 
 
@@ -69,6 +70,7 @@ def test_get_sample_value_knows_prometheus_sample_names(collector: MetricsCollec
     assert collector.get_sample_value("jobs_total") == 1
 
 
+@FORK_WARNING
 def test_get_sample_value_sums_workers_in_multiprocess_mode(tmp_path: Path) -> None:
     """In multiprocess mode the sample is read as an export reads it: a forked worker's count is included."""
     with MetricsCollector(multiprocess_dir=tmp_path) as collector:
