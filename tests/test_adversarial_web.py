@@ -30,6 +30,9 @@ from .entry_points import cli_main
 from .servers import self_signed_cert
 
 STOP_BOUND = 2.5  # seconds collector.shutdown() may take whatever clients do
+#: A scrape beside stuck clients must not wait for them to be cut (Limits.request, 5 s): well under that, with
+#: slack for a loaded CI machine (a tighter bound made these tests flaky, not stricter).
+SCRAPE_BOUND = 3.0
 PATHS = ["/", "/metrics", "/api/dashboard", "/api/series", "/static/dashboard.js", "/nope"]
 
 
@@ -144,7 +147,7 @@ def test_a_silent_plain_client_blocks_neither_scrapes_nor_shutdown() -> None:
     collector = MetricsCollector(storage=storage)
     with _connect(storage.port or 0):
         status, took = _scrape(storage)
-        assert status == 200 and took < 1.0
+        assert status == 200 and took < SCRAPE_BOUND
         assert _timed_shutdown(collector) < STOP_BOUND
 
 
@@ -155,7 +158,7 @@ def test_a_silent_tls_client_blocks_neither_scrapes_nor_shutdown(cert: tuple[str
     with _connect(storage.port or 0), _connect(storage.port or 0) as half:
         half.sendall(b"\x16\x03\x01")  # the first bytes of a ClientHello, then silence
         status, took = _scrape(storage, cafile=cert[0])
-        assert status == 200 and took < 1.0
+        assert status == 200 and took < SCRAPE_BOUND
         assert _timed_shutdown(collector) < STOP_BOUND
 
 
@@ -217,7 +220,7 @@ def test_a_slowloris_client_blocks_neither_scrapes_nor_shutdown() -> None:
     try:
         wait_until(lambda: sent >= 3)  # the trickle is well into its request head
         status, took = _scrape(storage)
-        assert status == 200 and took < 1.0
+        assert status == 200 and took < SCRAPE_BOUND
         assert _timed_shutdown(collector) < STOP_BOUND
     finally:
         stop.set()
@@ -232,7 +235,7 @@ def test_more_idle_connections_than_the_bound_drop_the_oldest_and_a_scrape_still
     sockets = [_connect(storage.port or 0) for _ in range(bound + 10)]
     try:
         status, took = _scrape(storage)
-        assert status == 200 and took < 1.0
+        assert status == 200 and took < SCRAPE_BOUND
         dropped = sum(_closed_by_server(sock, within=0.05) for sock in sockets[:20])
         assert dropped >= 10
         assert _timed_shutdown(collector) < STOP_BOUND
@@ -272,7 +275,7 @@ def test_a_scrape_queued_behind_busy_workers_is_served_once_one_frees() -> None:
         wait_until(lambda: _http_workers(before) == 2)  # both workers hold a slow client
         started = time.monotonic()
         status, _, _ = _request(server.server_port, "GET", "/metrics")
-        assert status == 200 and time.monotonic() - started < 2.0
+        assert status == 200 and time.monotonic() - started < 1.0 + SCRAPE_BOUND  # one Limits.request, then served
     finally:
         for sock in sockets:
             sock.close()

@@ -140,7 +140,7 @@ def test_collect_and_store_has_an_overall_timeout() -> None:
         result = asyncio.run(collector.collect_and_store(timeout=0.5))
         elapsed = time.monotonic() - started  # includes the loop's teardown: nothing waits for the export
         assert result.is_failure() and "within 0.5 s" in result.unwrap_err()
-        assert elapsed < 1.5
+        assert elapsed < 2.5  # far from the storage's 5 s: nothing waited for it
         skip_shutdown_flush(collector)  # nothing left to flush at shutdown
         collector.shutdown()
 
