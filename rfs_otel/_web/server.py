@@ -33,7 +33,7 @@ class Limits:
 
     workers: int = 8  # requests served at once
     connections: int = 128  # open client connections held in all (the oldest idle one is dropped beyond)
-    request: float = 5.0  # from accept: TLS handshake plus the whole request head
+    request: float = 5.0  # to send a first byte, then to wait for a worker, then for TLS and the request head
     write: float = 10.0  # from the first byte of the response to its last
     stop: float = 2.0  # shutdown() returns within this
 
@@ -238,9 +238,10 @@ class PullServer:
         sock.close()
 
     def _readable(self, selector: selectors.BaseSelector, sock: socket.socket) -> None:
-        address, deadline = self._idle.pop(sock)
+        address, _ = self._idle.pop(sock)
         selector.unregister(sock)
-        self._ready.append((sock, address, deadline))
+        # Queued behind busy workers, a connection waits at most ``request`` seconds from its first byte.
+        self._ready.append((sock, address, time.monotonic() + self.limits.request))
 
     def _expire(self, selector: selectors.BaseSelector) -> None:
         now = time.monotonic()
@@ -254,7 +255,8 @@ class PullServer:
             with self._lock:
                 if len(self._active) >= self.limits.workers:
                     return
-                sock, address, deadline = self._ready.popleft()
+                sock, address, _ = self._ready.popleft()
+                deadline = time.monotonic() + self.limits.request  # the head's budget starts with its worker
                 thread = threading.Thread(
                     target=self._serve, args=(sock, address, deadline), name="rfs-otel-http-worker", daemon=True
                 )
