@@ -45,6 +45,13 @@ def collector() -> Iterator[MetricsCollector]:
             set_metrics_collector(previous)
 
 
+@pytest.fixture
+def async_site() -> Iterator[None]:
+    """The async views' URLconf for the duration of one test."""
+    with override_settings(ROOT_URLCONF=ASYNC_SITE):
+        yield
+
+
 def _flask(collector: MetricsCollector) -> Flask:
     app = Flask("leftovers")
     app.config["PROPAGATE_EXCEPTIONS"] = True
@@ -80,8 +87,7 @@ def test_django_middleware_is_a_coroutine_for_an_async_chain() -> None:
     assert not iscoroutinefunction(DjangoMiddleware(sync_view))
 
 
-@override_settings(ROOT_URLCONF=ASYNC_SITE)
-def test_django_async_views_are_recorded_with_their_route(collector: MetricsCollector) -> None:
+def test_django_async_views_are_recorded_with_their_route(collector: MetricsCollector, async_site: None) -> None:
     """Through Django's async handler: /orders/3 and /orders/4 are one series '/orders/<int:order_id>'."""
 
     async def run() -> list[int]:
@@ -93,8 +99,7 @@ def test_django_async_views_are_recorded_with_their_route(collector: MetricsColl
     assert active(collector) == 0
 
 
-@override_settings(ROOT_URLCONF=ASYNC_SITE)
-def test_django_async_exception_propagates_and_is_counted(collector: MetricsCollector) -> None:
+def test_django_async_exception_propagates_and_is_counted(collector: MetricsCollector, async_site: None) -> None:
     """An async view's LookupError reaches the async test client and is a 500 with error.type."""
 
     async def run() -> None:
@@ -106,13 +111,12 @@ def test_django_async_exception_propagates_and_is_counted(collector: MetricsColl
     assert series["labels"]["error.type"] == "LookupError" and active(collector) == 0
 
 
-@override_settings(ROOT_URLCONF=ASYNC_SITE)
-def test_django_async_stream_is_timed_to_its_last_chunk(collector: MetricsCollector) -> None:
+def test_django_async_stream_is_timed_to_its_last_chunk(collector: MetricsCollector, async_site: None) -> None:
     """Three async chunks 40 ms apart: recorded once, after the last one, with the whole duration."""
 
     async def run() -> bytes:
         response = await AsyncClient().get("/stream")
-        return b"".join([chunk async for chunk in response.streaming_content])  # type: ignore[attr-defined]
+        return b"".join([chunk async for chunk in response.streaming_content])
 
     assert asyncio.run(run()) == b"y" * 30
     series = requests(collector)[("GET", "/stream", "200")]
