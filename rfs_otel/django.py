@@ -12,9 +12,10 @@ share one value. Streaming responses are timed to their last chunk; exceptions a
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.urls import URLPattern, path
@@ -24,6 +25,7 @@ from ._middleware.recorder import DEFAULT_EXCLUDED_PATHS, UNMATCHED_ROUTE, HttpM
 __all__ = ["DEFAULT_EXCLUDED_PATHS", "UNMATCHED_ROUTE", "MetricsMiddleware", "django_route", "metrics_urls"]
 
 _ERROR = "rfs_otel_error_type"
+_Finish = Callable[[int, "str | None", int], None]
 
 
 def django_route(request: HttpRequest) -> str | None:
@@ -36,12 +38,15 @@ def django_route(request: HttpRequest) -> str | None:
 
 
 class MetricsMiddleware:
-    """Django middleware recording ``http.server.request.duration`` and ``http.server.active_requests``."""
+    """Django middleware recording ``http.server.request.duration`` and ``http.server.active_requests``.
+
+    Sync and async capable: under ASGI with async views Django calls it as a coroutine, with no thread hop.
+    """
 
     sync_capable = True
-    async_capable = False
+    async_capable = True
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
         options: dict[str, Any] = dict(getattr(settings, "RFS_OTEL", {}))
         self.get_response = get_response
         self.metrics = HttpMetrics(
@@ -49,11 +54,38 @@ class MetricsMiddleware:
             excluded_paths=options.get("excluded_paths", DEFAULT_EXCLUDED_PATHS),
             body_sizes=options.get("body_sizes", False),
         )
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
 
-    def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        metrics = self.metrics
-        if metrics.excluded(request.path_info):
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.is_async:
+            return self.__acall__(request)
+        if self.metrics.excluded(request.path_info):
             return self.get_response(request)
+        finish = self._start(request)
+        try:
+            response = self.get_response(request)
+        except BaseException as exc:
+            finish(500, type(exc).__qualname__, 0)
+            raise
+        return self._respond(request, response, finish)
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        """The same as a call, awaiting the rest of the chain (Django's async path)."""
+        if self.metrics.excluded(request.path_info):
+            return await self.get_response(request)
+        finish = self._start(request)
+        try:
+            response = await self.get_response(request)
+        except BaseException as exc:
+            finish(500, type(exc).__qualname__, 0)
+            raise
+        return self._respond(request, response, finish)
+
+    def _start(self, request: HttpRequest) -> _Finish:
+        """Count the request in flight and return what records it once it ends."""
+        metrics = self.metrics
         method = method_of(request.method or "GET")
         scheme = request.scheme or "http"
         active = metrics.active(method, scheme)
@@ -66,16 +98,18 @@ class MetricsMiddleware:
             sizes = (received, sent) if metrics.body_sizes else None
             metrics.finish(time.perf_counter() - start, method, scheme, django_route(request), status, error, sizes)
 
-        try:
-            response = self.get_response(request)
-        except BaseException as exc:
-            finish(500, type(exc).__qualname__, 0)
-            raise
+        return finish
+
+    def _respond(self, request: HttpRequest, response: HttpResponseBase, finish: _Finish) -> HttpResponseBase:
         error = getattr(request, _ERROR, None)
-        if response.streaming and not getattr(response, "is_async", False):
-            response.streaming_content = _timed(response.streaming_content, response.status_code, error, finish)
-        else:
+        if not response.streaming:
             finish(response.status_code, error, len(getattr(response, "content", b"")))
+        elif getattr(response, "is_async", False):
+            content = response.streaming_content
+            response.streaming_content = _atimed(content, response.status_code, error, finish)
+        else:
+            content = response.streaming_content
+            response.streaming_content = _timed(content, response.status_code, error, finish)
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> None:
@@ -83,12 +117,25 @@ class MetricsMiddleware:
         setattr(request, _ERROR, type(exception).__qualname__)
 
 
-def _timed(
-    chunks: Iterable[bytes], status: int, error: str | None, finish: Callable[[int, str | None, int], None]
-) -> Iterator[bytes]:
+def _timed(chunks: Iterable[bytes], status: int, error: str | None, finish: _Finish) -> Iterator[bytes]:
     sent = 0
     try:
         for chunk in chunks:
+            sent += len(chunk)
+            yield chunk
+    except BaseException as exc:
+        error = type(exc).__qualname__
+        raise
+    finally:
+        finish(status, error, sent)
+
+
+async def _atimed(
+    chunks: AsyncIterable[bytes], status: int, error: str | None, finish: _Finish
+) -> AsyncIterator[bytes]:
+    sent = 0
+    try:
+        async for chunk in chunks:
             sent += len(chunk)
             yield chunk
     except BaseException as exc:

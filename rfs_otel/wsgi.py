@@ -10,6 +10,7 @@ exceptions are counted (``error.type``) and propagate as is.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -26,12 +27,37 @@ StartResponse = Callable[..., Any]
 WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 
+#: Where the Flask signal handler leaves the matched rule of a request that raised (Flask then drops its request).
+_FAILED_ROUTE = "rfs_otel.route"
+_flask_hooked = False
+
+
 def werkzeug_route(environ: Environ) -> str | None:
     """The rule Flask/Werkzeug matched (``/users/<int:id>``), read from the request Werkzeug stored in ``environ``."""
     request = environ.get("werkzeug.request")
     rule = getattr(request, "url_rule", None)
     text = getattr(rule, "rule", None)
-    return text if isinstance(text, str) else None
+    return text if isinstance(text, str) else environ.get(_FAILED_ROUTE)
+
+
+def _remember_failed_route(sender: object, **extra: object) -> None:
+    """Flask's ``got_request_exception``: keep the rule while the request context still exists."""
+    from flask import request
+
+    text = getattr(request.url_rule, "rule", None)
+    if isinstance(text, str):
+        request.environ[_FAILED_ROUTE] = text
+
+
+def _hook_flask() -> None:
+    """With ``PROPAGATE_EXCEPTIONS`` Flask pops its request before the error reaches us: note the rule before."""
+    global _flask_hooked
+    if _flask_hooked or "flask" not in sys.modules:
+        return
+    from flask.signals import got_request_exception
+
+    got_request_exception.connect(_remember_failed_route)
+    _flask_hooked = True
 
 
 class MetricsMiddleware:
@@ -49,6 +75,8 @@ class MetricsMiddleware:
         self.app = app
         self.metrics = HttpMetrics(collector, excluded_paths=excluded_paths, body_sizes=body_sizes)
         self.route = route
+        if route is werkzeug_route:
+            _hook_flask()
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if self.metrics.excluded(environ.get("PATH_INFO", "") or "/"):

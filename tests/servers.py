@@ -119,6 +119,20 @@ def prometheus(tmp_path: Path, scrape_target: str, metrics_path: str = "/metrics
         yield url
 
 
+@contextmanager
+def prometheus_with_config(tmp_path: Path, config: str) -> Iterator[str]:
+    """A Prometheus running ``config`` (YAML text); yields its base URL."""
+    exe = binary("prometheus")
+    port = free_port()
+    path = tmp_path / "prometheus.yml"
+    path.write_text(config)
+    url = f"http://127.0.0.1:{port}"
+    args = [exe, f"--config.file={path}", f"--web.listen-address=127.0.0.1:{port}"]
+    args.append(f"--storage.tsdb.path={tmp_path / 'tsdb'}")
+    with _process(args, f"{url}/-/ready", tmp_path / "prometheus.log"):
+        yield url
+
+
 def promtool_check_metrics(exposition: bytes) -> subprocess.CompletedProcess[str]:
     """Run ``promtool check metrics`` on an exposition."""
     exe = binary("promtool")

@@ -10,6 +10,7 @@ from .._collector import MetricsCollector
 from .._default import get_metrics_collector
 from .._model.names import Exposure, exposed_names
 from .._model.records import MetricType
+from .._model.validation import prometheus_label
 from .model import alert_annotations
 from .rules import BURN_RATE_WINDOWS, SLO, Aggregation, AlertCondition, AlertRule
 from .slo import burn_alert_annotations, burn_alert_labels, burn_alert_name
@@ -28,9 +29,11 @@ def _quote(text: str) -> str:
 
 
 def _matchers(labels: dict[str, str]) -> str:
+    """A label selector with each key as the exporter writes it (``http.route`` -> ``http_route``)."""
     if not labels:
         return ""
-    return "{" + ",".join(f"{k}={_quote(v)}" for k, v in sorted(labels.items())) + "}"
+    pairs = sorted((prometheus_label(k), v) for k, v in labels.items())
+    return "{" + ",".join(f"{k}={_quote(v)}" for k, v in pairs) + "}"
 
 
 class _Names:
@@ -53,9 +56,13 @@ class _Names:
         return _base(self._exposure(metric, default_kind))
 
     def value(self, metric: str, default_kind: MetricType) -> str:
-        """The sample holding a counter's (``<base>_total``) or gauge's (``<base>``) current value."""
+        """The sample holding a counter's (``<base>_total``), gauge's (``<base>``) or histogram's count (``_count``)."""
         exposure = self._exposure(metric, default_kind)
-        return f"{_base(exposure)}_total" if exposure.kind is MetricType.COUNTER else _base(exposure)
+        if exposure.kind is MetricType.COUNTER:
+            return f"{_base(exposure)}_total"
+        if exposure.kind is MetricType.HISTOGRAM:
+            return f"{_base(exposure)}_count"
+        return _base(exposure)
 
     def summary_quantile(self, metric: str, quantile: float) -> str:
         """The gauge a summary exports for ``quantile``."""
@@ -73,7 +80,7 @@ def _grouped(rule: AlertRule, op: str, inner: str, keep: tuple[str, ...] = ()) -
     """``inner`` aggregated as the rule's ``by=`` says: as is per series, ``op(...)`` or ``op by (keys) (...)``."""
     if rule.by is None:
         return inner
-    keys = (*keep, *rule.by)
+    keys = (*keep, *(prometheus_label(key) for key in rule.by))
     return f"{op} by ({', '.join(keys)}) ({inner})" if keys else f"{op}({inner})"
 
 

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from .._engine.reading import distribution, groups, total, window_values
 from .._engine.view import MetricFamily
 from .._model.quantile import bucket_quantile, exact_quantile
+from .._model.records import MetricType
 
 
 class MetricSource(Protocol):
@@ -39,8 +40,12 @@ class Signals:
         return groups(self.family(name), labels, by)
 
     def value(self, name: str, labels: Mapping[str, str]) -> float:
-        """Sum of a counter's or gauge's matching series; NaN when absent."""
-        return total(self.family(name), labels)
+        """Sum of a counter's or gauge's matching series, or a histogram's observation count; NaN when absent."""
+        family = self.family(name)
+        if family is not None and family.kind is MetricType.HISTOGRAM:
+            merged = distribution(family, labels)
+            return math.nan if merged is None else float(sum(merged.counts))
+        return total(family, labels)
 
     def histogram(
         self, name: str, labels: Mapping[str, str]
