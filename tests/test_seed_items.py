@@ -220,6 +220,18 @@ def test_series_with_other_label_names_warn(collector: MetricsCollector, caplog:
     assert "['queue']" in warning and "['queu']" in warning
 
 
+def test_series_adding_an_optional_label_do_not_warn(
+    collector: MetricsCollector, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Optional labels (OTel's conditionally required attributes, e.g. error.type) added or left out warn nothing."""
+    with caplog.at_level(logging.WARNING, logger="rfs_otel"):
+        collector.counter("calls_total", labels={"route": "/a"}).increment()
+        collector.counter("calls_total", labels={"route": "/a", "error.type": "ValueError"}).increment()
+        collector.counter("calls_total", labels={"route": "/b"}).increment()
+    assert caplog.records == []
+    assert collector.get_sample_value("calls_total", {"route": "/a", "error.type": "ValueError"}) == 1
+
+
 def test_multiprocess_summary_honours_the_clock_and_is_a_summary(tmp_path: Path) -> None:
     """In multiprocess mode a summary is an rfs_otel.Summary and its window ages by the collector's clock."""
     clock = ManualClock()

@@ -133,11 +133,11 @@ class Family:
                 _log.warning("%s", problem)
         if self._label_names is None:
             self._label_names = names
-        elif names != self._label_names and not self._warned_keys:
+        elif not self._warned_keys and not _nested(names, self._label_names):
             self._warned_keys = True
             _log.warning(
                 "metric %r has series labelled %s and now %s; every series of a metric should carry the same "
-                "label names (queries and recording rules assume it).",
+                "label names, or only add optional ones (queries and recording rules assume it).",
                 self.name,
                 list(self._label_names),
                 list(names),
@@ -308,3 +308,8 @@ class Family:
         for series in list(self.series.values()):
             if isinstance(series, Gauge):
                 series.after_fork()
+
+
+def _nested(names: tuple[str, ...], first: tuple[str, ...]) -> bool:
+    """Whether one label-name set contains the other: optional labels (OTel's ``error.type``) are fine, renames not."""
+    return set(names) <= set(first) or set(first) <= set(names)
