@@ -72,9 +72,8 @@ def test_middleware_only_app_has_rate_errors_routes_and_no_business(
     assert rows["/users/{id}"]["error_rate"] == 0.0 and rows["/boom"]["error_rate"] == 1.0
     users = rows["/users/{id}"]
     assert users["p50"] is not None and users["p50"] <= users["p95"] <= users["p99"]
-    assert (
-        sum(view["latency"]["counts"]) == 100 and len(view["latency"]["counts"]) == len(view["latency"]["bounds"]) + 1
-    )
+    latency = view["latency"]
+    assert sum(latency["counts"]) == 100 and len(latency["counts"]) == len(latency["bounds"]) + 1
 
 
 def test_decorator_only_app_is_read_per_function(collector: MetricsCollector) -> None:
@@ -122,14 +121,14 @@ def test_the_window_chooses_the_span_of_rates(collector: MetricsCollector, middl
     dashboard = MetricsDashboard(collector, clock=wall)
     dashboard.view()
     wall.advance(60)
-    _drive(middleware_app, ["/users/1"] * 600)  # burst, then 10 minutes of quiet
+    _drive(middleware_app, ["/users/1"] * 1200)  # a burst, then 9 quiet minutes
     dashboard.view()
     wall.advance(540)
     dashboard.view()
     wall.advance(60)
     _drive(middleware_app, ["/users/1"] * 60)
     assert dashboard.view(60)["data"]["application"]["requests_per_second"] == pytest.approx(1.0)
-    assert dashboard.view(900)["data"]["application"]["requests_per_second"] == pytest.approx(660 / 660)
+    assert dashboard.view(900)["data"]["application"]["requests_per_second"] == pytest.approx(1260 / 660)
     assert len(dashboard.view(60)["history"]) < len(dashboard.view(900)["history"])
 
 
@@ -200,3 +199,19 @@ def test_asgi_app_reads_the_window_parameter(collector: MetricsCollector) -> Non
     asyncio.run(storage.asgi_app()(scope, receive, send))
     assert sent[0]["status"] == 200
     assert json.loads(sent[1]["body"])["window"]["seconds"] == 3600
+
+
+def test_example_shows_routes_and_no_business_tiles() -> None:
+    """examples/dashboard_any_app.py lists both route templates with their error rates and no demo tiles."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    script = root / "examples" / "dashboard_any_app.py"
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "/checkout 60.0 errors 25%" in proc.stdout and "/users/{id} 60.0 errors 0%" in proc.stdout
+    assert "orders" not in proc.stdout and "'routes'" in proc.stdout

@@ -85,7 +85,7 @@ def _traffic(base: str, stop: threading.Event) -> threading.Thread:
 
 
 def _number(shown: str | None) -> float:
-    """The number a tile shows ("12.5", "3.10 %"); 0 for the "–" of no value yet."""
+    """The number a tile shows ("12.5", "3.10 %"); 0 for the dash shown before any value."""
     head = (shown or "").split(" ")[0]
     return float(head) if head.replace(".", "", 1).isdigit() else 0.0
 
