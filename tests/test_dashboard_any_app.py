@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -203,11 +207,6 @@ def test_asgi_app_reads_the_window_parameter(collector: MetricsCollector) -> Non
 
 def test_example_shows_routes_and_no_business_tiles() -> None:
     """examples/dashboard_any_app.py lists both route templates with their error rates and no demo tiles."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "PYTHONPATH": str(root)}
     script = root / "examples" / "dashboard_any_app.py"
