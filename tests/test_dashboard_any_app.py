@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -214,3 +215,30 @@ def test_example_shows_routes_and_no_business_tiles() -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "/checkout 60.0 errors 25%" in proc.stdout and "/users/{id} 60.0 errors 0%" in proc.stdout
     assert "orders" not in proc.stdout and "'routes'" in proc.stdout
+
+
+def test_views_while_the_sampler_runs(collector: MetricsCollector, middleware_app: Any) -> None:
+    """Page requests from several threads while the background sampler runs: every answer is whole."""
+    dashboard = MetricsDashboard(collector)
+    dashboard.start(interval=0.001)
+    barrier = threading.Barrier(3)
+    failures: list[BaseException] = []
+
+    def read() -> None:
+        barrier.wait(timeout=5)
+        try:
+            for _ in range(100):
+                assert "routes" in dashboard.view(60)
+                _drive(middleware_app, ["/users/1"])
+        except BaseException as exc:  # a failure in a thread is reported by the assertion below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=read) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    barrier.wait(timeout=5)
+    for thread in threads:
+        thread.join(timeout=30)
+    dashboard.stop()
+    assert failures == [] and not any(t.is_alive() for t in threads)
+    assert dashboard.view()["routes"][0]["route"] == "/users/{id}"

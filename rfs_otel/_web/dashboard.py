@@ -190,22 +190,21 @@ class MetricsDashboard:
         return inside[0] if inside else (before[-1] if before else now)
 
     def _take(self) -> tuple[_Sample, dict[str, Any]]:
-        """Take a snapshot and the system block; add a chart point over the dashboard's own window."""
-        with self._lock:
-            sample = self._sample()
-            self._samples.append(sample)
-            while len(self._samples) > 2 and sample.at - self._samples[1].at >= max(_KEEP, self.window):
-                self._samples.popleft()
-            day = self._day(sample.at)
-            if self._day_baseline is None or self._day_baseline[0] != day:
-                fresh = day == self._created_day
-                self._day_baseline = (day, 0.0 if fresh else sample.orders, 0.0 if fresh else sample.revenue)
-            system = self._system()
-            point = {"t": sample.at, **self._application(sample, self.window)}
-            self._series.append({**point, "cpu_usage": system["cpu_usage"], "memory_usage": system["memory_usage"]})
-            while len(self._series) > 2 and sample.at - self._series[0]["t"] > _KEEP:
-                self._series.popleft()
-            return sample, system
+        """Take a snapshot and the system block; add a chart point over the dashboard's own window (lock held)."""
+        sample = self._sample()
+        self._samples.append(sample)
+        while len(self._samples) > 2 and sample.at - self._samples[1].at >= max(_KEEP, self.window):
+            self._samples.popleft()
+        day = self._day(sample.at)
+        if self._day_baseline is None or self._day_baseline[0] != day:
+            fresh = day == self._created_day
+            self._day_baseline = (day, 0.0 if fresh else sample.orders, 0.0 if fresh else sample.revenue)
+        system = self._system()
+        point = {"t": sample.at, **self._application(sample, self.window)}
+        self._series.append({**point, "cpu_usage": system["cpu_usage"], "memory_usage": system["memory_usage"]})
+        while len(self._series) > 2 and sample.at - self._series[0]["t"] > _KEEP:
+            self._series.popleft()
+        return sample, system
 
     # -- the seed's blocks ----------------------------------------------------------------------
 
@@ -260,8 +259,9 @@ class MetricsDashboard:
 
     def data(self, window: float | None = None) -> dict[str, Any]:
         """Synchronous form of ``get_dashboard_data``; rates over ``window`` seconds (default: the dashboard's)."""
-        now, system = self._take()
-        return self._blocks(now, system, self.window if window is None else window)
+        with self._lock:
+            now, system = self._take()
+            return self._blocks(now, system, self.window if window is None else window)
 
     def _blocks(self, now: _Sample, system: dict[str, Any], window: float) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -277,7 +277,11 @@ class MetricsDashboard:
         """What the page shows over ``window`` seconds: the seed's blocks, per-route rows, the latency
         distribution, chart points, which metrics exist and under which names (the JSON API's body)."""
         seconds = self.window if window is None else window
-        now, system = self._take()
+        with self._lock:
+            now, system = self._take()
+            return self._view(now, system, seconds)
+
+    def _view(self, now: _Sample, system: dict[str, Any], seconds: float) -> dict[str, Any]:
         then = self._then(now, seconds)
         names = now.names
         exists = now.exists
@@ -304,7 +308,7 @@ class MetricsDashboard:
             "latency": None
             if now.bounds is None
             else {"bounds": list(now.bounds), "counts": whole.counts, "unit": "s"},
-            "history": self.history(seconds),
+            "history": self._history(seconds),
         }
 
     @staticmethod
@@ -322,6 +326,10 @@ class MetricsDashboard:
     def history(self, window: float | None = None) -> list[dict[str, Any]]:
         """Chart points (time, request rate, error rate, p95, CPU, memory) of the last ``window`` seconds (all
         kept ones by default), thinned evenly to at most a few hundred."""
+        with self._lock:
+            return self._history(window)
+
+    def _history(self, window: float | None) -> list[dict[str, Any]]:
         points = list(self._series)
         if window is not None and points:
             points = [p for p in points if points[-1]["t"] - p["t"] <= window]

@@ -174,7 +174,8 @@
   async function refresh() {
     const windowName = $("window").value;
     try {
-      const response = await fetch(`api/dashboard?window=${encodeURIComponent(windowName)}`, { cache: "no-store" });
+      const query = `?window=${encodeURIComponent(windowName)}`;  // relative: works under any mount prefix
+      const response = await fetch("api/dashboard" + query, { cache: "no-store" });
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       const body = await response.json();
       const d = body.data, available = body.available;
