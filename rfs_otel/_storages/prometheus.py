@@ -19,7 +19,7 @@ from .._util.http import request as http_request
 from .._util.optional import require
 from .._util.redact import basic_auth, guard_logs, redact, split_credentials
 from .._web.app import WebApp, serve, tls_context
-from .._web.dashboard import MetricsDashboard
+from .._web.dashboard import DashboardNames, MetricsDashboard
 from .._web.source import MetricSource
 from .base import MetricsStorage
 
@@ -48,6 +48,7 @@ class PrometheusStorage(MetricsStorage):
         scope_labels: bool = True,
         target_info: bool = True,
         dashboard: bool = True,
+        dashboard_names: DashboardNames | None = None,
         http_auth: tuple[str, str] | None = None,
         tls_certfile: str | None = None,
         tls_keyfile: str | None = None,
@@ -83,6 +84,7 @@ class PrometheusStorage(MetricsStorage):
         self._host = host
         self._tls = context is not None
         self._dashboard_enabled = dashboard
+        self._dashboard_names = dashboard_names
         self.dashboard: MetricsDashboard | None = None
         self._web = WebApp(
             client.make_wsgi_app(self.registry),
@@ -97,7 +99,7 @@ class PrometheusStorage(MetricsStorage):
     def attach(self, collector: MetricSource) -> None:
         """Bind the dashboard to the collector; a serving storage samples it every 2 s for live charts."""
         if self._dashboard_enabled and self.dashboard is None:
-            self.dashboard = MetricsDashboard(collector)
+            self.dashboard = MetricsDashboard(collector, names=self._dashboard_names)
             if self._server is not None:
                 self.dashboard.start(interval=2.0)
 

@@ -18,9 +18,10 @@ import ssl
 from collections.abc import Callable, Iterable, Mapping
 from importlib import resources
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote
 
 from .._util.json import strict_dumps
+from .dashboard import parse_window
 from .server import Limits, PullServer
 
 if TYPE_CHECKING:
@@ -86,7 +87,7 @@ class WebApp:
         given = _basic_credentials(header)
         return given is not None and hmac.compare_digest(given, self._auth)
 
-    def respond(self, method: str, path: str, prefix: str = "", accept: str = "") -> Response | None:
+    def respond(self, method: str, path: str, prefix: str = "", accept: str = "", query: str = "") -> Response | None:
         """The response to ``path`` below mount point ``prefix`` (body even for HEAD), or None to serve metrics."""
         if method == "OPTIONS":
             return "204 No Content", [_ALLOW], b""
@@ -106,18 +107,23 @@ class WebApp:
             name, content_type = _STATIC[path]
             return "200 OK", [("Content-Type", content_type), *_SECURITY_HEADERS], _static(name)
         if path in ("/api/dashboard", "/api/series"):
-            return self._api(path)
+            return self._api(path, query)
         return _NOT_FOUND
 
-    def _api(self, path: str) -> Response:
+    def _api(self, path: str, query: str = "") -> Response:
         dashboard = self._dashboard()
         if dashboard is None:
             return "503 Service Unavailable", [], b"no collector attached to this storage yet\n"
+        window = parse_qs(query).get("window", [None])[-1] if path == "/api/dashboard" else None
+        try:
+            seconds = None if window is None else parse_window(window)
+        except ValueError as exc:
+            return "400 Bad Request", [("Content-Type", "text/plain; charset=utf-8")], f"{exc}\n".encode()
         series = [m.to_dict() for m in dashboard.collector.snapshot()]
         if path == "/api/series":
             body: Any = series
         else:
-            body = {"data": dashboard.data(), "history": dashboard.history(), "series": series}
+            body = {**dashboard.view(seconds), "series": series}
         payload = strict_dumps(body).encode()
         return "200 OK", [("Content-Type", "application/json"), *_SECURITY_HEADERS], payload
 
@@ -130,7 +136,8 @@ class WebApp:
         else:
             prefix = environ.get("SCRIPT_NAME", "")
             path = environ.get("PATH_INFO", "") or ("" if prefix else "/")
-            response = self.respond(method, path, prefix, environ.get("HTTP_ACCEPT", ""))
+            accept, query = environ.get("HTTP_ACCEPT", ""), environ.get("QUERY_STRING", "")
+            response = self.respond(method, path, prefix, accept, query)
         if response is None:
             body = self._metrics_wsgi({**environ, "REQUEST_METHOD": "GET"}, start_response)
             return [] if method == "HEAD" else body
@@ -148,7 +155,8 @@ class WebApp:
         if not self._authorized(headers.get("authorization")):
             await _asgi_send(send, method, "401 Unauthorized", _CHALLENGE, b"authentication required\n")
             return
-        response = self.respond(method, *asgi_route(scope), headers.get("accept", ""))
+        query = bytes(scope.get("query_string", b"")).decode("latin-1")
+        response = self.respond(method, *asgi_route(scope), headers.get("accept", ""), query)
         if response is None:
             if self._metrics_asgi is None:
                 self._metrics_asgi = self._metrics_asgi_factory()
