@@ -58,7 +58,7 @@ class MetricsMiddleware:
         self.route = route
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.metrics.excluded(asgi_route(scope)[0]):
+        if scope["type"] != "http" or self.metrics.excluded(asgi_route(scope)[0]) or not self.metrics.claim(scope):
             await self.app(scope, receive, send)
             return
         metrics = self.metrics

@@ -12,7 +12,7 @@ share one value. Streaming responses are timed to their last chunk; exceptions a
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
@@ -61,7 +61,7 @@ class MetricsMiddleware:
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:
             return self.__acall__(request)
-        if self.metrics.excluded(request.path_info):
+        if self.metrics.excluded(request.path_info) or not self.metrics.claim(request.META):
             return self.get_response(request)
         finish = self._start(request)
         try:
@@ -73,7 +73,7 @@ class MetricsMiddleware:
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         """The same as a call, awaiting the rest of the chain (Django's async path)."""
-        if self.metrics.excluded(request.path_info):
+        if self.metrics.excluded(request.path_info) or not self.metrics.claim(request.META):
             return await self.get_response(request)
         finish = self._start(request)
         try:
@@ -101,15 +101,17 @@ class MetricsMiddleware:
         return finish
 
     def _respond(self, request: HttpRequest, response: HttpResponseBase, finish: _Finish) -> HttpResponseBase:
-        error = getattr(request, _ERROR, None)
+        # A view's exception Django answered with a 4xx (Http404, PermissionDenied) is no server error, as Flask's
+        # abort() and Starlette's HTTPException are not: error.type only with a 5xx (OTel's HTTP conventions).
+        error = getattr(request, _ERROR, None) if response.status_code >= 500 else None
         if not response.streaming:
             finish(response.status_code, error, len(getattr(response, "content", b"")))
         elif getattr(response, "is_async", False):
             content = response.streaming_content
-            response.streaming_content = _atimed(content, response.status_code, error, finish)
+            response.streaming_content = _ATimed(content, response.status_code, error, finish)
         else:
             content = response.streaming_content
-            response.streaming_content = _timed(content, response.status_code, error, finish)
+            response.streaming_content = _Timed(content, response.status_code, error, finish)
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> None:
@@ -117,32 +119,58 @@ class MetricsMiddleware:
         setattr(request, _ERROR, type(exception).__qualname__)
 
 
-def _timed(chunks: Iterable[bytes], status: int, error: str | None, finish: _Finish) -> Iterator[bytes]:
-    sent = 0
-    try:
-        for chunk in chunks:
-            sent += len(chunk)
-            yield chunk
-    except BaseException as exc:
-        error = type(exc).__qualname__
-        raise
-    finally:
-        finish(status, error, sent)
+class _Finishing:
+    """A streaming body passed through, finished once: at its last chunk, on an error, or when Django closes the
+    response (also one never iterated, whose generator ``finally`` would never run)."""
+
+    def __init__(self, chunks: Any, status: int, error: str | None, finish: _Finish) -> None:
+        self._chunks = chunks
+        self._status = status
+        self._error = error
+        self._finish: _Finish | None = finish
+        self._sent = 0
+
+    def _end(self, error: str | None) -> None:
+        finish, self._finish = self._finish, None
+        if finish is not None:
+            finish(self._status, error, self._sent)
+
+    def close(self) -> None:
+        self._end(self._error)
 
 
-async def _atimed(
-    chunks: AsyncIterable[bytes], status: int, error: str | None, finish: _Finish
-) -> AsyncIterator[bytes]:
-    sent = 0
-    try:
-        async for chunk in chunks:
-            sent += len(chunk)
-            yield chunk
-    except BaseException as exc:
-        error = type(exc).__qualname__
-        raise
-    finally:
-        finish(status, error, sent)
+class _Timed(_Finishing):
+    """A sync streaming body (Django's WSGI handler)."""
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            for chunk in self._chunks:
+                self._sent += len(chunk)
+                yield chunk
+        except GeneratorExit:  # the server stopped reading (the client went away): not an error of the app
+            self._end(self._error)
+            raise
+        except BaseException as exc:
+            self._end(type(exc).__qualname__)
+            raise
+        self._end(self._error)
+
+
+class _ATimed(_Finishing):
+    """An async streaming body (Django's ASGI handler); it has no ``__iter__``, which is how Django tells them apart."""
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._chunks:
+                self._sent += len(chunk)
+                yield chunk
+        except GeneratorExit:
+            self._end(self._error)
+            raise
+        except BaseException as exc:
+            self._end(type(exc).__qualname__)
+            raise
+        self._end(self._error)
 
 
 def _request_size(request: HttpRequest) -> int:

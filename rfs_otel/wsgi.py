@@ -79,7 +79,7 @@ class MetricsMiddleware:
             _hook_flask()
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        if self.metrics.excluded(environ.get("PATH_INFO", "") or "/"):
+        if self.metrics.excluded(environ.get("PATH_INFO", "") or "/") or not self.metrics.claim(environ):
             return self.app(environ, start_response)
         request = _Request(self, environ)
         try:
@@ -134,7 +134,8 @@ class _Request:
 
 
 class _Body:
-    """The app's response iterable, passed through; the request is finished when the server closes it."""
+    """The app's response iterable, passed through; the request is finished at its last chunk or when the server
+    closes it, whichever comes first (a server that never calls ``close()`` must not leave it active forever)."""
 
     __slots__ = ("_body", "_request")
 
@@ -148,9 +149,13 @@ class _Body:
             for chunk in self._body:
                 request.sent += len(chunk)
                 yield chunk
+        except GeneratorExit:  # the server stopped reading (the client went away): not an error of the app
+            request.finish(None)
+            raise
         except BaseException as exc:
             request.finish(type(exc).__qualname__)
             raise
+        request.finish(None)
 
     def close(self) -> None:
         try:

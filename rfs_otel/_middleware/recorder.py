@@ -9,7 +9,7 @@ Series are cached per attribute set, so a request costs a dict lookup, two clock
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from .._default import get_metrics_collector
@@ -35,6 +35,8 @@ DEFAULT_EXCLUDED_PATHS = ("/metrics", "/health", "/healthz", "/livez", "/readyz"
 #: The one ``http.route`` every request no route matched is folded into (404s for random paths stay one series).
 UNMATCHED_ROUTE = "unmatched"
 
+#: The key a request's environ/scope/META carries naming the collectors that already measure it.
+_CLAIMED = "rfs_otel.measured_by"
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY"})
 
 
@@ -71,6 +73,19 @@ class HttpMetrics:
     def excluded(self, path: str) -> bool:
         """True if ``path`` (below the app's mount point) is one of the excluded paths or below one."""
         return path in self._exact or path.startswith(self._prefixes)
+
+    def claim(self, carrier: MutableMapping[str, Any]) -> bool:
+        """True if no other middleware of this collector measures the request (in ``carrier``, its environ or
+        scope); False for the inner one of a middleware applied twice, which must not count the request again."""
+        collector = self.collector
+        seen = carrier.get(_CLAIMED)
+        if seen is None:
+            carrier[_CLAIMED] = [collector]
+            return True
+        if any(other is collector for other in seen):
+            return False
+        seen.append(collector)
+        return True
 
     @property
     def collector(self) -> MetricsCollector:

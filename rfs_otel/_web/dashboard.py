@@ -33,6 +33,7 @@ __all__ = ["WINDOWS", "DashboardNames", "MetricsDashboard", "parse_window", "use
 WINDOWS: dict[str, float] = {"1m": 60.0, "5m": 300.0, "15m": 900.0, "1h": 3600.0}
 _KEEP = max(WINDOWS.values())  # snapshots and chart points are kept this long
 _MAX_POINTS = 360  # chart points sent per answer (older ones thinned evenly)
+_MAX_ROUTES = 100  # per-route rows sent per answer (the busiest; the rest are counted in routes_omitted)
 
 _default_source: list[Callable[[], MetricSource]] = []
 
@@ -288,6 +289,7 @@ class MetricsDashboard:
         has_latency = names.latency in exists
         has_requests = names.requests in exists or has_latency
         whole = _Window.between(now, then)
+        routes = self._route_rows(now, then) if names.route_label is not None else []
         return {
             "data": self._blocks(now, system, seconds),
             "window": {"seconds": seconds, "span": whole.span},
@@ -304,7 +306,8 @@ class MetricsDashboard:
                 "routes": has_requests and names.route_label is not None,
             },
             "active_requests": _clean(total(by_name(self.collector).get(names.active_requests or ""))),
-            "routes": self._route_rows(now, then) if names.route_label is not None else [],
+            "routes": routes[:_MAX_ROUTES],
+            "routes_omitted": max(0, len(routes) - _MAX_ROUTES),
             "latency": None
             if now.bounds is None
             else {"bounds": list(now.bounds), "counts": whole.counts, "unit": "s"},

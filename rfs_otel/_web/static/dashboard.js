@@ -132,7 +132,7 @@
     });
   }
 
-  function renderRoutes(routes) {
+  function renderRoutes(routes, omitted) {
     const rows = document.createDocumentFragment();
     routes.forEach((r) => {
       const tr = document.createElement("tr");
@@ -143,6 +143,11 @@
       [r.p50, r.p95, r.p99].forEach((q) => tr.appendChild(text("td", fmtSeconds(q))));
       rows.appendChild(tr);
     });
+    if (omitted > 0) {
+      const tr = document.createElement("tr");
+      tr.appendChild(text("td", `… ${omitted} quieter routes not shown`, "labels"));
+      rows.appendChild(tr);
+    }
     $("routes").replaceChildren(rows);
   }
 
@@ -197,7 +202,7 @@
       drawLine("cpu", h, "cpu_usage");
       drawLine("memory", h, "memory_usage");
       drawBars(body.latency);
-      renderRoutes(body.routes);
+      renderRoutes(body.routes, body.routes_omitted);
       renderAlerts(d.alerts);
       renderSeries(body.series);
       $("status").textContent = `updated ${new Date().toLocaleTimeString()} · window ${windowName}`;
