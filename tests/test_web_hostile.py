@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import re
+import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -29,6 +30,7 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.test import Client as DjangoClient
 from django.test import override_settings
 from fastapi import FastAPI
+from flask import Flask, abort
 from starlette.testclient import TestClient
 from werkzeug.test import Client as WerkzeugClient
 
@@ -124,6 +126,44 @@ def test_wsgi_random_404_paths_fold_into_one_series(collector: MetricsCollector)
     assert requests(collector)[("GET", "unmatched", "200")]["count"] == 200
 
 
+def test_flask_abort_gives_its_status_and_only_a_5xx_is_an_error(collector: MetricsCollector) -> None:
+    """abort(404) is a 404 with no error.type, abort(500) a 500 with error.type '500', both under the url_rule."""
+    app = Flask("hostile")
+
+    @app.get("/items/<int:item>")
+    def item(item: int) -> str:
+        abort(404 if item == 0 else 500)
+
+    app.wsgi_app = rfs_otel.wsgi.MetricsMiddleware(app.wsgi_app, collector)  # type: ignore[method-assign]
+    client = app.test_client()
+    assert [client.get(f"/items/{n}", buffered=True).status_code for n in (0, 1)] == [404, 500]
+    assert _error_types(collector) == {
+        ("GET", "/items/<int:item>", "404"): None,
+        ("GET", "/items/<int:item>", "500"): "500",
+    }
+
+
+def test_threads_give_exact_counts(collector: MetricsCollector) -> None:
+    """8 threads x 250 requests through one WSGI middleware: exactly 2000 recorded, none left active."""
+    app = rfs_otel.wsgi.MetricsMiddleware(_streaming_app, collector)
+    barrier = threading.Barrier(8, timeout=10)
+
+    def work() -> None:
+        barrier.wait()
+        for _ in range(250):
+            body = app(_environ(), lambda *args: None)
+            list(body)
+            _close(body)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert requests(collector)[("GET", "unmatched", "200")]["count"] == 2000
+    assert active(collector) == 0
+
+
 # -- ASGI -------------------------------------------------------------------------------------
 
 
@@ -187,6 +227,32 @@ def test_asgi_lifespan_and_a_cancelled_request_leave_no_trace(collector: Metrics
     asyncio.run(main())
     assert active(collector) == 0
     assert _error_types(collector) == {("GET", "unmatched", "200"): "CancelledError"}
+
+
+def test_asyncio_tasks_give_exact_counts(collector: MetricsCollector) -> None:
+    """500 concurrent requests interleaving at every await: exactly 500 recorded, none left active."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await asyncio.sleep(0)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await asyncio.sleep(0)
+        await send({"type": "http.response.body", "body": b"x"})
+
+    middleware = rfs_otel.asgi.MetricsMiddleware(app, collector)
+
+    async def main() -> None:
+        async def send(message: dict[str, Any]) -> None:
+            return None
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b""}
+
+        scope = {"type": "http", "method": "GET", "path": "/p", "scheme": "http", "headers": []}
+        await asyncio.wait_for(asyncio.gather(*(middleware(dict(scope), receive, send) for _ in range(500))), 20)
+
+    asyncio.run(main())
+    assert requests(collector)[("GET", "unmatched", "200")]["count"] == 500
+    assert active(collector) == 0
 
 
 # -- Django -----------------------------------------------------------------------------------
