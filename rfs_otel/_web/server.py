@@ -33,7 +33,7 @@ class Limits:
 
     workers: int = 8  # requests served at once
     connections: int = 128  # open client connections held in all (the oldest idle one is dropped beyond)
-    request: float = 5.0  # to send a first byte, then to wait for a worker, then for TLS and the request head
+    request: float = 5.0  # to send a first byte, then (once a worker takes it up) for TLS and the request head
     write: float = 10.0  # from the first byte of the response to its last
     stop: float = 2.0  # shutdown() returns within this
 
@@ -240,8 +240,8 @@ class PullServer:
     def _readable(self, selector: selectors.BaseSelector, sock: socket.socket) -> None:
         address, _ = self._idle.pop(sock)
         selector.unregister(sock)
-        # Queued behind busy workers, a connection waits at most ``request`` seconds from its first byte.
-        self._ready.append((sock, address, time.monotonic() + self.limits.request))
+        # Queued behind busy workers, a connection waits as long as a worker can be held (request + write).
+        self._ready.append((sock, address, time.monotonic() + self.limits.request + self.limits.write))
 
     def _expire(self, selector: selectors.BaseSelector) -> None:
         now = time.monotonic()
