@@ -13,6 +13,7 @@ from .._model.names import ExposedNames, Exposure, check_quantile_keys, exposed_
 from .._model.records import GAUGE_MODES, MetricType
 from .._model.validation import check_buckets, check_name, check_positive, check_quantiles, check_text
 from .._util.fork import Reinitialisable, reinit
+from .aggregation import Aggregation, exponential_by_default
 from .backend import CellBackend
 from .family import Family
 from .filters import MetricFilter, name_accepted
@@ -39,6 +40,9 @@ class Exporter(Protocol):
 
     def view_buckets(self, name: str, unit: str, description: str) -> tuple[float, ...] | None:
         """Bucket bounds a matching View imposes, if any."""
+
+    def view_exponential(self, name: str, unit: str, description: str) -> tuple[int, int] | None:
+        """``(max_size, max_scale)`` a matching View's ExponentialBucketHistogramAggregation asks for, if any."""
 
     def streams(self, name: str, unit: str, description: str, kind: MetricType) -> Sequence[_Stream]:
         """The exported streams Views make of a family."""
@@ -146,6 +150,8 @@ class Registry:
         limit: int | None = None,
         mode: str = "sum",
         ttl: float | None = None,
+        aggregation: Aggregation | None = None,
+        scope: tuple[str, str | None, str | None] | None = None,
     ) -> Family:
         """A validated, unregistered family (``series`` registers it or checks a registered one against it)."""
         check_name(name, kind.value)
@@ -158,7 +164,12 @@ class Registry:
         if mode not in GAUGE_MODES:
             raise ValueError(f"gauge {name!r}: multiprocess_mode must be one of {GAUGE_MODES}, got {mode!r}")
         bounds: tuple[float, ...] = ()
-        if kind in (MetricType.HISTOGRAM, MetricType.SUMMARY):
+        exponential = None
+        if kind is MetricType.HISTOGRAM:
+            exponential = self._exponential(name, unit, description, buckets, aggregation)
+        if exponential is not None:
+            pass
+        elif kind in (MetricType.HISTOGRAM, MetricType.SUMMARY):
             imposed = self._exporter.view_buckets(name, unit, description)
             if imposed is not None:
                 bounds = check_buckets(name, imposed)
@@ -186,11 +197,30 @@ class Registry:
             on_overflow=_weak_method(self._folded),  # families must not keep their registry alive
         )
         family.multiprocess_mode = mode
+        family.exponential = exponential
+        family.scope = scope
         family.ttl = self._ttl if ttl is None else _ttl(f"{kind.value} {name!r}", ttl)
         family.filters = self._filters
         family.strict = self._strict
         family.denied = not name_accepted(self._filters, name)
         return family
+
+    def _exponential(
+        self, name: str, unit: str, description: str, buckets: object, aggregation: Aggregation | None
+    ) -> tuple[int, int] | None:
+        """``(max_size, max_scale)`` if histogram ``name`` aggregates exponentially: a View's explicit buckets,
+        then a View's exponential aggregation, then ``aggregation=``, then (no buckets given) the environment."""
+        if self._exporter.view_buckets(name, unit, description) is not None:
+            return None
+        imposed = self._exporter.view_exponential(name, unit, description)
+        if imposed is not None:
+            return imposed
+        if aggregation is not None:
+            return aggregation.exponential
+        existing = self.lookup(name, MetricType.HISTOGRAM)
+        if existing is not None and buckets is None:
+            return existing.exponential  # asked again without a layout: keep the family's
+        return exponential_by_default() if buckets is None else None
 
     def sweep(self) -> None:
         """At a collection: expire idle series (``series_ttl``) and bring back removed ones recorded on again."""
