@@ -212,15 +212,22 @@ class Registry:
         then a View's exponential aggregation, then ``aggregation=``, then (no buckets given) the environment."""
         if self._exporter.view_buckets(name, unit, description) is not None:
             return None
-        imposed = self._exporter.view_exponential(name, unit, description)
-        if imposed is not None:
-            return imposed
-        if aggregation is not None:
-            return aggregation.exponential
+        asked = self._exporter.view_exponential(name, unit, description)
+        if asked is None and aggregation is not None:
+            asked = aggregation.exponential
+        if asked is not None and not self._backend.exponential_histograms:
+            raise MetricError(
+                f"histogram {name!r}: exponential histograms are not supported in multiprocess mode; "
+                "use explicit buckets (buckets=...)"
+            )
+        if asked is not None or aggregation is not None:
+            return asked
         existing = self.lookup(name, MetricType.HISTOGRAM)
         if existing is not None and buckets is None:
             return existing.exponential  # asked again without a layout: keep the family's
-        return exponential_by_default() if buckets is None else None
+        if buckets is None and self._backend.exponential_histograms:
+            return exponential_by_default()
+        return None
 
     def sweep(self) -> None:
         """At a collection: expire idle series (``series_ttl``) and bring back removed ones recorded on again."""

@@ -174,6 +174,8 @@ class SharedBackend:
 
     #: Other workers share every series' values: removal and expiry are not supported here yet.
     removable = False
+    #: Exponential cells rescale, so they cannot be summed the way worker files are (explicit buckets only).
+    exponential_histograms = False
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.cells = SharedCells(directory)
