@@ -28,9 +28,9 @@ class Instruments:
     _registry: Registry
     _scope: Scope | None = None
 
-    def _reuse(self, kind: MetricType) -> MetricType | None:
-        """The kind the registry may reuse a family of without defining (never across scopes: defining checks)."""
-        return kind if self._scope is None else None
+    def _reuse(self, kind: MetricType, family: Family | None) -> MetricType | None:
+        """The kind the registry may reuse ``family`` as without defining: never across scopes (defining checks)."""
+        return kind if family is not None and family.scope == self._scope else None
 
     def counter(
         self,
@@ -54,7 +54,8 @@ class Instruments:
             limit, ttl = cardinality_limit, series_ttl
             return self._registry.define(name, kind, description, unit, limit=limit, ttl=ttl, scope=self._scope)
 
-        return cast(Counter, self._registry.series(name, labels, define, self._reuse(MetricType.COUNTER), description))
+        reuse = self._reuse(MetricType.COUNTER, family)
+        return cast(Counter, self._registry.series(name, labels, define, reuse, description))
 
     def gauge(
         self,
@@ -84,7 +85,8 @@ class Instruments:
             ttl, scope = series_ttl, self._scope
             return self._registry.define(name, kind, description, unit, limit=limit, mode=mode, ttl=ttl, scope=scope)
 
-        return cast(Gauge, self._registry.series(name, labels, define, self._reuse(MetricType.GAUGE), description))
+        reuse = self._reuse(MetricType.GAUGE, family)
+        return cast(Gauge, self._registry.series(name, labels, define, reuse, description))
 
     def histogram(
         self,

@@ -38,13 +38,13 @@ class _Stream(Protocol):
 class Exporter(Protocol):
     """What the registry asks of the export side (the OTel bridge): Views' effect, and where new families go."""
 
-    def view_buckets(self, name: str, unit: str, description: str) -> tuple[float, ...] | None:
+    def view_buckets(self, name: str, unit: str, description: str, scope: Any = None) -> tuple[float, ...] | None:
         """Bucket bounds a matching View imposes, if any."""
 
-    def view_exponential(self, name: str, unit: str, description: str) -> tuple[int, int] | None:
+    def view_exponential(self, name: str, unit: str, description: str, scope: Any = None) -> tuple[int, int] | None:
         """``(max_size, max_scale)`` a matching View's ExponentialBucketHistogramAggregation asks for, if any."""
 
-    def streams(self, name: str, unit: str, description: str, kind: MetricType) -> Sequence[_Stream]:
+    def streams(self, name: str, unit: str, description: str, kind: MetricType, scope: Any = None) -> Sequence[_Stream]:
         """The exported streams Views make of a family."""
 
     def register(self, family: Family) -> None:
@@ -166,11 +166,11 @@ class Registry:
         bounds: tuple[float, ...] = ()
         exponential = None
         if kind is MetricType.HISTOGRAM:
-            exponential = self._exponential(name, unit, description, buckets, aggregation)
+            exponential = self._exponential(name, unit, description, buckets, aggregation, scope)
         if exponential is not None:
             pass
         elif kind in (MetricType.HISTOGRAM, MetricType.SUMMARY):
-            imposed = self._exporter.view_buckets(name, unit, description)
+            imposed = self._exporter.view_buckets(name, unit, description, scope)
             if imposed is not None:
                 bounds = check_buckets(name, imposed)
             elif buckets is None and kind is MetricType.HISTOGRAM and self.lookup(name, kind) is not None:
@@ -206,13 +206,19 @@ class Registry:
         return family
 
     def _exponential(
-        self, name: str, unit: str, description: str, buckets: object, aggregation: Aggregation | None
+        self,
+        name: str,
+        unit: str,
+        description: str,
+        buckets: object,
+        aggregation: Aggregation | None,
+        scope: tuple[str, str | None, str | None] | None,
     ) -> tuple[int, int] | None:
         """``(max_size, max_scale)`` if histogram ``name`` aggregates exponentially: a View's explicit buckets,
         then a View's exponential aggregation, then ``aggregation=``, then (no buckets given) the environment."""
-        if self._exporter.view_buckets(name, unit, description) is not None:
+        if self._exporter.view_buckets(name, unit, description, scope) is not None:
             return None
-        asked = self._exporter.view_exponential(name, unit, description)
+        asked = self._exporter.view_exponential(name, unit, description, scope)
         if asked is None and aggregation is not None:
             asked = aggregation.exponential
         if asked is not None and not self._backend.exponential_histograms:
@@ -237,7 +243,7 @@ class Registry:
 
     def _exposure(self, family: Family) -> Exposure:
         """The Prometheus names ``family`` will be exposed under, after Views."""
-        streams = self._exporter.streams(family.name, family.unit, family.description, family.kind)
+        streams = self._exporter.streams(family.name, family.unit, family.description, family.kind, family.scope)
         pairs = [(stream.name, stream.description) for stream in streams]
         return exposed_names(family.name, family.kind, pairs, family.unit, family.quantiles)
 

@@ -145,27 +145,27 @@ class SdkBridge:
         with self._lock:
             self._families.append(family)
 
-    def view_buckets(self, name: str, unit: str, description: str) -> tuple[float, ...] | None:
+    def view_buckets(self, name: str, unit: str, description: str, scope: Any = None) -> tuple[float, ...] | None:
         """Bucket bounds a matching View's ExplicitBucketHistogramAggregation imposes, if any."""
         for target in list(self._targets):
-            bounds = _views.view_buckets(target.views, SCOPE, name, unit, description)
+            bounds = _views.view_buckets(target.views, _views.as_scope(scope), name, unit, description)
             if bounds is not None:
                 return bounds
         return None
 
-    def view_exponential(self, name: str, unit: str, description: str) -> tuple[int, int] | None:
+    def view_exponential(self, name: str, unit: str, description: str, scope: Any = None) -> tuple[int, int] | None:
         """``(max_size, max_scale)`` a matching View's ExponentialBucketHistogramAggregation asks for, if any."""
         for target in list(self._targets):
-            found = _views.view_exponential(target.views, SCOPE, name, unit, description)
+            found = _views.view_exponential(target.views, _views.as_scope(scope), name, unit, description)
             if found is not None:
                 return found
         return None
 
     def streams(
-        self, name: str, unit: str, description: str, kind: MetricType = MetricType.HISTOGRAM
+        self, name: str, unit: str, description: str, kind: MetricType = MetricType.HISTOGRAM, scope: Any = None
     ) -> tuple[Stream, ...]:
         """The streams the main provider's Views make of a family (the family itself when no View matches)."""
-        return _views.streams(self._targets[0].views, SCOPE, name, unit, description, kind)
+        return _views.streams(self._targets[0].views, _views.as_scope(scope), name, unit, description, kind)
 
     def share_resource(self, directory: Path) -> None:
         """Multiprocess: export one resource, with a ``service.instance.id`` every worker of ``directory`` shares."""

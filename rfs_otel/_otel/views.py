@@ -35,6 +35,7 @@ __all__ = [
     "Target",
     "matching",
     "rebucket",
+    "as_scope",
     "scope_of",
     "streams",
     "view_buckets",
@@ -161,9 +162,14 @@ def warn_layout(name: str, exponential: bool) -> None:
 
 def scope_of(family: Family) -> InstrumentationScope:
     """The instrumentation scope ``family`` exports under: its meter's, or rfs_otel's."""
-    if family.scope is None:
+    return as_scope(family.scope)
+
+
+def as_scope(scope: tuple[str, str | None, str | None] | None) -> InstrumentationScope:
+    """A meter's ``(name, version, schema_url)`` as an InstrumentationScope (None: rfs_otel's own)."""
+    if scope is None:
         return SCOPE
-    name, version, schema_url = family.scope
+    name, version, schema_url = scope
     return InstrumentationScope(name, version, schema_url)
 
 
