@@ -42,7 +42,7 @@ def histogram_aggregation(
             )
         return Aggregation(None)
     if buckets is not None:
-        raise MetricError(f"histogram {name!r}: buckets= and aggregation='exponential' exclude each other")
+        raise MetricError(f"histogram {name!r}: buckets={buckets!r} and aggregation='exponential' exclude each other")
     size = DEFAULT_MAX_SIZE if max_size is None else max_size
     scale = DEFAULT_MAX_SCALE if max_scale is None else max_scale
     return Aggregation(check_exponential(name, size, scale))
