@@ -28,9 +28,8 @@ def main() -> None:
             print(f"  p{q * 100:g} = {latency.get_quantile(q) * 1000:.2f} ms")
 
         [point] = exported_points(memory.collect(), "payment_seconds")
-        print(
-            f"OTel point: scale={point.scale} offset={point.positive.offset} buckets={len(point.positive.bucket_counts)}"
-        )
+        positive = point.positive
+        print(f"OTel point: scale={point.scale} offset={positive.offset} buckets={len(positive.bucket_counts)}")
         buckets = [line for line in prometheus.exposition().decode().splitlines() if "payment_seconds_bucket" in line]
         print(f"Prometheus scrape: {len(buckets)} classic buckets, e.g. {buckets[-1]}")
 
