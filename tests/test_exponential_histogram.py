@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import threading
 from decimal import Decimal, getcontext
@@ -27,6 +28,7 @@ from rfs_otel import (
 )
 from rfs_otel.testing import exported_points
 
+from .forking import FORK_WARNING
 from .otlp_receivers import grpc_receiver
 from .servers import promtool_check_metrics
 
@@ -270,9 +272,79 @@ def test_get_value_and_snapshot_records_give_count_sum_and_cumulative_buckets() 
         assert record.value["count"] == 4
 
 
-def test_multiprocess_mode_refuses_exponential_with_a_clear_error(tmp_path: Path) -> None:
-    """Not supported across worker files yet: a MetricError says so rather than exporting something else."""
-    with MetricsCollector(storage=[], multiprocess_dir=tmp_path) as collector:
-        with pytest.raises(MetricError, match="not supported in multiprocess mode"):
-            collector.histogram("mp_seconds", aggregation="exponential")
-        collector.histogram("mp_ok_seconds").observe(1.0)
+def _fork(record: Any, stay: bool = False) -> tuple[int, int | None]:
+    """Fork a worker running ``record()``; it exits at once, or (``stay``) once the parent closes the returned fd.
+
+    Two pipes, each end closed where it is not used, so a worker that dies early is an EOF, never a hang.
+    """
+    ready_r, ready_w = os.pipe()
+    release_r, release_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: record, report, and exit without any flush
+        try:
+            os.close(ready_r)
+            os.close(release_w)
+            record()
+            os.write(ready_w, b"k")
+            if stay:
+                os.read(release_r, 1)
+        finally:
+            os._exit(0)
+    os.close(ready_w)
+    os.close(release_r)
+    got = os.read(ready_r, 1)
+    os.close(ready_r)
+    if not stay or got != b"k":
+        os.close(release_w)
+        os.waitpid(pid, 0)
+        assert got == b"k", "the worker failed before recording"
+        return pid, None
+    return pid, release_w
+
+
+@FORK_WARNING
+def test_multiprocess_workers_at_different_scales_merge_at_the_common_scale(tmp_path: Path) -> None:
+    """Live and exited workers recorded at different scales: the export is the spec's histogram of all values."""
+    narrow = [1.0 + i / 500 for i in range(200)]
+    wide = [10.0**e for e in range(-6, 7)] + [-2.0, 0.0]
+    middle = [0.5 * 1.1**i for i in range(40)]
+    memory = MemoryMetricsStorage()
+    with MetricsCollector(storage=memory, multiprocess_dir=tmp_path) as collector:
+        histogram = collector.histogram("mp_seconds", aggregation="exponential", max_size=40)
+
+        def recorder(values: list[float]) -> Any:
+            return lambda: [histogram.observe(v) for v in values]
+
+        live, pipe = _fork(recorder(narrow), stay=True)
+        _fork(recorder(wide))
+        histogram.observe(7.0)  # the parent's own cell
+        expected = narrow + wide + [7.0]
+        try:
+            for _ in range(2):  # the second read comes after the exited worker was folded into the archive
+                [point] = exported_points(memory.collect(), "mp_seconds")
+                ref = _reference(expected, max_size=40)
+                assert point.scale == ref["scale"] and point.count == len(expected)
+                assert (point.positive.offset, list(point.positive.bucket_counts)) == ref["positive"]
+                assert (point.negative.offset, list(point.negative.bucket_counts), point.zero_count) == (
+                    *ref["negative"],
+                    1,
+                )
+                assert (point.min, point.max) == (-2.0, 1e6)
+        finally:
+            assert pipe is not None
+            os.close(pipe)
+            os.waitpid(live, 0)
+        _fork(recorder(middle))
+        [point] = exported_points(memory.collect(), "mp_seconds")
+        assert point.count == len(expected) + len(middle)
+        assert point.scale == _reference(expected + middle, max_size=40)["scale"]
+
+
+@FORK_WARNING
+def test_multiprocess_adopts_an_exponential_histogram_only_a_worker_defined(tmp_path: Path) -> None:
+    """A worker's exponential histogram is exported by the parent, which never created it."""
+    memory = MemoryMetricsStorage()
+    with MetricsCollector(storage=memory, multiprocess_dir=tmp_path) as collector:
+        _fork(lambda: collector.histogram("worker_seconds", aggregation="exponential", max_size=8).observe(3.0))
+        [point] = exported_points(memory.collect(), "worker_seconds")
+        assert (point.count, point.scale, point.positive.offset) == (1, 20, _index(3.0, 20))

@@ -72,8 +72,6 @@ class CellBackend(Protocol):
 
     #: Whether a series can be removed (and expire): False where other processes share its values.
     removable: bool
-    #: Whether histograms can aggregate as OTel exponential histograms here (multiprocess: not yet).
-    exponential_histograms: bool
 
     def new_series(self, family: FamilyInfo, key: LabelKey) -> Any:
         """A new series of ``family``'s kind labelled ``key``, recording into this backend."""

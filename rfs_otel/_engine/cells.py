@@ -29,7 +29,6 @@ class ThreadCells:
     """Owns the per-thread slot lists of one collector: the ``CellBackend`` of a single-process collector."""
 
     removable = True
-    exponential_histograms = True
 
     __slots__ = ("__weakref__", "_base", "_kinds", "_lists", "_lock", "local")
 

@@ -10,6 +10,7 @@ A value outside that range widens it; when the range would exceed ``max_size`` b
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,11 +23,13 @@ __all__ = [
     "DEFAULT_MAX_SIZE",
     "EXPO_SLOT",
     "ExpoSnapshot",
+    "cell_of",
     "check_exponential",
     "combine",
     "index_of",
     "merge_expo_cells",
     "new_expo_cell",
+    "size_of",
     "widen",
 ]
 
@@ -93,7 +96,7 @@ def _write(cell: Any, scale: int, positive: dict[int, int], negative: dict[int, 
         new[lo_at], new[lo_at + 1] = (min(buckets), max(buckets)) if buckets else _EMPTY
         for i, count in buckets.items():
             new[ring + i % n] += count
-    cell[:] = new
+    cell[:] = new if isinstance(cell, list) else array("d", new)  # a mapped view (multiprocess) takes doubles
 
 
 def _shift(buckets: dict[int, int], k: int) -> dict[int, int]:
@@ -258,14 +261,22 @@ def _middle(step: float, index: int) -> float:
     return 2 * lower * base / (1 + base)
 
 
-def merge_expo_cells(a: list[Any], b: list[Any]) -> list[Any]:
-    """One cell holding what cells ``a`` and ``b`` hold (ended threads folded into the base)."""
-    n = _size(a)
-    snap = ExpoSnapshot.of([a, b], n, int(a[SCALE]))
-    cell = new_expo_cell(n, snap.scale)
+def merge_expo_cells(a: Sequence[Any], b: Sequence[Any]) -> list[Any]:
+    """One cell holding what cells ``a`` and ``b`` hold (ended threads folded into the base, workers summed)."""
+    return cell_of(ExpoSnapshot.of([a, b], _size(a), int(a[SCALE])))
+
+
+def cell_of(snap: ExpoSnapshot) -> list[Any]:
+    """A cell holding ``snap`` (its layout: ``snap.max_size`` buckets per sign)."""
+    cell = new_expo_cell(snap.max_size, snap.scale)
     _write(cell, snap.scale, snap.positive, snap.negative)
     cell[ZERO], cell[SUM], cell[MIN], cell[MAX] = snap.zero_count, snap.sum, snap.min, snap.max
     return cell
+
+
+def size_of(cell: Sequence[Any]) -> int:
+    """``max_size`` of a cell (buckets per sign)."""
+    return _size(cell)
 
 
 #: Exponential cells are built lazily (their size is the family's) and merge by rescaling.

@@ -221,19 +221,12 @@ class Registry:
         asked = self._exporter.view_exponential(name, unit, description, scope)
         if asked is None and aggregation is not None:
             asked = aggregation.exponential
-        if asked is not None and not self._backend.exponential_histograms:
-            raise MetricError(
-                f"histogram {name!r}: exponential histograms are not supported in multiprocess mode; "
-                "use explicit buckets (buckets=...)"
-            )
         if asked is not None or aggregation is not None:
             return asked
         existing = self.lookup(name, MetricType.HISTOGRAM)
         if existing is not None and buckets is None:
             return existing.exponential  # asked again without a layout: keep the family's
-        if buckets is None and self._backend.exponential_histograms:
-            return exponential_by_default()
-        return None
+        return exponential_by_default() if buckets is None else None
 
     def sweep(self) -> None:
         """At a collection: expire idle series (``series_ttl``) and bring back removed ones recorded on again."""
@@ -267,7 +260,8 @@ class Registry:
         for name, definition in found.items():
             if name in self._families:
                 continue
-            kind = MetricType(definition.kind)
+            exponential = definition.kind == "exponential"  # a worker's exponential histogram (multiprocess)
+            kind = MetricType.HISTOGRAM if exponential else MetricType(definition.kind)
             with self._lock:
                 if name in self._families or name in self._exposed.refused:
                     continue
@@ -277,11 +271,14 @@ class Registry:
                         kind,
                         definition.description,
                         definition.unit,
-                        buckets=definition.bounds or None,
+                        buckets=None if exponential else definition.bounds or None,
                         quantiles=definition.quantiles or (0.5,),
                         max_age=definition.max_age or 600,
                         max_samples=10000,
                         mode=definition.mode,
+                        aggregation=Aggregation((int(definition.bounds[0]), int(definition.bounds[1])))
+                        if exponential
+                        else Aggregation(None),
                     )
                     if not family.denied:
                         self._exposed.claim(self._exposure(family))
