@@ -18,6 +18,8 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation, View
 
 from rfs_otel import (
+    AlertManager,
+    AlertRule,
     FileMetricsStorage,
     MemoryMetricsStorage,
     MetricConflictError,
@@ -26,7 +28,7 @@ from rfs_otel import (
     OTLPStorage,
     PrometheusStorage,
 )
-from rfs_otel.testing import exported_points
+from rfs_otel.testing import ManualClock, exported_points
 
 from .forking import FORK_WARNING
 from .otlp_receivers import grpc_receiver
@@ -348,3 +350,48 @@ def test_multiprocess_adopts_an_exponential_histogram_only_a_worker_defined(tmp_
         _fork(lambda: collector.histogram("worker_seconds", aggregation="exponential", max_size=8).observe(3.0))
         [point] = exported_points(memory.collect(), "worker_seconds")
         assert (point.count, point.scale, point.positive.offset) == (1, 20, _index(3.0, 20))
+
+
+def test_quantile_alert_rule_reads_an_exponential_histogram() -> None:
+    """aggregation='quantile' rules read its merged buckets: p95 of a window of only slow requests is slow."""
+    wall = ManualClock(start=1_700_000_000.0)
+    with MetricsCollector(storage=[]) as collector:
+        histogram = collector.histogram("rule_seconds", aggregation="exponential", max_size=16)
+        rule = AlertRule("slow", "rule_seconds", ">", 0.8, aggregation="quantile", quantile=0.95, window=60)
+        manager = AlertManager(collector, rules=[rule], interval=1, clock=wall)
+        for _ in range(100):
+            histogram.observe(0.05)
+        histogram.observe(3.0)  # the range is known before the window starts: buckets stay put
+        [alert] = manager.evaluate_once() or manager.alerts()
+        assert alert.value < 0.8
+        wall.advance(61)
+        for _ in range(100):
+            histogram.observe(2.0)
+        [alert] = manager.evaluate_once()
+        assert 1.5 < alert.value <= 3.0
+
+
+def test_delta_temporality_exports_what_was_recorded_since_the_last_export(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An OTLP exporter preferring delta gets each interval's buckets (at the current scale) and nothing twice."""
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "delta")
+    with grpc_receiver() as (endpoint, received):
+        storage = OTLPStorage(endpoint=endpoint, protocol="grpc", insecure=True, timeout=5)
+        with MetricsCollector(storage=storage) as collector:
+            histogram = collector.histogram("delta_seconds", aggregation="exponential", max_size=8)
+            for v in (1.0, 1.5):
+                histogram.observe(v)
+            first = _otlp_point(collector, received, "delta_seconds")
+            for v in (2.0, 100.0, 0.0):  # the range grows: the second interval is at a lower scale
+                histogram.observe(v)
+            second = _otlp_point(collector, received, "delta_seconds")
+    assert received.metrics()["delta_seconds"].exponential_histogram.aggregation_temporality == 1  # DELTA
+    _check(first, [1.0, 1.5], max_size=8)
+    ref = _reference([1.0, 1.5, 2.0, 100.0, 0.0], max_size=8)
+    earlier = _reference([1.0, 1.5], max_size=8)
+    assert second.scale == ref["scale"] and (second.count, second.zero_count) == (3, 1)
+    offset, counts = ref["positive"]
+    shift = earlier["scale"] - ref["scale"]
+    for i in range(len(earlier["positive"][1])):  # the first interval's buckets, moved to the new scale
+        counts[((earlier["positive"][0] + i) >> shift) - offset] -= earlier["positive"][1][i]
+    got = dict(enumerate(second.positive.bucket_counts, second.positive.offset))
+    assert {i: c for i, c in got.items() if c} == {offset + i: c for i, c in enumerate(counts) if c}
