@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation, View
@@ -395,3 +397,44 @@ def test_delta_temporality_exports_what_was_recorded_since_the_last_export(monke
         counts[((earlier["positive"][0] + i) >> shift) - offset] -= earlier["positive"][1][i]
     got = dict(enumerate(second.positive.bucket_counts, second.positive.offset))
     assert {i: c for i, c in got.items() if c} == {offset + i: c for i, c in enumerate(counts) if c}
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    values=st.lists(
+        st.one_of(st.just(0.0), st.floats(1e-300, 1e300), st.floats(-1e300, -1e-300)), min_size=1, max_size=25
+    ),
+    max_size=st.integers(2, 12),
+    max_scale=st.integers(-3, 8),
+)
+def test_any_values_give_the_specs_buckets(values: list[float], max_size: int, max_scale: int) -> None:
+    """Property: whatever the values and limits, scale, offsets, counts and zero count are the reference's."""
+    with MetricsCollector(storage=[]) as collector:
+        histogram = collector.histogram(
+            "prop_seconds", aggregation="exponential", max_size=max_size, max_scale=max_scale
+        )
+        for v in values:
+            histogram.observe(v)
+        snap = histogram.snapshot()
+    ref = _reference(values, max_size, max_scale)
+    assert (snap.scale, snap.zero_count) == (ref["scale"], ref["zero"])
+    for mine, (offset, counts) in ((snap.positive, ref["positive"]), (snap.negative, ref["negative"])):
+        assert mine == {offset + i: c for i, c in enumerate(counts) if c}
+
+
+def test_subnormals_share_the_smallest_normal_bucket_and_extremes_stay_exportable() -> None:
+    """Subnormal values count in 2**-1022's bucket (as the OTel SDK maps them); the largest doubles read back."""
+    storage = MemoryMetricsStorage()
+    with MetricsCollector(storage=storage) as collector:
+        histogram = collector.histogram("tiny_seconds", aggregation="exponential", max_size=4, max_scale=-10)
+        for v in (5e-324, 1e-310, 2.0**-1022, 1.7976931348623157e308):
+            histogram.observe(v)
+        snap = histogram.snapshot()
+        assert (snap.scale, snap.positive) == (
+            -10,
+            {_index(2.0**-1022, -10): 3, _index(1.7976931348623157e308, -10): 1},
+        )
+        value = histogram.get_value()
+        assert value["count"] == 4 and list(value["buckets"])[-1] == math.inf
+        [point] = exported_points(storage.collect(), "tiny_seconds")
+        assert point.count == 4

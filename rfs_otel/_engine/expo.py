@@ -78,6 +78,11 @@ def _buckets(cell: Sequence[Any], negative: bool) -> dict[int, int]:
     return out
 
 
+def _lowest(scale: int) -> int:
+    """The bucket index of the smallest normal double (2**-1022) at ``scale``, as the OTel SDK maps subnormals."""
+    return math.ceil(-1022 * 2.0**scale) - 1
+
+
 def _fit(ranges: list[tuple[int, int]], n: int) -> int:
     """How many halvings (``k``) make every ``[lo, hi]`` in ``ranges`` span at most ``n`` buckets."""
     k = 0
@@ -109,8 +114,12 @@ def _shift(buckets: dict[int, int], k: int) -> dict[int, int]:
 def widen(cell: Any, index: int, negative: bool) -> None:
     """Count bucket ``index`` (at the cell's scale) when it is outside its ring's range: widen or downscale."""
     n = _size(cell)
+    index = max(index, _lowest(int(cell[SCALE])))  # subnormals share the smallest normal value's bucket
     lo_at = NLO if negative else PLO
     lo, hi = int(cell[lo_at]), int(cell[lo_at + 1])
+    if lo <= index <= hi:
+        cell[(HEAD + n if negative else HEAD) + index % n] += 1
+        return
     lo, hi = (index, index) if lo > hi else (min(lo, index), max(hi, index))
     if hi - lo + 1 <= n:
         cell[lo_at], cell[lo_at + 1] = lo, hi
@@ -218,15 +227,20 @@ class ExpoSnapshot(HistogramSnapshot):
         bounds: list[float] = []
         counts: list[int] = []
         for i in sorted(self.negative, reverse=True):  # most negative first: (-base**(i+1), -base**i]
-            bounds.append(-(2.0 ** (i * step)))
+            bounds.append(-_pow2(i * step))
             counts.append(self.negative[i])
         if self.zero_count or (self.negative and self.positive):
             bounds.append(0.0)
             counts.append(self.zero_count)
+        top = 0
         for i in sorted(self.positive):
-            bounds.append(2.0 ** ((i + 1) * step))
+            upper = _pow2((i + 1) * step)
+            if upper == math.inf:  # the bucket reaching past the largest double is the +Inf bucket
+                top += self.positive[i]
+                continue
+            bounds.append(upper)
             counts.append(self.positive[i])
-        return bounds, [*counts, 0]
+        return bounds, [*counts, top]
 
     def quantile(self, q: float) -> float:
         """The q-quantile (nearest rank), estimated within its bucket; relative error at most (b-1)/(b+1)."""
@@ -256,9 +270,15 @@ class ExpoSnapshot(HistogramSnapshot):
 
 def _middle(step: float, index: int) -> float:
     """The point of bucket ``(L, U]`` whose relative distance to either edge is the same: 2LU/(L+U)."""
-    lower: float = 2.0 ** (index * step)
-    base: float = 2.0**step
-    return 2 * lower * base / (1 + base)
+    return 2 * _pow2(index * step) / (1 + 1 / _pow2(step))
+
+
+def _pow2(exponent: float) -> float:
+    """``2 ** exponent``, or infinity past the largest double."""
+    try:
+        return float(2.0**exponent)
+    except OverflowError:
+        return math.inf
 
 
 def merge_expo_cells(a: Sequence[Any], b: Sequence[Any]) -> list[Any]:
