@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 
+from _expo import expo_rows
 from _hot import decorator_rows, instrument_rows, summary_rows
 from _middleware import middleware_rows
 from _procs import memory_row, multiprocess_row
@@ -30,6 +31,7 @@ SECTIONS: dict[str, Callable[[Settings], list[Row]]] = {
     "multiprocess": lambda s: [multiprocess_row(s)],
     "memory": lambda s: [memory_row(s)],
     "middleware": middleware_rows,
+    "exponential": expo_rows,
 }
 
 

@@ -9,7 +9,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.view import View
@@ -17,15 +17,13 @@ from opentelemetry.sdk.resources import Resource
 
 from ._engine.backend import CellBackend
 from ._engine.cells import ThreadCells
-from ._engine.family import DEFAULT_CARDINALITY_LIMIT, Family
+from ._engine.factories import Instruments, Meter, check_scope
+from ._engine.family import DEFAULT_CARDINALITY_LIMIT
 from ._engine.filters import MetricFilter
 from ._engine.registry import Registry, check_options
 from ._engine.samples import sample_value
-from ._engine.series import Counter, Gauge, Histogram, Summary
-from ._engine.timer import Timer
 from ._engine.view import MetricFamily
-from ._model.records import Metric, MetricType
-from ._model.validation import DEFAULT_QUANTILES
+from ._model.records import Metric
 from ._otel.bridge import SdkBridge
 from ._otel.system import disable_system_metrics, enable_system_metrics
 from ._result import Failure, Result
@@ -42,7 +40,7 @@ __all__ = ["MetricsCollector"]
 Labels = Mapping[str, object]
 
 
-class MetricsCollector:
+class MetricsCollector(Instruments):
     """Creates the RFS instruments and exports them through OpenTelemetry to every storage.
 
     Owns its own ``MeterProvider`` (the global one is never touched) unless ``meter_provider=``
@@ -103,134 +101,12 @@ class MetricsCollector:
         for owned in self._storages:
             owned.attach(self)
 
-    # -- instruments --------------------------------------------------------------------------
+    # -- instruments (counter, gauge, histogram, summary, timer: see Instruments) ----------------
 
-    def counter(
-        self,
-        name: str,
-        description: str = "",
-        labels: Labels | None = None,
-        unit: str = "",
-        *,
-        cardinality_limit: int | None = None,
-        series_ttl: float | None = None,
-    ) -> Counter:
-        """The counter series ``name{labels}``, created on first use and shared afterwards."""
-        family = self._registry.lookup(name, MetricType.COUNTER)
-        if family is not None:
-            series = family.lookup(labels)
-            if series is not None and (not description or description == family.description):
-                return cast(Counter, series)
-
-        def define() -> Family:
-            kind = MetricType.COUNTER
-            return self._registry.define(name, kind, description, unit, limit=cardinality_limit, ttl=series_ttl)
-
-        return cast(Counter, self._registry.series(name, labels, define, MetricType.COUNTER, description))
-
-    def gauge(
-        self,
-        name: str,
-        description: str = "",
-        labels: Labels | None = None,
-        unit: str = "",
-        *,
-        cardinality_limit: int | None = None,
-        multiprocess_mode: str = "sum",
-        series_ttl: float | None = None,
-    ) -> Gauge:
-        """The gauge series ``name{labels}``; ``set(v, labels=...)`` reaches its child series.
-
-        ``multiprocess_mode`` (multiprocess collectors only) combines live workers' values:
-        ``sum``, ``max``, ``min``, ``mostrecent`` or ``perpid`` (one series per worker, label ``pid``).
-        """
-        family = self._registry.lookup(name, MetricType.GAUGE)
-        if family is not None:
-            series = family.lookup(labels)
-            if series is not None and (not description or description == family.description):
-                return cast(Gauge, series)
-
-        def define() -> Family:
-            kind = MetricType.GAUGE
-            limit, mode = cardinality_limit, multiprocess_mode
-            return self._registry.define(name, kind, description, unit, limit=limit, mode=mode, ttl=series_ttl)
-
-        return cast(Gauge, self._registry.series(name, labels, define, MetricType.GAUGE, description))
-
-    def histogram(
-        self,
-        name: str,
-        buckets: Iterable[float] | None = None,
-        description: str = "",
-        labels: Labels | None = None,
-        unit: str = "",
-        *,
-        cardinality_limit: int | None = None,
-        series_ttl: float | None = None,
-    ) -> Histogram:
-        """The histogram series ``name{labels}``; default buckets are Prometheus' seconds-oriented ones."""
-        family = self._registry.lookup(name, MetricType.HISTOGRAM)
-        if buckets is None and family is not None:
-            series = family.lookup(labels)
-            if series is not None and (not description or description == family.description):
-                return cast(Histogram, series)
-
-        def define() -> Family:
-            kind = MetricType.HISTOGRAM
-            limit = cardinality_limit
-            return self._registry.define(name, kind, description, unit, buckets=buckets, limit=limit, ttl=series_ttl)
-
-        return cast(Histogram, self._registry.series(name, labels, define))
-
-    def summary(
-        self,
-        name: str,
-        max_age: float = 600,
-        max_samples: int = 10000,
-        quantiles: Iterable[float] = DEFAULT_QUANTILES,
-        description: str = "",
-        labels: Labels | None = None,
-        unit: str = "",
-        buckets: Iterable[float] | None = None,
-        *,
-        cardinality_limit: int | None = None,
-    ) -> Summary:
-        """The summary series ``name{labels}``: exact quantiles over a sliding window."""
-        family = self._registry.lookup(name, MetricType.SUMMARY)
-        if (
-            family is not None
-            and buckets is None
-            and (max_age, max_samples) == (family.max_age, family.max_samples)
-            and (quantiles is DEFAULT_QUANTILES or quantiles == family.quantiles)
-        ):
-            series = family.lookup(labels)
-            if series is not None and (not description or description == family.description):
-                return cast(Summary, series)
-
-        def define() -> Family:
-            return self._registry.define(
-                name,
-                MetricType.SUMMARY,
-                description,
-                unit,
-                buckets=buckets,
-                quantiles=quantiles,
-                max_age=max_age,
-                max_samples=max_samples,
-                limit=cardinality_limit,
-            )
-
-        return cast(Summary, self._registry.series(name, labels, define))
-
-    def timer(
-        self,
-        name: str,
-        buckets: Iterable[float] | None = None,
-        description: str = "",
-        labels: Labels | None = None,
-    ) -> Timer:
-        """A context manager/decorator timing into the histogram ``name`` (seconds)."""
-        return Timer(self.histogram(name, buckets=buckets, description=description, labels=labels, unit="s"))
+    def meter(self, name: str, version: str | None = None, schema_url: str | None = None) -> Meter:
+        """The instrument factories of one library, exported under its own instrumentation scope."""
+        check_scope(name, version, schema_url)
+        return Meter(self._registry, name, version, schema_url)
 
     def remove(self, name: str, labels: Labels | None = None) -> bool:
         """Stop exporting the series ``name{labels}`` (False if there is none); used again, it starts a new stream."""

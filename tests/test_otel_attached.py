@@ -88,14 +88,13 @@ def test_rename_description_and_attribute_keys_apply() -> None:
     provider.shutdown()
 
 
-def test_exponential_view_is_a_logged_warning(caplog: pytest.LogCaptureFixture) -> None:
-    """An exponential-histogram View is not silently ignored: a warning names the histogram."""
+def test_exponential_view_exports_an_exponential_histogram() -> None:
+    """An exponential-histogram View is not silently ignored: the histogram exports exponential points."""
     view = View(instrument_name="wait_seconds", aggregation=ExponentialBucketHistogramAggregation())
     collector, reader, provider = _attached(view)
     collector.histogram("wait_seconds").observe(1)
-    with caplog.at_level(logging.WARNING, logger="rfs_otel"):
-        assert exported_points(reader.get_metrics_data(), "wait_seconds")
-    assert any("exponential" in r.getMessage() and "wait_seconds" in r.getMessage() for r in caplog.records)
+    [point] = exported_points(reader.get_metrics_data(), "wait_seconds")
+    assert point.count == 1 and point.positive.bucket_counts == [1]
     collector.shutdown()
     provider.shutdown()
 

@@ -54,7 +54,7 @@ class RuleValues:
             return math.nan
         history = self._history("hist", rule.metric, labels, rule.window, rule.window)
         value = windowed_quantile(history, now, current, rule.window, rule.quantile)
-        history.add(now, current[1])
+        history.add(now, (current[0], current[1]))  # bounds too: an exponential histogram's may change
         return value
 
     def _counter_increase(self, metric: str, labels: Mapping[str, str], now: float, window: float) -> float:

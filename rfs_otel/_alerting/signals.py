@@ -103,9 +103,12 @@ def increase(history: History, now: float, current: float, window: float) -> tup
 def windowed_quantile(
     history: History, now: float, current: tuple[tuple[float, ...], list[int], float, float], window: float, q: float
 ) -> float:
-    """The q-quantile of the observations made during ``window``, from bucket-count differences."""
+    """The q-quantile of the observations made during ``window``, from bucket-count differences.
+
+    An exponential histogram whose buckets changed since then (wider range, lower scale) is read whole instead.
+    """
     bounds, counts, low, high = current
     past = history.at_or_before(now - window)
-    if past is not None and past[0] < now:
-        counts = [c - p for c, p in zip(counts, past[1])]
+    if past is not None and past[0] < now and past[1][0] == bounds:
+        counts = [c - p for c, p in zip(counts, past[1][1])]
     return bucket_quantile(q, bounds, counts, low, high)

@@ -35,6 +35,8 @@ class FamilyInfo(Protocol):
     max_samples: int
     limit: int
     multiprocess_mode: str
+    #: ``(max_size, max_scale)`` of a histogram aggregating as an OTel exponential histogram, else None.
+    exponential: tuple[int, int] | None
     #: The collector's clock (monotonic seconds): summary windows age by it.
     clock: Callable[[], float]
     #: The series taking label sets past ``limit`` (None until the limit is reached).

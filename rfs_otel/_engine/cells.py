@@ -16,6 +16,8 @@ from .._model.records import MetricType
 from .._model.validation import LabelKey
 from .._util.fork import Reinitialisable, after_fork_in_child, reinit
 from .backend import FamilyInfo, SlotKind
+from .expo import EXPO_SLOT
+from .expo_series import ExponentialHistogram
 from .layout import COUNTER_SLOT, HISTOGRAM_SLOT
 from .series import Counter, Gauge, Histogram, Series, Summary
 from .window import summary_slot
@@ -45,6 +47,8 @@ class ThreadCells:
             return Counter(family, key, self, self.new_slot(COUNTER_SLOT))
         if kind is MetricType.GAUGE:
             return Gauge(family, key)
+        if kind is MetricType.HISTOGRAM and family.exponential is not None:
+            return ExponentialHistogram(family, key, self, self.new_slot(EXPO_SLOT))
         if kind is MetricType.HISTOGRAM:
             return Histogram(family, key, self, self.new_slot(HISTOGRAM_SLOT))
         slot = self.new_slot(summary_slot(family.max_samples, family.max_age, family.clock))

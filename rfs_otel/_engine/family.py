@@ -75,6 +75,10 @@ class Family:
         self.denied = False
         #: How a gauge combines across workers in multiprocess mode (see ``GAUGE_MODES``).
         self.multiprocess_mode = "sum"
+        #: ``(max_size, max_scale)`` when a histogram aggregates as an OTel exponential histogram.
+        self.exponential: tuple[int, int] | None = None
+        #: The instrumentation scope ``(name, version, schema_url)`` of a ``collector.meter(...)``; None: rfs_otel's.
+        self.scope: tuple[str, str | None, str | None] | None = None
         self.overflow: Series | None = None
         self._on_overflow = on_overflow
         self._label_names: tuple[str, ...] | None = None
@@ -92,21 +96,26 @@ class Family:
 
     def describe(self) -> str:
         """Short text naming the kind and layout, used in conflict errors."""
+        where = "" if self.scope is None else f" in scope {self.scope[0]!r}"
+        if self.kind is MetricType.HISTOGRAM and self.exponential is not None:
+            size, scale = self.exponential
+            return f"exponential histogram (max_size={size}, max_scale={scale}){where}"
         if self.kind is MetricType.HISTOGRAM:
-            return f"histogram with buckets {list(self.bounds)}"
+            return f"histogram with buckets {list(self.bounds)}{where}"
         if self.kind is MetricType.SUMMARY:
             return f"summary (max_age={self.max_age}, max_samples={self.max_samples}, quantiles={list(self.quantiles)})"
-        return str(self.kind.value)
+        return f"{self.kind.value}{where}"
 
     def check_same(self, other: Family) -> None:
         """Raise if ``other`` (a requested definition) cannot share this family."""
-        if (other.kind, other.bounds, other.quantiles, other.max_age, other.max_samples) != (
+        if (other.kind, other.bounds, other.quantiles, other.max_age, other.max_samples, other.exponential) != (
             self.kind,
             self.bounds,
             self.quantiles,
             self.max_age,
             self.max_samples,
-        ):
+            self.exponential,
+        ) or (other.scope != self.scope):
             raise MetricConflictError(
                 f"metric {self.name!r} is already registered as a {self.describe()}; "
                 f"cannot register it again as a {other.describe()}"

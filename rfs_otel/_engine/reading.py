@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 from .._model.records import MetricType
+from .expo import combine
+from .expo_series import ExponentialHistogram
 from .series import Counter, Gauge, Histogram, Summary
 from .view import MetricFamily
 
@@ -61,6 +63,12 @@ def distribution(family: MetricFamily | None, labels: Labels | None = None) -> D
     """The matching series of a histogram or summary merged; None when absent or of another kind."""
     if family is None or family.kind not in (MetricType.HISTOGRAM, MetricType.SUMMARY):
         return None
+    found = [s for s in family.series() if isinstance(s, ExponentialHistogram) and matches(s.label_key, labels)]
+    expo = [s.snapshot() for s in found]
+    if expo:  # exponential: merged at the common scale, its buckets as explicit ones
+        merged = combine(expo)
+        bounds, expo_counts = merged.explicit()
+        return Distribution(tuple(bounds), expo_counts, merged.min, merged.max, merged.sum)
     counts = [0] * (len(family.buckets) + 1)
     low, high, observed = math.inf, -math.inf, 0.0
     for series in family.series():

@@ -13,6 +13,7 @@ from .._model.names import ExposedNames, Exposure, check_quantile_keys, exposed_
 from .._model.records import GAUGE_MODES, MetricType
 from .._model.validation import check_buckets, check_name, check_positive, check_quantiles, check_text
 from .._util.fork import Reinitialisable, reinit
+from .aggregation import Aggregation, exponential_by_default
 from .backend import CellBackend
 from .family import Family
 from .filters import MetricFilter, name_accepted
@@ -37,10 +38,13 @@ class _Stream(Protocol):
 class Exporter(Protocol):
     """What the registry asks of the export side (the OTel bridge): Views' effect, and where new families go."""
 
-    def view_buckets(self, name: str, unit: str, description: str) -> tuple[float, ...] | None:
+    def view_buckets(self, name: str, unit: str, description: str, scope: Any = None) -> tuple[float, ...] | None:
         """Bucket bounds a matching View imposes, if any."""
 
-    def streams(self, name: str, unit: str, description: str, kind: MetricType) -> Sequence[_Stream]:
+    def view_exponential(self, name: str, unit: str, description: str, scope: Any = None) -> tuple[int, int] | None:
+        """``(max_size, max_scale)`` a matching View's ExponentialBucketHistogramAggregation asks for, if any."""
+
+    def streams(self, name: str, unit: str, description: str, kind: MetricType, scope: Any = None) -> Sequence[_Stream]:
         """The exported streams Views make of a family."""
 
     def register(self, family: Family) -> None:
@@ -146,6 +150,8 @@ class Registry:
         limit: int | None = None,
         mode: str = "sum",
         ttl: float | None = None,
+        aggregation: Aggregation | None = None,
+        scope: tuple[str, str | None, str | None] | None = None,
     ) -> Family:
         """A validated, unregistered family (``series`` registers it or checks a registered one against it)."""
         check_name(name, kind.value)
@@ -158,8 +164,13 @@ class Registry:
         if mode not in GAUGE_MODES:
             raise ValueError(f"gauge {name!r}: multiprocess_mode must be one of {GAUGE_MODES}, got {mode!r}")
         bounds: tuple[float, ...] = ()
-        if kind in (MetricType.HISTOGRAM, MetricType.SUMMARY):
-            imposed = self._exporter.view_buckets(name, unit, description)
+        exponential = None
+        if kind is MetricType.HISTOGRAM:
+            exponential = self._exponential(name, unit, description, buckets, aggregation, scope)
+        if exponential is not None:
+            pass
+        elif kind in (MetricType.HISTOGRAM, MetricType.SUMMARY):
+            imposed = self._exporter.view_buckets(name, unit, description, scope)
             if imposed is not None:
                 bounds = check_buckets(name, imposed)
             elif buckets is None and kind is MetricType.HISTOGRAM and self.lookup(name, kind) is not None:
@@ -186,11 +197,36 @@ class Registry:
             on_overflow=_weak_method(self._folded),  # families must not keep their registry alive
         )
         family.multiprocess_mode = mode
+        family.exponential = exponential
+        family.scope = scope
         family.ttl = self._ttl if ttl is None else _ttl(f"{kind.value} {name!r}", ttl)
         family.filters = self._filters
         family.strict = self._strict
         family.denied = not name_accepted(self._filters, name)
         return family
+
+    def _exponential(
+        self,
+        name: str,
+        unit: str,
+        description: str,
+        buckets: object,
+        aggregation: Aggregation | None,
+        scope: tuple[str, str | None, str | None] | None,
+    ) -> tuple[int, int] | None:
+        """``(max_size, max_scale)`` if histogram ``name`` aggregates exponentially: a View's explicit buckets,
+        then a View's exponential aggregation, then ``aggregation=``, then (no buckets given) the environment."""
+        if self._exporter.view_buckets(name, unit, description, scope) is not None:
+            return None
+        asked = self._exporter.view_exponential(name, unit, description, scope)
+        if asked is None and aggregation is not None:
+            asked = aggregation.exponential
+        if asked is not None or aggregation is not None:
+            return asked
+        existing = self.lookup(name, MetricType.HISTOGRAM)
+        if existing is not None and buckets is None:
+            return existing.exponential  # asked again without a layout: keep the family's
+        return exponential_by_default() if buckets is None else None
 
     def sweep(self) -> None:
         """At a collection: expire idle series (``series_ttl``) and bring back removed ones recorded on again."""
@@ -200,7 +236,7 @@ class Registry:
 
     def _exposure(self, family: Family) -> Exposure:
         """The Prometheus names ``family`` will be exposed under, after Views."""
-        streams = self._exporter.streams(family.name, family.unit, family.description, family.kind)
+        streams = self._exporter.streams(family.name, family.unit, family.description, family.kind, family.scope)
         pairs = [(stream.name, stream.description) for stream in streams]
         return exposed_names(family.name, family.kind, pairs, family.unit, family.quantiles)
 
@@ -224,7 +260,8 @@ class Registry:
         for name, definition in found.items():
             if name in self._families:
                 continue
-            kind = MetricType(definition.kind)
+            exponential = definition.kind == "exponential"  # a worker's exponential histogram (multiprocess)
+            kind = MetricType.HISTOGRAM if exponential else MetricType(definition.kind)
             with self._lock:
                 if name in self._families or name in self._exposed.refused:
                     continue
@@ -234,11 +271,14 @@ class Registry:
                         kind,
                         definition.description,
                         definition.unit,
-                        buckets=definition.bounds or None,
+                        buckets=None if exponential else definition.bounds or None,
                         quantiles=definition.quantiles or (0.5,),
                         max_age=definition.max_age or 600,
                         max_samples=10000,
                         mode=definition.mode,
+                        aggregation=Aggregation((int(definition.bounds[0]), int(definition.bounds[1])))
+                        if exponential
+                        else Aggregation(None),
                     )
                     if not family.denied:
                         self._exposed.claim(self._exposure(family))

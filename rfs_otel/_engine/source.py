@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from .._model.records import Metric, MetricType
+from .expo import ExpoSnapshot
+from .expo_series import expo_value
 from .family import Family
 from .layout import HistogramSnapshot, histogram_value
 from .series import Summary
@@ -71,7 +73,10 @@ def records(source: Source, families: Sequence[Family], timestamp: float) -> lis
         if family.kind in (MetricType.COUNTER, MetricType.GAUGE):
             items = list(source.values(family))
         elif family.kind is MetricType.HISTOGRAM:
-            items = [(a, histogram_value(family.bounds, snap)) for a, snap, _ in source.distributions(family)]
+            items = [
+                (a, expo_value(snap) if isinstance(snap, ExpoSnapshot) else histogram_value(family.bounds, snap))
+                for a, snap, _ in source.distributions(family)
+            ]
         else:
             items = list(source.statistics(family))
         out += [

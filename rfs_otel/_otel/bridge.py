@@ -28,11 +28,10 @@ from opentelemetry.sdk.metrics.export import (
     MetricReader,
     MetricsData,
     NumberDataPoint,
-    ResourceMetrics,
-    ScopeMetrics,
 )
 from opentelemetry.sdk.metrics.view import View
 from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from .._engine.family import Family
 from .._engine.layout import HistogramSnapshot
@@ -45,9 +44,11 @@ from .._util.fork import Reinitialisable, after_fork_in_child, at_exit, reinit
 from . import compat
 from . import views as _views
 from .compat import PROBES
+from .expo_points import DeltaState, expo_metrics
 from .points import Stream, filtered, number_data, quantile_metrics
 from .readers import in_memory_reader, periodic_reader, prometheus_reader
 from .resource import with_shared_instance_id
+from .scopes import with_scopes
 from .views import SCOPE, Target
 
 __all__ = [
@@ -78,6 +79,7 @@ class SdkBridge:
         self._families: list[Family] = []
         self._lock = threading.Lock()
         self._delta_state: dict[int, dict[tuple[str, tuple[tuple[str, str], ...]], tuple[list[int], float, int]]] = {}
+        self._expo_delta: dict[int, DeltaState] = {}
         self._active = True
         self._closing = False
         self._pid = os.getpid()
@@ -143,19 +145,27 @@ class SdkBridge:
         with self._lock:
             self._families.append(family)
 
-    def view_buckets(self, name: str, unit: str, description: str) -> tuple[float, ...] | None:
+    def view_buckets(self, name: str, unit: str, description: str, scope: Any = None) -> tuple[float, ...] | None:
         """Bucket bounds a matching View's ExplicitBucketHistogramAggregation imposes, if any."""
         for target in list(self._targets):
-            bounds = _views.view_buckets(target.views, SCOPE, name, unit, description)
+            bounds = _views.view_buckets(target.views, _views.as_scope(scope), name, unit, description)
             if bounds is not None:
                 return bounds
         return None
 
+    def view_exponential(self, name: str, unit: str, description: str, scope: Any = None) -> tuple[int, int] | None:
+        """``(max_size, max_scale)`` a matching View's ExponentialBucketHistogramAggregation asks for, if any."""
+        for target in list(self._targets):
+            found = _views.view_exponential(target.views, _views.as_scope(scope), name, unit, description)
+            if found is not None:
+                return found
+        return None
+
     def streams(
-        self, name: str, unit: str, description: str, kind: MetricType = MetricType.HISTOGRAM
+        self, name: str, unit: str, description: str, kind: MetricType = MetricType.HISTOGRAM, scope: Any = None
     ) -> tuple[Stream, ...]:
         """The streams the main provider's Views make of a family (the family itself when no View matches)."""
-        return _views.streams(self._targets[0].views, SCOPE, name, unit, description, kind)
+        return _views.streams(self._targets[0].views, _views.as_scope(scope), name, unit, description, kind)
 
     def share_resource(self, directory: Path) -> None:
         """Multiprocess: export one resource, with a ``service.instance.id`` every worker of ``directory`` shares."""
@@ -217,35 +227,31 @@ class SdkBridge:
             return records(source, families, timestamp)
 
     def _merge(self, data: MetricsData | None, reader: MetricReader, target: Target) -> MetricsData | None:
-        produced = self.produce(reader, target)
-        if not produced:
-            return data
-        if data is None or not data.resource_metrics:
-            resource = self._pinned if self._pinned is not None and target is self._targets[0] else target.resource
-            return MetricsData([ResourceMetrics(resource, [ScopeMetrics(SCOPE, produced, "")], "")])
-        first, *rest = data.resource_metrics
-        if self._pinned is not None and target is self._targets[0]:
-            first = ResourceMetrics(self._pinned, first.scope_metrics, first.schema_url)
-        scopes = list(first.scope_metrics)
-        for i, scope_metrics in enumerate(scopes):
-            scope = scope_metrics.scope
-            if (scope.name, scope.version) == (SCOPE.name, SCOPE.version):
-                scopes[i] = ScopeMetrics(scope, [*scope_metrics.metrics, *produced], scope_metrics.schema_url)
-                break
-        else:
-            scopes.append(ScopeMetrics(SCOPE, produced, ""))
-        return MetricsData([ResourceMetrics(first.resource, scopes, first.schema_url), *rest])
+        scoped = self.produce_scoped(reader, target)
+        pinned = self._pinned if target is self._targets[0] else None
+        return with_scopes(data, scoped, pinned or target.resource, pinned) if scoped else data
 
     def produce(self, reader: MetricReader | None = None, target: Target | None = None) -> list[Metric]:
         """OTel metrics of every family under ``target``'s Views, cumulative unless ``reader`` wants delta."""
+        return [metric for produced in self.produce_scoped(reader, target).values() for metric in produced]
+
+    def produce_scoped(
+        self, reader: MetricReader | None = None, target: Target | None = None
+    ) -> dict[InstrumentationScope, list[Metric]]:
+        """``produce``'s metrics grouped by the instrumentation scope of their family (rfs_otel's or a meter's)."""
         delta = compat.prefers_delta(reader, PROBES[MetricType.HISTOGRAM][0])
         now = time.time_ns()
-        out: list[Metric] = []
+        scoped: dict[InstrumentationScope, list[Metric]] = {}
         target = target or self._targets[0]
         with self._lock:
             families = list(self._families)
         for family in families:
+            out = scoped.setdefault(_views.scope_of(family), [])
             streams = target.streams_of(family)
+            if family.exponential is not None:
+                state = self._expo_delta.setdefault(id(reader), {}) if delta else None
+                out.extend(expo_metrics(family, streams, self.source.distributions(family), now, state, reader))
+                continue
             if family.kind in (MetricType.COUNTER, MetricType.GAUGE):
                 out.extend(self._number_metrics(family, streams, now, reader))
                 continue
@@ -257,7 +263,7 @@ class SdkBridge:
                 out.append(Metric(stream.name, stream.description, family.unit, Histogram(points, temporality)))
                 if family.kind is MetricType.SUMMARY:
                     out.extend(quantile_metrics(family, stream, stats, now))
-        return out
+        return {scope: metrics for scope, metrics in scoped.items() if metrics}
 
     def _number_metrics(
         self, family: Family, streams: tuple[Stream, ...], now: int, reader: MetricReader | None
@@ -312,6 +318,8 @@ class SdkBridge:
                 bounds = stream.bounds
             else:
                 _views.warn_bounds(family.name, family.bounds, stream.bounds)
+        if stream.exponential is not None:
+            _views.warn_layout(family.name, False)
         for attributes, snap, _ in snapshots:
             attrs = filtered(attributes, stream.attribute_keys)
             key = tuple(sorted(attrs.items()))

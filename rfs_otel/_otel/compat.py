@@ -32,7 +32,12 @@ from opentelemetry.sdk.metrics.export import (
     MetricsData,
     PeriodicExportingMetricReader,
 )
-from opentelemetry.sdk.metrics.view import Aggregation, ExplicitBucketHistogramAggregation, View
+from opentelemetry.sdk.metrics.view import (
+    Aggregation,
+    ExplicitBucketHistogramAggregation,
+    ExponentialBucketHistogramAggregation,
+    View,
+)
 from opentelemetry.sdk.resources import Resource
 
 from .._model.records import MetricType
@@ -54,6 +59,7 @@ __all__ = [
     "view_aggregation",
     "view_attribute_keys",
     "view_boundaries",
+    "view_exponential",
     "view_description",
     "view_matches",
     "view_name",
@@ -86,6 +92,7 @@ _INIT_ATTRIBUTES: dict[type, tuple[str, ...]] = {
     MetricExporter: ("_preferred_temporality", "_preferred_aggregation"),
     View: ("_name", "_description", "_attribute_keys", "_aggregation"),
     ExplicitBucketHistogramAggregation: ("_boundaries",),
+    ExponentialBucketHistogramAggregation: ("_max_size", "_max_scale"),
 }
 #: Private methods called.
 _METHODS: dict[type, tuple[str, ...]] = {
@@ -210,6 +217,14 @@ def view_matches(view: View, instrument: Any) -> bool:
 def view_aggregation(view: View) -> Aggregation:
     aggregation: Aggregation = view._aggregation
     return aggregation
+
+
+def view_exponential(view: View) -> tuple[int, int] | None:
+    """``(max_size, max_scale)`` of ``view``'s ExponentialBucketHistogramAggregation, if it has one."""
+    aggregation = view._aggregation
+    if isinstance(aggregation, ExponentialBucketHistogramAggregation):
+        return int(aggregation._max_size), int(aggregation._max_scale)
+    return None
 
 
 def view_boundaries(view: View) -> tuple[float, ...] | None:

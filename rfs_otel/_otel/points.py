@@ -22,6 +22,8 @@ class Stream:
     attribute_keys: frozenset[str] | None
     #: Bucket bounds a View's ExplicitBucketHistogramAggregation asks for (None: the family's own).
     bounds: tuple[float, ...] | None = None
+    #: ``(max_size, max_scale)`` a View's ExponentialBucketHistogramAggregation asks for (None: not asked).
+    exponential: tuple[int, int] | None = None
 
 
 def filtered(attributes: dict[str, str], keys: frozenset[str] | None) -> dict[str, str]:

@@ -30,7 +30,19 @@ from . import compat
 from .compat import PROBES
 from .points import Stream
 
-__all__ = ["SCOPE", "Target", "matching", "rebucket", "streams", "view_buckets", "warn_bounds"]
+__all__ = [
+    "SCOPE",
+    "Target",
+    "matching",
+    "rebucket",
+    "as_scope",
+    "scope_of",
+    "streams",
+    "view_buckets",
+    "view_exponential",
+    "warn_bounds",
+    "warn_layout",
+]
 
 _log = logging.getLogger("rfs_otel")
 _warned: set[tuple[str, tuple[float, ...], tuple[float, ...]]] = set()
@@ -74,15 +86,16 @@ def streams(
         aggregation = compat.view_aggregation(view)
         if isinstance(aggregation, DropAggregation):
             continue
-        bounds = None
+        bounds, exponential = None, None
         if isinstance(aggregation, DefaultAggregation):
             pass
-        elif isinstance(aggregation, ExponentialBucketHistogramAggregation) and kind in _HISTOGRAMS:
+        elif isinstance(aggregation, ExponentialBucketHistogramAggregation) and kind is MetricType.HISTOGRAM:
+            exponential = compat.view_exponential(view)
+        elif isinstance(aggregation, ExponentialBucketHistogramAggregation) and kind is MetricType.SUMMARY:
             if warn:
                 _log.warning(
-                    "rfs_otel does not yet export exponential histograms: %s %r matched by a View with "
-                    "ExponentialBucketHistogramAggregation is exported with explicit buckets",
-                    kind.value,
+                    "a summary keeps its explicit buckets: summary %r matched by a View with "
+                    "ExponentialBucketHistogramAggregation is exported with explicit buckets (use a histogram)",
                     name,
                 )
         elif not isinstance(aggregation, _FITS[kind]):
@@ -103,6 +116,7 @@ def streams(
                 compat.view_description(view) or description,
                 compat.view_attribute_keys(view),
                 bounds,
+                exponential,
             )
         )
     return tuple(out)
@@ -117,6 +131,46 @@ def view_buckets(
         if bounds is not None:
             return bounds
     return None
+
+
+def view_exponential(
+    views: Sequence[View], scope: InstrumentationScope, name: str, unit: str, description: str
+) -> tuple[int, int] | None:
+    """``(max_size, max_scale)`` a matching View's ExponentialBucketHistogramAggregation asks for, if any."""
+    for view in matching(views, scope, name, unit, description, MetricType.HISTOGRAM):
+        found = compat.view_exponential(view)
+        if found is not None:
+            return found
+    return None
+
+
+def warn_layout(name: str, exponential: bool) -> None:
+    """Say once that a View asks a histogram for the other layout than the one it records with."""
+    key = (name, (float(exponential),), ())
+    if key in _warned:
+        return
+    _warned.add(key)
+    if exponential:
+        _log.warning("histogram %r records as an exponential histogram; a View's explicit buckets cannot apply", name)
+    else:
+        _log.warning(
+            "histogram %r records with explicit buckets (created before a View asked for "
+            "ExponentialBucketHistogramAggregation); it is exported with its explicit buckets",
+            name,
+        )
+
+
+def scope_of(family: Family) -> InstrumentationScope:
+    """The instrumentation scope ``family`` exports under: its meter's, or rfs_otel's."""
+    return as_scope(family.scope)
+
+
+def as_scope(scope: tuple[str, str | None, str | None] | None) -> InstrumentationScope:
+    """A meter's ``(name, version, schema_url)`` as an InstrumentationScope (None: rfs_otel's own)."""
+    if scope is None:
+        return SCOPE
+    name, version, schema_url = scope
+    return InstrumentationScope(name, version, schema_url)
 
 
 def rebucket(counts: Sequence[int], family: Sequence[float], wanted: Sequence[float]) -> list[int] | None:
@@ -163,6 +217,7 @@ class Target:
         """The family's streams under this provider's Views (computed once; a View that cannot apply warns then)."""
         found = self.streams.get(id(family))
         if found is None:
-            found = streams(self.views, SCOPE, family.name, family.unit, family.description, family.kind, warn=True)
+            scope = scope_of(family)
+            found = streams(self.views, scope, family.name, family.unit, family.description, family.kind, warn=True)
             self.streams[id(family)] = found
         return found

@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._engine.expo import merge_expo_cells
 from .._model.quantile import total as finite_total
 from .._model.validation import LabelKey
+from ._expo import EXPONENTIAL
 from ._files import ARCHIVE, Reader, alive, locked
 from ._layout import Signature, describe, layout, signature
 from ._problems import Problems, problems_for
@@ -50,6 +52,9 @@ class MergedFamily:
         width = len(vector)
         if self.kind == "counter":
             current[0] += vector[0]
+            return
+        if self.kind == EXPONENTIAL:
+            self.series[key] = merge_expo_cells(current, vector)
             return
         for i in range(width - 2):
             current[i] += vector[i]

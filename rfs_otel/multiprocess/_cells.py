@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .._util.fork import after_fork_in_child
+from ._expo import EXPONENTIAL, fold_expo, unflushed_expo
 from ._files import locked
 from ._mmap import Mapped, Memory
 from ._problems import problems_for
@@ -54,6 +55,9 @@ class _Slots:
 def _fold(view: Any, region: _Region, part: Any, flushed: array[float] | None = None) -> None:
     """Add one thread's values of a region (less what was added before) into the base file's view of it."""
     start, width = region.offset, region.width
+    if region.meta.get("k") == EXPONENTIAL:  # rescaling cells merge, they do not add
+        fold_expo(view, start, width, part, flushed)
+        return
     sums = 1 if width == 1 else width - 2
     for i in range(sums):
         value = part[i]
@@ -281,7 +285,10 @@ class SharedCells:
                 if len(slots.cells) > slot:
                     flushed = slots.memory.get(slot)
                     part = slots.cells[slot]
-                    out.append(part if flushed is None else _unflushed(part, flushed))
+                    if flushed is not None:
+                        expo = region.meta.get("k") == EXPONENTIAL
+                        part = unflushed_expo(part, flushed) if expo else _unflushed(part, flushed)
+                    out.append(part)
             return out
 
     def reap(self) -> None:

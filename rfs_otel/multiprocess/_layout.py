@@ -6,27 +6,50 @@ import functools
 import math
 from typing import Any
 
+from .._engine.expo import HEAD, check_exponential
 from .._model.records import GAUGE_MODES
 from .._model.validation import LabelKey, check_buckets, check_name, check_quantiles
+from ._expo import EXPONENTIAL, valid_expo_vector
 
-__all__ = ["DOUBLE", "GAUGE_MODES", "Signature", "layout", "signature", "valid_meta", "valid_vector", "width_of"]
+__all__ = [
+    "DOUBLE",
+    "GAUGE_MODES",
+    "Signature",
+    "family_signature",
+    "layout",
+    "signature",
+    "valid_meta",
+    "valid_vector",
+    "width_of",
+]
 
 DOUBLE = 8
-_KINDS = ("counter", "gauge", "histogram", "summary")
+_KINDS = ("counter", "gauge", "histogram", "summary", EXPONENTIAL)
 Signature = tuple[str, tuple[float, ...]]
 
 
 def signature(kind: str, bounds: tuple[float, ...]) -> Signature:
     """What must match for two workers' values of a metric to be summed: its kind and bucket bounds."""
-    return (kind, bounds if kind in ("histogram", "summary") else ())
+    return (kind, bounds if kind in ("histogram", "summary", EXPONENTIAL) else ())
+
+
+def family_signature(family: Any) -> Signature:
+    """A registered family's signature (an exponential histogram's "bounds" are its max_size and max_scale)."""
+    if getattr(family, "exponential", None) is not None:
+        return (EXPONENTIAL, tuple(family.exponential))
+    return signature(family.kind.value, family.bounds)
 
 
 def describe(sig: Signature) -> str:
+    if sig[0] == EXPONENTIAL:
+        return f"exponential histogram (max_size={sig[1][0]:g}, max_scale={sig[1][1]:g})"
     return f"{sig[0]} with buckets {list(sig[1])}" if sig[1] else sig[0]
 
 
 def width_of(kind: str, bounds: tuple[float, ...]) -> int:
     """Doubles per series: a counter's value, or a distribution's buckets, sum, count, min and max."""
+    if kind == EXPONENTIAL:
+        return HEAD + 2 * int(bounds[0])
     return 1 if kind == "counter" else len(bounds) + 4
 
 
@@ -39,7 +62,7 @@ def layout(kind: str, name: str, key: LabelKey, family: Any) -> dict[str, Any]:
         "l": [list(p) for p in key],
         "d": family.description,
         "u": family.unit,
-        "b": list(family.bounds),
+        "b": list(getattr(family, "exponential", None) or family.bounds),  # exponential: [max_size, max_scale]
         "q": list(family.quantiles),
         "a": family.max_age,
         "m": mode,
@@ -94,7 +117,11 @@ def _family_layout(
         return None
     try:
         check_name(name, str(kind))
-        checked = check_buckets(str(name), bounds) if kind in ("histogram", "summary") else ()
+        if kind == EXPONENTIAL:
+            size, scale = bounds if len(bounds) == 2 and all(b == int(b) for b in bounds) else (0, 0)
+            checked: tuple[float, ...] = tuple(map(float, check_exponential(str(name), int(size), int(scale))))
+        else:
+            checked = check_buckets(str(name), bounds) if kind in ("histogram", "summary") else ()
         quantiles = check_quantiles(str(name), quantiles) if quantiles else ()
     except (ValueError, TypeError):
         return None
@@ -116,4 +143,6 @@ def valid_vector(kind: str, width: int, vector: object) -> bool:
         return False
     if kind == "counter":
         return bool(vector[0] >= 0)
+    if kind == EXPONENTIAL:
+        return valid_expo_vector(width, vector)
     return all(math.isfinite(c) and c >= 0 and c == int(c) for c in vector[: width - 3])

@@ -17,6 +17,8 @@ from collections import deque
 from typing import Any
 
 from .._engine.backend import FamilyInfo
+from .._engine.expo import new_expo_cell
+from .._engine.expo_series import ExponentialHistogram
 from .._engine.layout import HistogramSnapshot, record, snapshot_of
 from .._engine.series import INT64, ONE, Counter, Gauge, Histogram, Series, Summary, checked_number
 from .._model.quantile import window_statistics
@@ -24,9 +26,17 @@ from .._model.records import MetricType
 from .._model.validation import LabelKey
 from .._util.fork import Reinitialisable
 from ._cells import SharedCells
+from ._expo import EXPONENTIAL
 from ._layout import layout
 
-__all__ = ["SharedBackend", "SharedCounter", "SharedGauge", "SharedHistogram", "SharedSummary"]
+__all__ = [
+    "SharedBackend",
+    "SharedCounter",
+    "SharedExponentialHistogram",
+    "SharedGauge",
+    "SharedHistogram",
+    "SharedSummary",
+]
 
 
 def _meta(family: FamilyInfo, key: LabelKey, kind: str) -> dict[str, Any]:
@@ -60,6 +70,16 @@ class SharedHistogram(Histogram):
     """A histogram whose per-thread cell is a view of the thread's mapped file (same layout, same hot path)."""
 
     __slots__ = ()
+
+
+class SharedExponentialHistogram(ExponentialHistogram):
+    """An exponential histogram whose per-thread cell is a view of the thread's mapped file (same hot path)."""
+
+    __slots__ = ()
+
+    def _cell(self) -> list[Any]:
+        cell: list[Any] = self._cells.mine()[self._slot]
+        return cell
 
 
 class SharedSummary(Summary):
@@ -185,6 +205,11 @@ class SharedBackend:
             return SharedCounter(family, key, cells, cells.add(1, (0.0,), _meta(family, key, "counter")))
         if kind is MetricType.GAUGE:
             return SharedGauge(family, key, cells)
+        if kind is MetricType.HISTOGRAM and family.exponential is not None:
+            size, scale = family.exponential
+            init = tuple(float(v) for v in new_expo_cell(size, scale))
+            slot = cells.add(len(init), init, _meta(family, key, EXPONENTIAL))
+            return SharedExponentialHistogram(family, key, cells, slot)
         width = len(family.bounds) + 1
         init = (0.0,) * (width + 1) + (math.inf, -math.inf)
         slot = cells.add(width + 3, init, _meta(family, key, kind.value))

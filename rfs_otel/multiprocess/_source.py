@@ -13,7 +13,8 @@ from .._engine.source import Distribution
 from .._model.quantile import bucket_quantile, statistics
 from .._model.validation import LabelKey
 from ._aggregate import MergedFamily, aggregate
-from ._layout import signature
+from ._expo import snapshot_of_vector
+from ._layout import family_signature, signature
 from ._problems import ERRORS_METRIC, problems_for
 
 __all__ = ["SharedSource"]
@@ -30,7 +31,7 @@ class SharedSource:
     def begin(self) -> None:
         """Aggregate the directory; this worker's own definitions win over conflicting ones elsewhere."""
         own = {family.name: family for family in self._registry.exported()}
-        merged = aggregate(self._directory, {n: signature(f.kind.value, f.bounds) for n, f in own.items()})
+        merged = aggregate(self._directory, {n: family_signature(f) for n, f in own.items()})
         problems = problems_for(self._directory)
         if problems.counts:
             merged[ERRORS_METRIC] = MergedFamily(
@@ -46,7 +47,7 @@ class SharedSource:
         self._registry.adopt(merged)
         for family in self._registry.exported():  # adopted under a View's buckets: those values do not fit
             found = merged.get(family.name)
-            if found is not None and signature(found.kind, found.bounds) != signature(family.kind.value, family.bounds):
+            if found is not None and signature(found.kind, found.bounds) != family_signature(family):
                 problems.report(
                     "conflict",
                     ("adopted", family.name),
@@ -72,6 +73,9 @@ class SharedSource:
     def distributions(self, family: Family) -> list[Distribution]:
         out: list[Distribution] = []
         width = len(family.bounds) + 1
+        if family.exponential is not None:
+            found = [(dict(key), snapshot_of_vector(vector), None) for key, vector in self._series(family).items()]
+            return [d for d in found if d[1].count or d[0] or len(found) == 1]  # no phantom unlabelled series
         for key, vector in self._series(family).items():
             counts = list(map(int, vector[:width]))
             snap = HistogramSnapshot(counts, vector[width], vector[width + 1], vector[width + 2])
