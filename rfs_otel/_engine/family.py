@@ -16,7 +16,7 @@ from .._util.fork import reinit
 from .backend import CellBackend
 from .filters import MetricFilter, apply_filters
 from .practices import label_problem
-from .series import Gauge, Series
+from .series import Gauge, Series, Summary
 
 __all__ = ["DEFAULT_CARDINALITY_LIMIT", "OVERFLOW_ATTRIBUTES", "OVERFLOW_KEY", "Family"]
 
@@ -306,5 +306,5 @@ class Family:
         """In a forked child: unlock this family and its gauges (another parent thread may have held them)."""
         reinit(self._lock)
         for series in list(self.series.values()):
-            if isinstance(series, Gauge):
+            if isinstance(series, Gauge | Summary):
                 series.after_fork()

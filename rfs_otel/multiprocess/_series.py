@@ -19,10 +19,10 @@ from typing import Any
 from .._engine.backend import FamilyInfo
 from .._engine.layout import HistogramSnapshot, record, snapshot_of
 from .._engine.series import INT64, ONE, Counter, Gauge, Histogram, Series, Summary, checked_number
-from .._model.quantile import window_statistics
+from .._model.quantile import exact_quantile, window_statistics
 from .._model.records import MetricType
-from .._model.validation import LabelKey
-from .._util.fork import Reinitialisable
+from .._model.validation import LabelKey, check_quantile
+from .._util.fork import Reinitialisable, reinit
 from ._cells import SharedCells
 from ._layout import layout
 
@@ -75,8 +75,11 @@ class SharedSummary(Summary):
         self._samples: deque[tuple[float, float]] = deque(maxlen=family.max_samples)
         self._expiring = threading.Lock()
 
-    def observe(self, value: float) -> None:
-        """Record into the shared distribution and this process's window."""
+    def observe(self, value: float, labels: Any = None) -> None:
+        """Record into the shared distribution and this process's window (of the child ``labels`` selects)."""
+        if labels:
+            self.child(labels).observe(value)
+            return
         if value.__class__ is not float or value - value:
             value = checked_number("summary", self.name, "observe", value)
         record(self._cell(), bisect_left(self._bounds, value), value)
@@ -114,6 +117,14 @@ class SharedSummary(Summary):
     def get_statistics(self) -> dict[str, float]:
         """Statistics of this process's window (the exported quantiles come from the merged distribution)."""
         return window_statistics(self.window(), self._family.quantiles)
+
+    def get_quantile(self, q: float) -> float:
+        """The q-quantile of this process's window (exact, linear interpolation)."""
+        return exact_quantile(self.window(), check_quantile(self.name, q))
+
+    def after_fork(self) -> None:
+        """In a forked child: unlock the window (another thread of the parent may have held it)."""
+        reinit(self._expiring)
 
 
 class SharedGauge(Gauge):
