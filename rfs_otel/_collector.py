@@ -194,15 +194,11 @@ class MetricsCollector:
         buckets: Iterable[float] | None = None,
         *,
         cardinality_limit: int | None = None,
+        export: str = "summary",  # or "histogram_and_gauges": the former histogram + <name>_pNN gauges
     ) -> Summary:
         """The summary series ``name{labels}``: exact quantiles over a sliding window."""
         family = self._registry.lookup(name, MetricType.SUMMARY)
-        if (
-            family is not None
-            and buckets is None
-            and (max_age, max_samples) == (family.max_age, family.max_samples)
-            and (quantiles is DEFAULT_QUANTILES or quantiles == family.quantiles)
-        ):
+        if family is not None and family.same_window(buckets, max_age, max_samples, quantiles, DEFAULT_QUANTILES):
             series = family.lookup(labels)
             if series is not None and (not description or description == family.description):
                 return cast(Summary, series)
@@ -218,6 +214,7 @@ class MetricsCollector:
                 max_age=max_age,
                 max_samples=max_samples,
                 limit=cardinality_limit,
+                export=export,
             )
 
         return cast(Summary, self._registry.series(name, labels, define))

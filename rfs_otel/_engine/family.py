@@ -75,6 +75,8 @@ class Family:
         self.denied = False
         #: How a gauge combines across workers in multiprocess mode (see ``GAUGE_MODES``).
         self.multiprocess_mode = "sum"
+        #: How a summary exports: "summary" (native) or "histogram_and_gauges" (histogram plus ``_pNN`` gauges).
+        self.summary_export = "summary"
         self.overflow: Series | None = None
         self._on_overflow = on_overflow
         self._label_names: tuple[str, ...] | None = None
@@ -97,6 +99,13 @@ class Family:
         if self.kind is MetricType.SUMMARY:
             return f"summary (max_age={self.max_age}, max_samples={self.max_samples}, quantiles={list(self.quantiles)})"
         return str(self.kind.value)
+
+    def same_window(
+        self, buckets: object, max_age: float, max_samples: int, quantiles: object, default: object
+    ) -> bool:
+        """Whether a summary request (no buckets; ``default`` quantiles or these) matches this family: fast reuse."""
+        same = (max_age, max_samples) == (self.max_age, self.max_samples)
+        return buckets is None and same and (quantiles is default or quantiles == self.quantiles)
 
     def check_same(self, other: Family) -> None:
         """Raise if ``other`` (a requested definition) cannot share this family."""
