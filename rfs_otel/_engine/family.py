@@ -86,6 +86,8 @@ class Family:
         #: Removed series a caller may still hold: recorded on again, they come back (weakly held).
         self._dormant: weakref.WeakValueDictionary[LabelKey, Series] = weakref.WeakValueDictionary()
         self._removals = 0
+        #: Start times of streams a removal restarted elsewhere (multiprocess: every worker's removals).
+        self.restarts: dict[LabelKey, int] = {}
         self._warned_description = False
         self._warned_keys = False
         self._warned_labels = False
@@ -231,7 +233,7 @@ class Family:
             removed = list(self.series.values())
             for series in removed:
                 self._drop(series)
-        return len(removed)
+        return len(removed) + self._backend.clear_elsewhere(self, {series.label_key for series in removed})
 
     def _drop(self, series: Series) -> None:
         """Remove ``series`` (lock held): unlisted, uncached, values reset, a new stream if it comes back."""
@@ -258,7 +260,7 @@ class Family:
                 if series.recorded() and key not in self.series:
                     del self._dormant[key]
                     self.series[key] = series
-            if self.ttl is None or not self._backend.removable:
+            if self.ttl is None or not (self._backend.removable and self._backend.expires_idle):
                 return
             for key, series in list(self.series.items()):
                 token = series.activity()
@@ -270,6 +272,10 @@ class Family:
 
     def start_of(self, attributes: Mapping[str, Any]) -> int:
         """The start time of the cumulative stream with ``attributes``: the metric's, or the series' own."""
+        if self.restarts:  # removed by another process (multiprocess): the stream restarted then
+            restart = self.restarts.get(tuple(attributes.items()))
+            if restart is not None:
+                return restart
         if not self._removals:
             return self.start_time_ns
         series = self.series.get(tuple(attributes.items()))

@@ -14,7 +14,8 @@ import threading
 import time
 from bisect import bisect_left
 from collections import deque
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 from .._engine.backend import FamilyInfo
 from .._engine.layout import HistogramSnapshot, record, snapshot_of
@@ -23,8 +24,11 @@ from .._model.quantile import exact_quantile, window_statistics
 from .._model.records import MetricType
 from .._model.validation import LabelKey, check_quantile
 from .._util.fork import Reinitialisable, reinit
+from ._aggregate import aggregate
 from ._cells import SharedCells
-from ._layout import layout
+from ._layout import layout, signature
+from ._removed import baseline_of
+from ._removed import record as record_removal
 
 __all__ = ["SharedBackend", "SharedCounter", "SharedGauge", "SharedHistogram", "SharedSummary"]
 
@@ -33,10 +37,21 @@ def _meta(family: FamilyInfo, key: LabelKey, kind: str) -> dict[str, Any]:
     return layout(kind, family.name, key, family)
 
 
+def _remove_everywhere(series: Series, directory: Path) -> None:
+    """Record ``series`` as removed for every worker: its totals now become the baseline later values start from."""
+    family = series._family
+    baseline = baseline_of(directory, family.name, family.kind.value, family.bounds, series.label_key)
+    record_removal(directory, family.name, series.label_key, baseline)
+
+
 class SharedCounter(Counter):
     """A counter whose per-thread cell is a one-double view of the thread's mapped file."""
 
     __slots__ = ()
+
+    def reset(self) -> None:
+        """Removed: every worker's view hides it until recorded again (other workers keep their own values)."""
+        _remove_everywhere(self, cast(SharedCells, self._cells).directory)
 
     def increment(self, amount: float = 1, labels: Any = None) -> None:
         if labels:
@@ -60,6 +75,10 @@ class SharedHistogram(Histogram):
     """A histogram whose per-thread cell is a view of the thread's mapped file (same layout, same hot path)."""
 
     __slots__ = ()
+
+    def reset(self) -> None:
+        """Removed: every worker's view hides it until recorded again (other workers keep their own values)."""
+        _remove_everywhere(self, cast(SharedCells, self._cells).directory)
 
 
 class SharedSummary(Summary):
@@ -126,11 +145,21 @@ class SharedSummary(Summary):
         """In a forked child: unlock the window (another thread of the parent may have held it)."""
         reinit(self._expiring)
 
+    def reset(self) -> None:
+        """Removed: hidden from every worker's view until recorded again; this process's window is emptied."""
+        _remove_everywhere(self, cast(SharedCells, self._cells).directory)
+        with self._expiring:
+            self._samples.clear()
+
 
 class SharedGauge(Gauge):
     """A gauge stored in this process's gauge file (value and write time), combined per its mode."""
 
     __slots__ = ("_index", "_store")
+
+    def reset(self) -> None:
+        """Removed: hidden from every worker's view until set to another value."""
+        _remove_everywhere(self, self._store.directory)
 
     def __init__(self, family: FamilyInfo, key: LabelKey, cells: SharedCells) -> None:
         super().__init__(family, key)
@@ -183,8 +212,10 @@ class SharedGauge(Gauge):
 class SharedBackend:
     """The ``CellBackend`` of a multiprocess collector: series record into this process's mapped files."""
 
-    #: Other workers share every series' values: removal and expiry are not supported here yet.
-    removable = False
+    #: Series can be removed: for every worker, through the directory's shared list of removals.
+    removable = True
+    #: Idle series expire by the totals across workers (``SharedSource``), not by this process's recording.
+    expires_idle = False
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.cells = SharedCells(directory)
@@ -202,6 +233,15 @@ class SharedBackend:
         if kind is MetricType.HISTOGRAM:
             return SharedHistogram(family, key, cells, slot)
         return SharedSummary(family, key, cells, slot)
+
+    def clear_elsewhere(self, family: FamilyInfo, removed: set[LabelKey]) -> int:
+        """Remove, for every worker, the series of ``family`` only other workers hold (``clear()``)."""
+        directory = self.cells.directory
+        merged = aggregate(directory, {family.name: signature(family.kind.value, family.bounds)}).get(family.name)
+        others = {} if merged is None else {k: v for k, v in merged.series.items() if k not in removed}
+        for key, vector in others.items():
+            record_removal(directory, family.name, key, [float(v) for v in vector])
+        return len(others)
 
     def reap(self) -> None:
         """Fold ended threads' files into this process's base file."""
