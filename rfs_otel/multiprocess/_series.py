@@ -10,20 +10,19 @@ from __future__ import annotations
 
 import math
 import os
-import threading
 import time
 from bisect import bisect_left
-from collections import deque
 from pathlib import Path
 from typing import Any, cast
 
 from .._engine.backend import FamilyInfo
+from .._engine.cells import ThreadCells
 from .._engine.layout import HistogramSnapshot, record, snapshot_of
 from .._engine.series import INT64, ONE, Counter, Gauge, Histogram, Series, Summary, checked_number
-from .._model.quantile import exact_quantile, window_statistics
+from .._engine.window import summary_slot
 from .._model.records import MetricType
-from .._model.validation import LabelKey, check_quantile
-from .._util.fork import Reinitialisable, reinit
+from .._model.validation import LabelKey
+from .._util.fork import Reinitialisable
 from ._aggregate import aggregate
 from ._cells import SharedCells
 from ._layout import layout, signature
@@ -82,17 +81,20 @@ class SharedHistogram(Histogram):
 
 
 class SharedSummary(Summary):
-    """A summary in multiprocess mode: its distribution is shared; its exact window is this process's.
+    """A summary in multiprocess mode: its distribution is shared; its window is this process's.
 
-    The window ages by the family's clock, like a single-process summary's.
+    The window is a single-process summary's (per-thread batches folded into the bucket sketch by readers),
+    kept in cells of this process only; it ages by the family's clock.
     """
 
-    __slots__ = ("_expiring", "_samples")
+    __slots__ = ("_shared", "_shared_slot")
 
     def __init__(self, family: FamilyInfo, key: LabelKey, cells: SharedCells, slot: int) -> None:
-        super().__init__(family, key, cells, slot)
-        self._samples: deque[tuple[float, float]] = deque(maxlen=family.max_samples)
-        self._expiring = threading.Lock()
+        windows = ThreadCells()  # this process's threads' windows (a forked child starts with empty ones)
+        super().__init__(
+            family, key, windows, windows.new_slot(summary_slot(family.max_samples, family.max_age, family.clock))
+        )
+        self._shared, self._shared_slot = cells, slot
 
     def observe(self, value: float, labels: Any = None) -> None:
         """Record into the shared distribution and this process's window (of the child ``labels`` selects)."""
@@ -101,55 +103,22 @@ class SharedSummary(Summary):
             return
         if value.__class__ is not float or value - value:
             value = checked_number("summary", self.name, "observe", value)
-        record(self._cell(), bisect_left(self._bounds, value), value)
-        now = self._clock()
-        samples = self._samples
-        samples.append((now, float(value)))
-        if samples[0][0] < now - self._family.max_age:
-            self._expire(now)
-
-    def _cell(self) -> list[Any]:
-        cell: list[Any] = self._cells.mine()[self._slot]
-        return cell
-
-    def _expire(self, now: float) -> None:
-        """Release samples older than ``max_age`` (each sample once: amortised O(1) per observe)."""
-        cutoff = now - self._family.max_age
-        with self._expiring:
-            samples = self._samples
-            while samples and samples[0][0] < cutoff:
-                samples.popleft()
+        record(self._shared.mine()[self._shared_slot], bisect_left(self._bounds, value), value)
+        Summary.observe(self, value)
 
     def snapshot(self) -> HistogramSnapshot:
         """This process's cumulative counts, sum, min and max."""
-        return snapshot_of(self._cells.values(self._slot), self._width)
-
-    def retained_samples(self) -> int:
-        """Samples this process holds in memory right now (diagnostics)."""
-        return len(self._samples)
-
-    def window(self) -> list[float]:
-        """This process's values in the current window, sorted."""
-        self._expire(self._clock())
-        return sorted(v for _, v in list(self._samples))
+        return snapshot_of(self._shared.values(self._shared_slot), self._width)
 
     def get_statistics(self) -> dict[str, float]:
         """Statistics of this process's window (the exported quantiles come from the merged distribution)."""
-        return window_statistics(self.window(), self._family.quantiles)
-
-    def get_quantile(self, q: float) -> float:
-        """The q-quantile of this process's window (exact, linear interpolation)."""
-        return exact_quantile(self.window(), check_quantile(self.name, q))
-
-    def after_fork(self) -> None:
-        """In a forked child: unlock the window (another thread of the parent may have held it)."""
-        reinit(self._expiring)
+        cast(ThreadCells, self._cells).reap()  # ended threads' windows folded, as a collection does
+        return Summary.get_statistics(self)
 
     def reset(self) -> None:
         """Removed: hidden from every worker's view until recorded again; this process's window is emptied."""
-        _remove_everywhere(self, cast(SharedCells, self._cells).directory)
-        with self._expiring:
-            self._samples.clear()
+        _remove_everywhere(self, self._shared.directory)
+        self._cells.reset(self._slot)
 
 
 class SharedGauge(Gauge):
