@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 import urllib.parse
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 from google.protobuf import json_format
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
 from prometheus_client.parser import text_string_to_metric_families
 
 from rfs_otel import FileMetricsStorage, MemoryMetricsStorage, MetricsCollector, OTLPStorage, PrometheusStorage
+from rfs_otel.testing import ManualClock
 
 from .otlp_receivers import grpc_receiver, http_receiver
 from .servers import get_json, prometheus, promtool_check_metrics
@@ -163,3 +167,34 @@ def test_summary_observe_takes_labels_per_call_like_the_other_kinds() -> None:
         assert mail.get_statistics()["count"] == 2 and mail.get_statistics()["p50"] == 2.0
         assert collector.summary("task_seconds", labels={"queue": "sms"}).get_statistics()["max"] == 5.0
         assert summary.get_statistics()["count"] == 0
+
+
+def test_the_openmetrics_exposition_prometheus_prefers_is_a_summary_with_its_unit() -> None:
+    """Asked for OpenMetrics, the endpoint writes the summary family with # UNIT, and the parser reads it."""
+    storage = PrometheusStorage(port=0)
+    with MetricsCollector(storage=storage) as collector:
+        collector.summary("req_processing", unit="s", labels={"a": "1"}).observe(0.5)
+        accept = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+        request = urllib.request.Request(storage.url, headers={"Accept": accept})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            text = response.read().decode()
+    [family] = [f for f in openmetrics_families(text) if f.name == "req_processing_seconds"]
+    assert (family.type, family.unit) == ("summary", "seconds")
+    assert {s.name for s in family.samples} == {"req_processing_seconds", "req_processing_seconds_sum",
+                                                "req_processing_seconds_count"}  # fmt: skip
+
+
+def test_an_empty_window_exports_nan_quantiles_and_the_cumulative_count() -> None:
+    """Once every sample has aged out, the quantiles are NaN while _count keeps counting all observations."""
+    clock = ManualClock()
+    storage = MemoryMetricsStorage()
+    with MetricsCollector(storage=storage, clock=clock) as collector:
+        collector.summary("job_seconds", max_age=10).observe(2.0)
+        clock.advance(11)
+        data = storage.collect()
+    assert data is not None
+    [point] = [
+        p for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics for p in m.data.data_points
+    ]
+    assert (point.count, point.sum) == (1, 2.0)
+    assert all(math.isnan(v) for _, v in point.quantile_values)
