@@ -198,3 +198,22 @@ def test_an_empty_window_exports_nan_quantiles_and_the_cumulative_count() -> Non
     ]
     assert (point.count, point.sum) == (1, 2.0)
     assert all(math.isnan(v) for _, v in point.quantile_values)
+
+
+def test_the_exporter_names_the_summary_hooks_use_exist_in_the_installed_versions() -> None:
+    """Every private exporter name the hooks rely on is present (compat checks this when it installs them)."""
+    from rfs_otel._otel import compat
+
+    for module in compat.SUMMARY_HOOK_NAMES:
+        assert compat._exporter_module(module) is not None, module
+
+
+def test_a_renamed_exporter_name_fails_loudly_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """If an exporter release drops a name the hooks use, installing them raises ImportError naming it."""
+    import opentelemetry.exporter.prometheus._mapping as mapping
+
+    from rfs_otel._otel import compat
+
+    monkeypatch.delattr(mapping, "sanitize_attribute")
+    with pytest.raises(ImportError, match="sanitize_attribute"):
+        compat._exporter_module("opentelemetry.exporter.prometheus._mapping")
