@@ -63,8 +63,6 @@ class MetricsCollector(Instruments):
         series_ttl: float | None = None,
         strict: bool = False,
     ) -> None:
-        if series_ttl is not None and multiprocess_dir is not None:
-            raise ValueError("series_ttl is not supported in multiprocess mode: every worker shares each series")
         check_options(cardinality_limit, filters, series_ttl)
         self._storages = _storages(storage)
         self._clock: Callable[[], float] = clock or time.monotonic

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from rfs_otel import MemoryMetricsStorage, MetricsCollector
+from rfs_otel._engine.window import FOLD
 from rfs_otel.testing import ManualClock
 
 STEP = 1 / 128  # exact in binary, so window edges are exact
@@ -66,7 +67,9 @@ def test_samples_older_than_max_age_are_released_while_observing() -> None:
     proc = subprocess.run([sys.executable, "-c", FEED], capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert out["window"] == IN_WINDOW
+    # A sample carries the time of its batch's first sample (batches of at most FOLD), so the window's edge is
+    # exact up to one batch (docs/concepts.md).
+    assert IN_WINDOW - FOLD <= out["window"] <= IN_WINDOW
     assert out["retained"] <= 2.5 * IN_WINDOW  # not the 2M observed: at most ~2 windows' worth before a release
     # Peak resident memory grew by far less than the 32 MB that 2M samples take (keeping them all grew it ~22 MiB).
     assert out["peak_kib"] < 8 * 1024, out

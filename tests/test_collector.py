@@ -133,8 +133,10 @@ def test_memory_storage_holds_genuine_otel_points(collector: MetricsCollector, m
 
 
 def test_summary_exports_distribution_and_quantiles(collector: MetricsCollector, memory: MemoryMetricsStorage) -> None:
-    """A summary reaches OTel as a histogram plus one gauge per quantile: <name>_p50 ... <name>_p99."""
-    s = collector.summary("request_duration_seconds", quantiles=(0.5, 0.9, 0.95, 0.99, 0.999))
+    """With export="histogram_and_gauges" a summary reaches OTel as a histogram plus gauges <name>_p50 ... _p99."""
+    s = collector.summary(
+        "request_duration_seconds", quantiles=(0.5, 0.9, 0.95, 0.99, 0.999), export="histogram_and_gauges"
+    )
     for i in range(1, 101):
         s.observe(i / 100)
     data = memory.collect()

@@ -119,11 +119,12 @@ def test_summary_statistics_describe_the_window(collector: MetricsCollector) -> 
     assert stats["sum"] == pytest.approx(500.5)
     assert stats["mean"] == pytest.approx(0.5005)
     assert (stats["min"], stats["max"]) == (0.001, 1.0)
-    assert stats["p95"] == pytest.approx(0.95005, rel=1e-12)  # between the 950th and 951st value
+    # Over 512 samples the quantiles come from buckets within 0.4% relative (docs/concepts.md); min/max are exact.
+    assert stats["p95"] == pytest.approx(0.95005, rel=0.004)  # between the 950th and 951st value
 
 
 def test_summary_quantiles_match_exact_quantiles_on_skewed_data(collector: MetricsCollector) -> None:
-    """p95/p99 over a log-normal sample equal the exact (linearly interpolated) quantiles of the window."""
+    """p95/p99 over a log-normal sample are within 0.4% of the exact (linearly interpolated) window quantiles."""
     import random
 
     rng = random.Random(7)
@@ -133,8 +134,8 @@ def test_summary_quantiles_match_exact_quantiles_on_skewed_data(collector: Metri
         s.observe(v)
     exact = statistics.quantiles(data, n=100, method="inclusive")
     stats = s.get_statistics()
-    assert stats["p95"] == pytest.approx(exact[94], rel=1e-12)
-    assert stats["p99"] == pytest.approx(exact[98], rel=1e-12)
+    assert stats["p95"] == pytest.approx(exact[94], rel=0.004)
+    assert stats["p99"] == pytest.approx(exact[98], rel=0.004)
 
 
 def test_summary_keeps_only_the_newest_max_samples(collector: MetricsCollector) -> None:

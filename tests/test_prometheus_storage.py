@@ -93,15 +93,15 @@ def test_histogram_uses_seconds_buckets_on_the_endpoint(served: Any) -> None:
 
 
 def test_summary_quantiles_are_readable_directly(served: Any) -> None:
-    """A summary shows its distribution and <name>_p50/_p90/_p95/_p99 gauges."""
+    """A summary is a native summary family: <name>{quantile="0.95"}, <name>_sum and <name>_count."""
     storage, collector = served
     s = collector.summary("request_duration_seconds", description="Request time")
     for i in range(1, 101):
         s.observe(i / 100)
     samples = _samples(storage.exposition().decode())
     assert samples[("request_duration_seconds_count", ())] == 100
-    assert samples[("request_duration_seconds_p95", ())] == pytest.approx(s.get_statistics()["p95"])
-    assert samples[("request_duration_seconds_p50", ())] == pytest.approx(0.505)
+    assert samples[("request_duration_seconds", (("quantile", "0.95"),))] == pytest.approx(s.get_statistics()["p95"])
+    assert samples[("request_duration_seconds", (("quantile", "0.5"),))] == pytest.approx(0.505)
 
 
 def test_two_storages_in_one_process_do_not_collide() -> None:

@@ -94,16 +94,12 @@ def test_per_metric_ttl_overrides_the_collectors() -> None:
         assert [m.name for m in collector.snapshot()] == ["kept"]
 
 
-def test_bad_ttl_and_multiprocess_ttl_are_refused(tmp_path: Path) -> None:
-    """series_ttl must be a positive number; multiprocess mode refuses removal and TTLs with a clear error."""
+def test_bad_ttl_is_refused(tmp_path: Path) -> None:
+    """series_ttl must be a positive number (multiprocess mode supports it: tests/test_multiprocess_remove.py)."""
     with pytest.raises(ValueError, match="series_ttl must be None or a positive number of seconds, got 0"):
         MetricsCollector(series_ttl=0)
-    with pytest.raises(ValueError, match="series_ttl is not supported in multiprocess mode"):
-        MetricsCollector(multiprocess_dir=tmp_path, series_ttl=60)
-    with MetricsCollector(multiprocess_dir=tmp_path) as collector:
-        collector.counter("x_total").increment()
-        with pytest.raises(NotImplementedError, match="cannot be removed or expire in multiprocess mode"):
-            collector.remove("x_total")
+    with pytest.raises(ValueError, match="series_ttl must be None or a positive number of seconds, got 0"):
+        MetricsCollector(multiprocess_dir=tmp_path, series_ttl=0)
 
 
 def test_per_call_labels_reach_a_removed_series_again(collector: MetricsCollector) -> None:

@@ -65,7 +65,10 @@ class _Names:
         return _base(exposure)
 
     def summary_quantile(self, metric: str, quantile: float) -> str:
-        """The gauge a summary exports for ``quantile``."""
+        """The sample a summary exports for ``quantile``: ``<base>{quantile="q"}``, or the ``_pNN`` gauge."""
+        family = self._families.get(metric)
+        if family is None or family.summary_export == "summary":
+            return f'{self.base(metric, MetricType.SUMMARY)}{{quantile="{float(quantile)!r}"}}'
         exposure = self._exposure(metric, MetricType.SUMMARY, (quantile,))
         [name] = [name for name, source in exposure.names.items() if source != metric]
         return name
@@ -99,7 +102,12 @@ def _rule_expr(rule: AlertRule, names: _Names) -> str:
         den = f"rate({names.value(rule.denominator, MetricType.COUNTER)}{_matchers(labels)}[{window}])"
         expr = f"({_grouped(rule, 'sum', num)} / {_grouped(rule, 'sum', den)})"
     elif names.kind(rule.metric) is MetricType.SUMMARY:
-        expr = _grouped(rule, "max", f"{names.summary_quantile(rule.metric, rule.quantile)}{_matchers(labels)}")
+        selector = names.summary_quantile(rule.metric, rule.quantile)
+        if labels and selector.endswith("}"):  # one selector: the quantile and the rule's labels
+            selector = selector[:-1] + "," + _matchers(labels)[1:]
+        else:
+            selector += _matchers(labels)
+        expr = _grouped(rule, "max", selector)
     else:
         base = names.base(rule.metric, MetricType.HISTOGRAM)
         inner = f"rate({base}_bucket{_matchers(labels)}[{window}])"

@@ -72,9 +72,14 @@ class CellBackend(Protocol):
 
     #: Whether a series can be removed (and expire): False where other processes share its values.
     removable: bool
+    #: Whether the family expires series idle in this process (False: the source does, across processes).
+    expires_idle: bool
 
     def new_series(self, family: FamilyInfo, key: LabelKey) -> Any:
         """A new series of ``family``'s kind labelled ``key``, recording into this backend."""
+
+    def clear_elsewhere(self, family: FamilyInfo, removed: set[LabelKey]) -> int:
+        """Remove ``family``'s series other processes created (not among ``removed``); how many there were."""
 
     def reap(self) -> None:
         """Fold the state of ended threads (called at each collection)."""

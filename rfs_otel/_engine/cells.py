@@ -29,6 +29,7 @@ class ThreadCells:
     """Owns the per-thread slot lists of one collector: the ``CellBackend`` of a single-process collector."""
 
     removable = True
+    expires_idle = True
 
     __slots__ = ("__weakref__", "_base", "_kinds", "_lists", "_lock", "local")
 
@@ -99,6 +100,9 @@ class ThreadCells:
             for _, cells in self._lists:
                 if len(cells) > slot:
                     cells[slot] = init
+
+    def clear_elsewhere(self, family: FamilyInfo, removed: set[LabelKey]) -> int:
+        return 0  # one process: the family held every series
 
     def reap(self) -> None:
         """Fold the lists of ended threads into the base list; called at collection."""

@@ -138,14 +138,13 @@ class Instruments:
         buckets: Iterable[float] | None = None,
         *,
         cardinality_limit: int | None = None,
+        export: str = "summary",  # or "histogram_and_gauges": the former histogram + <name>_pNN gauges
     ) -> Summary:
         """The summary series ``name{labels}``: exact quantiles over a sliding window."""
         family = self._registry.lookup(name, MetricType.SUMMARY)
         if (
             family is not None
-            and buckets is None
-            and (max_age, max_samples) == (family.max_age, family.max_samples)
-            and (quantiles is DEFAULT_QUANTILES or quantiles == family.quantiles)
+            and family.same_window(buckets, max_age, max_samples, quantiles, DEFAULT_QUANTILES)
             and family.scope == self._scope
         ):
             series = family.lookup(labels)
@@ -164,6 +163,7 @@ class Instruments:
                 max_samples=max_samples,
                 limit=cardinality_limit,
                 scope=self._scope,
+                export=export,
             )
 
         return cast(Summary, self._registry.series(name, labels, define))

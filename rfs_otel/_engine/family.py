@@ -16,7 +16,7 @@ from .._util.fork import reinit
 from .backend import CellBackend
 from .filters import MetricFilter, apply_filters
 from .practices import label_problem
-from .series import Gauge, Series
+from .series import Gauge, Series, Summary
 
 __all__ = ["DEFAULT_CARDINALITY_LIMIT", "OVERFLOW_ATTRIBUTES", "OVERFLOW_KEY", "Family"]
 
@@ -79,6 +79,8 @@ class Family:
         self.exponential: tuple[int, int] | None = None
         #: The instrumentation scope ``(name, version, schema_url)`` of a ``collector.meter(...)``; None: rfs_otel's.
         self.scope: tuple[str, str | None, str | None] | None = None
+        #: How a summary exports: "summary" (native) or "histogram_and_gauges" (histogram plus ``_pNN`` gauges).
+        self.summary_export = "summary"
         self.overflow: Series | None = None
         self._on_overflow = on_overflow
         self._label_names: tuple[str, ...] | None = None
@@ -88,6 +90,8 @@ class Family:
         #: Removed series a caller may still hold: recorded on again, they come back (weakly held).
         self._dormant: weakref.WeakValueDictionary[LabelKey, Series] = weakref.WeakValueDictionary()
         self._removals = 0
+        #: Start times of streams a removal restarted elsewhere (multiprocess: every worker's removals).
+        self.restarts: dict[LabelKey, int] = {}
         self._warned_description = False
         self._warned_keys = False
         self._warned_labels = False
@@ -105,6 +109,13 @@ class Family:
         if self.kind is MetricType.SUMMARY:
             return f"summary (max_age={self.max_age}, max_samples={self.max_samples}, quantiles={list(self.quantiles)})"
         return f"{self.kind.value}{where}"
+
+    def same_window(
+        self, buckets: object, max_age: float, max_samples: int, quantiles: object, default: object
+    ) -> bool:
+        """Whether a summary request (no buckets; ``default`` quantiles or these) matches this family: fast reuse."""
+        same = (max_age, max_samples) == (self.max_age, self.max_samples)
+        return buckets is None and same and (quantiles is default or quantiles == self.quantiles)
 
     def check_same(self, other: Family) -> None:
         """Raise if ``other`` (a requested definition) cannot share this family."""
@@ -231,7 +242,7 @@ class Family:
             removed = list(self.series.values())
             for series in removed:
                 self._drop(series)
-        return len(removed)
+        return len(removed) + self._backend.clear_elsewhere(self, {series.label_key for series in removed})
 
     def _drop(self, series: Series) -> None:
         """Remove ``series`` (lock held): unlisted, uncached, values reset, a new stream if it comes back."""
@@ -258,7 +269,7 @@ class Family:
                 if series.recorded() and key not in self.series:
                     del self._dormant[key]
                     self.series[key] = series
-            if self.ttl is None or not self._backend.removable:
+            if self.ttl is None or not (self._backend.removable and self._backend.expires_idle):
                 return
             for key, series in list(self.series.items()):
                 token = series.activity()
@@ -270,6 +281,10 @@ class Family:
 
     def start_of(self, attributes: Mapping[str, Any]) -> int:
         """The start time of the cumulative stream with ``attributes``: the metric's, or the series' own."""
+        if self.restarts:  # removed by another process (multiprocess): the stream restarted then
+            restart = self.restarts.get(tuple(attributes.items()))
+            if restart is not None:
+                return restart
         if not self._removals:
             return self.start_time_ns
         series = self.series.get(tuple(attributes.items()))
@@ -315,7 +330,7 @@ class Family:
         """In a forked child: unlock this family and its gauges (another parent thread may have held them)."""
         reinit(self._lock)
         for series in list(self.series.values()):
-            if isinstance(series, Gauge):
+            if isinstance(series, Gauge | Summary):
                 series.after_fork()
 
 

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from .._errors import MetricError
 from .._model.names import ExposedNames, Exposure, check_quantile_keys, exposed_names
-from .._model.records import GAUGE_MODES, MetricType
+from .._model.records import GAUGE_MODES, SUMMARY_EXPORTS, MetricType
 from .._model.validation import check_buckets, check_name, check_positive, check_quantiles, check_text
 from .._util.fork import Reinitialisable, reinit
 from .aggregation import Aggregation, exponential_by_default
@@ -152,6 +152,7 @@ class Registry:
         ttl: float | None = None,
         aggregation: Aggregation | None = None,
         scope: tuple[str, str | None, str | None] | None = None,
+        export: str = "summary",
     ) -> Family:
         """A validated, unregistered family (``series`` registers it or checks a registered one against it)."""
         check_name(name, kind.value)
@@ -178,6 +179,8 @@ class Registry:
             else:
                 bounds = check_buckets(name, buckets)
         if kind is MetricType.SUMMARY:
+            if export not in SUMMARY_EXPORTS:
+                raise ValueError(f"summary {name!r}: export must be one of {SUMMARY_EXPORTS}, got {export!r}")
             quantiles = check_quantiles(name, quantiles)
             check_quantile_keys(name, quantiles)
             max_age = float(check_positive(name, "max_age", max_age))
@@ -199,6 +202,7 @@ class Registry:
         family.multiprocess_mode = mode
         family.exponential = exponential
         family.scope = scope
+        family.summary_export = export
         family.ttl = self._ttl if ttl is None else _ttl(f"{kind.value} {name!r}", ttl)
         family.filters = self._filters
         family.strict = self._strict

@@ -15,15 +15,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._errors import InvalidValueError
-from .._model.quantile import bucket_quantile, exact_quantile, window_statistics
+from .._model.quantile import bucket_quantile
 from .._model.validation import LabelKey, check_quantile
 from .._util.fork import reinit
 from .backend import FamilyInfo, SlotStore
-from .layout import MAX, MIN, SUM, SUMMARY_SUM, WINDOW, HistogramSnapshot, histogram_value, snapshot_of
+from .layout import MAX, MIN, SUM, WINDOW, HistogramSnapshot, histogram_value, snapshot_of
 from .layout import new_histogram_cell as _new_histogram_cell
 from .numbers import INT64, ONE, checked_number, exportable
 from .timer import Timer
-from .window import new_summary_cell, release, released_copy, settled
+from .window import FOLD, new_summary_cell, seal, settled
+from .window_read import WindowView, read_window, window_values
 
 __all__ = ["INT64", "ONE", "Counter", "Gauge", "Histogram", "HistogramSnapshot", "Series", "Summary", "checked_number"]
 
@@ -308,7 +309,7 @@ class Summary(Series):
     Also keeps cumulative count, sum and bucket counts, so it exports as a distribution too.
     """
 
-    __slots__ = ("_bounds", "_cap", "_cells", "_clock", "_local", "_slot", "_width")
+    __slots__ = ("_bounds", "_cells", "_clock", "_local", "_slot", "_width")
 
     def __init__(self, family: FamilyInfo, label_key: LabelKey, cells: SlotStore, slot: int) -> None:
         super().__init__(family, label_key)
@@ -317,32 +318,36 @@ class Summary(Series):
         self._cells = cells
         self._local = cells.local
         self._clock = family.clock
-        self._cap = 2 * family.max_samples
         self._slot = slot
 
-    def observe(self, value: float) -> None:
-        """Record one observation; NaN, infinities and non-numbers raise ValueError and record nothing."""
+    def observe(self, value: float, labels: Labels | None = None) -> None:
+        """Record one observation (in the child series ``labels`` selects, if given); NaN, infinities and
+        non-numbers raise ValueError and record nothing."""
+        if labels:
+            self.child(labels).observe(value)
+            return
         if value.__class__ is not float or value - value:
             value = checked_number("summary", self.name, "observe", value)
         try:
-            cell = self._local.cells[self._slot]
-            cell[bisect_left(self._bounds, value)] += 1
+            pending, due, _, _ = self._local.cells[self._slot][WINDOW]
         except (AttributeError, IndexError, TypeError):
-            cell = self._cell()
-            cell[bisect_left(self._bounds, value)] += 1
-        cell[SUMMARY_SUM] += value
-        times, values, due = cell[WINDOW]
+            pending, due, _, _ = self._cell()[WINDOW]
         now = self._clock()
-        times.append(now)
-        values.append(value)
-        if now >= due or len(values) > self._cap:
-            release(cell, now, self._family.max_age, self._family.max_samples)
+        if now >= due:  # the batch is a slice of max_age old: seal it before this sample starts the next
+            pending = self._seal(now)
+        pending.append(value)
+        if len(pending) >= FOLD:
+            self._seal(now)
+
+    def _seal(self, now: float) -> list[float]:
+        family = self._family
+        return seal(self._cell(), now, family.max_age, family.max_samples)
 
     def _cell(self) -> list[Any]:
         cells = self._cells.mine()
         cell: list[Any] | None = cells[self._slot]
         if cell is None:
-            cell = cells[self._slot] = new_summary_cell(self._width)
+            cell = cells[self._slot] = new_summary_cell(self._bounds)
         return cell
 
     def snapshot(self) -> HistogramSnapshot:
@@ -350,38 +355,34 @@ class Summary(Series):
         return snapshot_of([settled(cell) for cell in self._cells.values(self._slot)], self._width)
 
     def retained_samples(self) -> int:
-        """Samples held in memory across threads right now (diagnostics: at most about two windows' worth)."""
-        return sum(len(cell[WINDOW][1]) for cell in self._cells.values(self._slot))
+        """Samples held in memory across threads right now (diagnostics: about the window plus a batch per thread)."""
+        windows = [cell[WINDOW] for cell in self._cells.values(self._slot)]
+        return sum(len(pending) + sketch.size + sketch.sealed_size for pending, _, _, sketch in windows)
+
+    def _read(self) -> WindowView:
+        family = self._family
+        return read_window(self._cells.values(self._slot), self._clock(), family.max_age, family.max_samples)
 
     def window(self) -> list[float]:
         """The values in the current window, sorted: younger than ``max_age``, at most ``max_samples``."""
         family = self._family
-        now = self._clock()
-        cutoff = now - family.max_age
-        self._cells.update_base(self._slot, lambda base: released_copy(base, now, family.max_age, family.max_samples))
-        parts = []
-        for cell in self._cells.values(self._slot):
-            times, values, _ = cell[WINDOW]
-            n = len(values)
-            start = bisect_left(times, cutoff, 0, n)
-            if start < n:
-                parts.append((times[start:n], values[start:n]))
-        keep = family.max_samples
-        if len(parts) == 1:
-            chosen = list(parts[0][1][-keep:])
-        else:
-            pairs = sorted(p for times, values in parts for p in zip(times, values))
-            chosen = [v for _, v in pairs[-keep:]]
-        chosen.sort()
-        return chosen
+        return window_values(self._cells.values(self._slot), self._clock(), family.max_age, family.max_samples)
 
     def get_statistics(self) -> dict[str, float]:
-        """``count``, ``sum``, ``mean``, ``min``, ``max`` and one ``pNN`` per quantile, over the window."""
-        return window_statistics(self.window(), self._family.quantiles)
+        """``count``, ``sum``, ``mean``, ``min``, ``max`` and one ``pNN`` per quantile, over the window.
+
+        Exact up to 512 samples; beyond, quantiles are within 0.4% relative (docs/concepts.md).
+        """
+        return self._read().statistics(self._family.quantiles)
 
     def get_quantile(self, q: float) -> float:
-        """The q-quantile of the current window (exact, linear interpolation)."""
-        return exact_quantile(self.window(), check_quantile(self.name, q))
+        """The q-quantile of the current window (exact up to 512 samples, else within 0.4% relative)."""
+        return self._read().quantile(check_quantile(self.name, q))
+
+    def after_fork(self) -> None:
+        """In a forked child: unlock every window, in case another thread of the parent held one at fork time."""
+        for cell in self._cells.values(self._slot):
+            reinit(cell[WINDOW][3].lock)
 
     def get_value(self) -> dict[str, float]:
         return self.get_statistics()

@@ -52,6 +52,11 @@ class MetricFamily:
         return self._family.quantiles
 
     @property
+    def summary_export(self) -> str:
+        """How a summary exports: ``"summary"`` (native) or ``"histogram_and_gauges"``."""
+        return self._family.summary_export
+
+    @property
     def max_age(self) -> float:
         return self._family.max_age
 

@@ -1,7 +1,12 @@
-"""A summary's sliding window inside its per-thread cell: recording, release of expired samples, merging.
+"""A summary's sliding window: per-thread batches, folded by readers into log-linear bucket counts.
 
-The owner thread appends (time, value) to its cell's window and releases expired samples itself, in bulk;
-readers take the window tuple once, so they see either the old arrays or the new ones, never a mix.
+``observe()`` appends the value to its thread's pending list and reads the clock once. Every ``FOLD`` samples,
+or once the batch is ``max_age / SLICES`` old, the owner *seals* it: an O(1) hand-over to the readers (plus
+dropping at most ``DROP_BUDGET`` sealed batches no reader took before they left the window). Readers fold
+sealed batches into the thread's :class:`WindowSketch` with C-level operations (bucket keys from the values'
+float bit patterns, ``Counter.update``) and release what left the window, then answer from the bucket counts,
+whose number does not grow with the window. A batch's samples share the time of its first one, so a sample
+leaves the window up to ``max_age / SLICES`` early.
 """
 
 from __future__ import annotations
@@ -9,74 +14,154 @@ from __future__ import annotations
 import math
 import time
 from array import array
-from bisect import bisect_left
+from bisect import bisect_right
 from collections.abc import Callable
+from itertools import repeat
 from typing import Any
 
 from .backend import SlotKind
-from .layout import SUMMARY_MAX, SUMMARY_MIN, WINDOW, merge_histogram_cells, new_histogram_cell
+from .layout import SUMMARY_MAX, SUMMARY_MIN, SUMMARY_SUM, WINDOW, merge_histogram_cells, new_histogram_cell
+from .sketch import WindowSketch
 
-__all__ = ["Window", "new_summary_cell", "release", "released_copy", "settled", "summary_slot"]
+__all__ = [
+    "DROP_BUDGET",
+    "EXACT_UP_TO",
+    "FOLD",
+    "SLICES",
+    "Window",
+    "absorb",
+    "new_summary_cell",
+    "pending_of",
+    "seal",
+    "settled",
+    "summary_slot",
+]
 
-#: A summary cell's samples: (times, values, when its owner thread next releases expired samples).
-Window = tuple["array[float]", "array[float]", float]
+#: Pending samples per batch (bounds both a seal's work and a reader's pending copy).
+FOLD = 128
+
+#: A batch is sealed once ``max_age / SLICES`` old: a sample's recorded time is at most that much early.
+SLICES = 32
+
+#: Sealed batches an owner drops per seal at most (unread batches that left the window).
+DROP_BUDGET = 2
+
+#: Windows of at most this many samples answer exact quantiles (sorting them is as cheap as the buckets).
+EXACT_UP_TO = 512
+
+#: A summary cell's window: (pending values, when its owner next folds, the pending batch's time, its sketch).
+Window = tuple[list[float], float, float, "WindowSketch"]
 
 
-def new_summary_cell(width: int) -> list[Any]:
-    """An empty summary cell: a histogram cell plus an empty window due for release at once."""
-    return [*new_histogram_cell(width), (array("d"), array("d"), -math.inf)]
+def new_summary_cell(bounds: tuple[float, ...]) -> list[Any]:
+    """An empty summary cell: a histogram cell plus an empty pending batch due for sealing at once."""
+    return [*new_histogram_cell(len(bounds) + 1), ([], -math.inf, -math.inf, WindowSketch(bounds))]
+
+
+def _count(cell: list[Any], bounds: tuple[float, ...], values: Any) -> None:
+    """Count ``values`` into a summary cell's cumulative histogram part (buckets, sum, min, max).
+
+    Sorts the batch (C) and bisects each bound into it: O(bounds) Python steps, not O(values).
+    """
+    ordered = sorted(values)
+    below = 0
+    for bucket, at_most in enumerate(map(bisect_right, repeat(ordered), bounds)):
+        cell[bucket] += at_most - below
+        below = at_most
+    cell[len(bounds)] += len(ordered) - below
+    cell[SUMMARY_SUM] += sum(ordered)
+    cell[SUMMARY_MIN], cell[SUMMARY_MAX] = min(cell[SUMMARY_MIN], ordered[0]), max(cell[SUMMARY_MAX], ordered[-1])
 
 
 def settled(cell: list[Any]) -> list[Any]:
-    """A summary cell's histogram part with min/max covering its window (observe leaves them to readers)."""
-    values = cell[WINDOW][1]
-    low, high = cell[SUMMARY_MIN], cell[SUMMARY_MAX]
-    if values:
-        low, high = min(low, *values), max(high, *values)
-    return [*cell[:SUMMARY_MIN], low, high]
+    """A summary cell's cumulative histogram part with its sealed and pending samples counted too."""
+    pending, _, _, sketch = cell[WINDOW]
+    with sketch.lock:
+        part = list(cell)  # with the window slot, so the layout's offsets hold; dropped below
+        batches = [values for _, values in sketch.sealed]
+        values = list(pending)
+    for batch in [*batches, values]:
+        if batch:
+            _count(part, sketch.bounds, batch)
+    return part[:WINDOW]
 
 
-def release(cell: list[Any], now: float, max_age: float, keep: int) -> None:
-    """Owner thread only: drop samples older than ``max_age`` or beyond the newest ``keep``, folding their min/max.
+def seal(cell: list[Any], now: float, max_age: float, keep: int) -> list[float]:
+    """Owner thread: hand the pending batch to the readers and start a new one at ``now``; return the new one.
 
-    Copies only when at least as many samples go as stay (always so past the ``2 * keep`` cap), so each sample
-    is copied O(1) times and the buffer holds at most about twice what arrived in the last ``max_age``.
+    O(1) besides dropping sealed batches no reader folded before they left the window (each dropped batch is
+    counted in the cumulative histogram only), so memory stays bounded by ``max_age`` and ``max_samples``.
     """
-    times, values, _ = cell[WINDOW]
-    n = len(values)
-    start = max(bisect_left(times, now - max_age, 0, n), n - keep)
-    if start > 0 and 2 * start >= n:
-        dropped = values[:start]
-        low, high = min(dropped), max(dropped)
-        cell[SUMMARY_MIN], cell[SUMMARY_MAX] = min(cell[SUMMARY_MIN], low), max(cell[SUMMARY_MAX], high)
-        times, values = times[start:], values[start:]
-    # Readers take the tuple once, so they see either the old arrays or the new ones, never a mix.
-    cell[WINDOW] = (times, values, now + max_age / 2)
+    pending, _, start, sketch = cell[WINDOW]
+    fresh: list[float] = []
+    with sketch.lock:
+        sealed = sketch.sealed
+        if pending:
+            sealed.append((start, pending))
+            sketch.sealed_size += len(pending)
+        cutoff = now - max_age
+        # At most DROP_BUDGET batches per seal, so an observe after a long pause does not stall; each seal
+        # adds one batch, so the count bound still holds, and the expired rest goes with the next seals or read.
+        for _ in range(DROP_BUDGET):
+            if not (sealed and (sealed[0][0] < cutoff or sketch.sealed_size - len(sealed[0][1]) >= keep)):
+                break
+            _, gone = sealed.popleft()
+            sketch.sealed_size -= len(gone)
+            _count(cell, sketch.bounds, gone)
+        # Readers take the tuple under the lock, so no sample is seen both pending and sealed.
+        cell[WINDOW] = (fresh, now + max_age / SLICES, now, sketch)
+    return fresh
 
 
-def released_copy(cell: list[Any], now: float, max_age: float, keep: int) -> list[Any]:
-    """A copy of an ended threads' cell without its expired samples (the original may be read concurrently)."""
-    copy = list(cell)
-    release(copy, now, max_age, keep)
-    return copy
+def absorb(cell: list[Any], cutoff: float = -math.inf) -> None:
+    """Reader (holding the cell's sketch lock): count the sealed batches in the cumulative part and fold those
+    younger than ``cutoff`` into the sketch."""
+    sketch: WindowSketch = cell[WINDOW][3]
+    sealed = sketch.sealed
+    while sealed:
+        start, values = sealed.popleft()
+        sketch.sealed_size -= len(values)
+        batch = array("d", values)
+        _count(cell, sketch.bounds, batch)
+        if start >= cutoff:
+            sketch.fold(array("d", [start]) * len(batch), batch, min(batch), max(batch))
 
 
-def _merge_windows(a: Window, b: Window, keep: int, cutoff: float) -> Window:
-    pairs = sorted(p for p in zip(list(a[0]) + list(b[0]), list(a[1]) + list(b[1])) if p[0] >= cutoff)[-keep:]
-    return array("d", (t for t, _ in pairs)), array("d", (v for _, v in pairs)), -math.inf
+def pending_of(cell: list[Any]) -> tuple[array[float], array[float]]:
+    """The cell's pending (times, values): every pending sample carries its batch's time."""
+    pending, _, start, _ = cell[WINDOW]
+    values = array("d", pending)
+    return array("d", [start]) * len(values), values
+
+
+def _merged_cell(a: list[Any], b: list[Any], keep: int, cutoff: float) -> list[Any]:
+    sketches = []
+    for cell in (a, b):
+        sketch = cell[WINDOW][3]
+        with sketch.lock:
+            absorb(cell)
+            copy = sketch.copy()
+            times, values = pending_of(cell)
+        if values:
+            copy.fold(times, values, min(values), max(values))
+        sketches.append(copy)
+    bounds = a[WINDOW][3].bounds
+    merged = WindowSketch(bounds)
+    samples = sorted([*sketches[0].samples(), *sketches[1].samples()])
+    samples = [s for s in samples if s[0] >= cutoff][-keep:]
+    if samples:
+        values = array("d", [s[1] for s in samples])
+        merged.fold(array("d", [s[0] for s in samples]), values, min(values), max(values))
+    return [*merge_histogram_cells(settled(a), settled(b)), ([], -math.inf, -math.inf, merged)]
 
 
 def summary_slot(max_samples: int, max_age: float = math.inf, clock: Callable[[], float] = time.monotonic) -> SlotKind:
-    """Slot kind of a summary series: histogram state plus a (times, values) window.
+    """Slot kind of a summary series: histogram state plus a sample window folded into bucket counts.
 
     Merging an ended thread's cell keeps only samples still inside the window (younger than ``max_age``).
     """
 
     def merge(a: list[Any], b: list[Any]) -> list[Any]:
-        cutoff = clock() - max_age
-        return [
-            *merge_histogram_cells(settled(a), settled(b)),
-            _merge_windows(a[WINDOW], b[WINDOW], max_samples, cutoff),
-        ]
+        return _merged_cell(a, b, max_samples, clock() - max_age)
 
     return (None, merge)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-__all__ = ["GAUGE_MODES", "Metric", "MetricType", "MetricValue"]
+__all__ = ["GAUGE_MODES", "SUMMARY_EXPORTS", "Metric", "MetricType", "MetricValue"]
 
 
 class MetricType(str, Enum):
@@ -22,6 +22,8 @@ class MetricType(str, Enum):
 #: How a gauge combines across live workers in multiprocess mode: their sum, max, min, the most recently written
 #: value, or one series per pid (label ``pid``).
 GAUGE_MODES = ("sum", "max", "min", "mostrecent", "perpid")
+#: How a summary is exported: natively (``summary``), or as a histogram plus one ``_pNN`` gauge per quantile.
+SUMMARY_EXPORTS = ("summary", "histogram_and_gauges")
 
 #: A number for counters and gauges, a dict for histograms and summaries.
 MetricValue = Any

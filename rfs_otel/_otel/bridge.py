@@ -49,6 +49,7 @@ from .points import Stream, filtered, number_data, quantile_metrics
 from .readers import in_memory_reader, periodic_reader, prometheus_reader
 from .resource import with_shared_instance_id
 from .scopes import with_scopes
+from .summary import summary_metric
 from .views import SCOPE, Target
 
 __all__ = [
@@ -257,6 +258,9 @@ class SdkBridge:
                 continue
             snapshots = self.source.distributions(family)
             stats = self.source.statistics(family) if family.kind is MetricType.SUMMARY else []
+            if family.kind is MetricType.SUMMARY and family.summary_export == "summary":
+                out.extend(summary_metric(family, stream, stats, snapshots, now) for stream in streams)
+                continue
             for stream in streams:
                 points = self._histogram_points(family, stream, snapshots, now, reader if delta else None)
                 temporality = AggregationTemporality.DELTA if delta else AggregationTemporality.CUMULATIVE

@@ -10,24 +10,27 @@ from __future__ import annotations
 
 import math
 import os
-import threading
 import time
 from bisect import bisect_left
-from collections import deque
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 from .._engine.backend import FamilyInfo
+from .._engine.cells import ThreadCells
 from .._engine.expo import new_expo_cell
 from .._engine.expo_series import ExponentialHistogram
 from .._engine.layout import HistogramSnapshot, record, snapshot_of
 from .._engine.series import INT64, ONE, Counter, Gauge, Histogram, Series, Summary, checked_number
-from .._model.quantile import window_statistics
+from .._engine.window import summary_slot
 from .._model.records import MetricType
 from .._model.validation import LabelKey
 from .._util.fork import Reinitialisable
+from ._aggregate import aggregate
 from ._cells import SharedCells
 from ._expo import EXPONENTIAL
-from ._layout import layout
+from ._layout import layout, signature
+from ._removed import baseline_of
+from ._removed import record as record_removal
 
 __all__ = [
     "SharedBackend",
@@ -43,10 +46,21 @@ def _meta(family: FamilyInfo, key: LabelKey, kind: str) -> dict[str, Any]:
     return layout(kind, family.name, key, family)
 
 
+def _remove_everywhere(series: Series, directory: Path) -> None:
+    """Record ``series`` as removed for every worker: its totals now become the baseline later values start from."""
+    family = series._family
+    baseline = baseline_of(directory, family.name, family.kind.value, family.bounds, series.label_key)
+    record_removal(directory, family.name, series.label_key, baseline)
+
+
 class SharedCounter(Counter):
     """A counter whose per-thread cell is a one-double view of the thread's mapped file."""
 
     __slots__ = ()
+
+    def reset(self) -> None:
+        """Removed: every worker's view hides it until recorded again (other workers keep their own values)."""
+        _remove_everywhere(self, cast(SharedCells, self._cells).directory)
 
     def increment(self, amount: float = 1, labels: Any = None) -> None:
         if labels:
@@ -71,6 +85,10 @@ class SharedHistogram(Histogram):
 
     __slots__ = ()
 
+    def reset(self) -> None:
+        """Removed: every worker's view hides it until recorded again (other workers keep their own values)."""
+        _remove_everywhere(self, cast(SharedCells, self._cells).directory)
+
 
 class SharedExponentialHistogram(ExponentialHistogram):
     """An exponential histogram whose per-thread cell is a view of the thread's mapped file (same hot path)."""
@@ -83,63 +101,54 @@ class SharedExponentialHistogram(ExponentialHistogram):
 
 
 class SharedSummary(Summary):
-    """A summary in multiprocess mode: its distribution is shared; its exact window is this process's.
+    """A summary in multiprocess mode: its distribution is shared; its window is this process's.
 
-    The window ages by the family's clock, like a single-process summary's.
+    The window is a single-process summary's (per-thread batches folded into the bucket sketch by readers),
+    kept in cells of this process only; it ages by the family's clock.
     """
 
-    __slots__ = ("_expiring", "_samples")
+    __slots__ = ("_shared", "_shared_slot")
 
     def __init__(self, family: FamilyInfo, key: LabelKey, cells: SharedCells, slot: int) -> None:
-        super().__init__(family, key, cells, slot)
-        self._samples: deque[tuple[float, float]] = deque(maxlen=family.max_samples)
-        self._expiring = threading.Lock()
+        windows = ThreadCells()  # this process's threads' windows (a forked child starts with empty ones)
+        super().__init__(
+            family, key, windows, windows.new_slot(summary_slot(family.max_samples, family.max_age, family.clock))
+        )
+        self._shared, self._shared_slot = cells, slot
 
-    def observe(self, value: float) -> None:
-        """Record into the shared distribution and this process's window."""
+    def observe(self, value: float, labels: Any = None) -> None:
+        """Record into the shared distribution and this process's window (of the child ``labels`` selects)."""
+        if labels:
+            self.child(labels).observe(value)
+            return
         if value.__class__ is not float or value - value:
             value = checked_number("summary", self.name, "observe", value)
-        record(self._cell(), bisect_left(self._bounds, value), value)
-        now = self._clock()
-        samples = self._samples
-        samples.append((now, float(value)))
-        if samples[0][0] < now - self._family.max_age:
-            self._expire(now)
-
-    def _cell(self) -> list[Any]:
-        cell: list[Any] = self._cells.mine()[self._slot]
-        return cell
-
-    def _expire(self, now: float) -> None:
-        """Release samples older than ``max_age`` (each sample once: amortised O(1) per observe)."""
-        cutoff = now - self._family.max_age
-        with self._expiring:
-            samples = self._samples
-            while samples and samples[0][0] < cutoff:
-                samples.popleft()
+        record(self._shared.mine()[self._shared_slot], bisect_left(self._bounds, value), value)
+        Summary.observe(self, value)
 
     def snapshot(self) -> HistogramSnapshot:
         """This process's cumulative counts, sum, min and max."""
-        return snapshot_of(self._cells.values(self._slot), self._width)
-
-    def retained_samples(self) -> int:
-        """Samples this process holds in memory right now (diagnostics)."""
-        return len(self._samples)
-
-    def window(self) -> list[float]:
-        """This process's values in the current window, sorted."""
-        self._expire(self._clock())
-        return sorted(v for _, v in list(self._samples))
+        return snapshot_of(self._shared.values(self._shared_slot), self._width)
 
     def get_statistics(self) -> dict[str, float]:
         """Statistics of this process's window (the exported quantiles come from the merged distribution)."""
-        return window_statistics(self.window(), self._family.quantiles)
+        cast(ThreadCells, self._cells).reap()  # ended threads' windows folded, as a collection does
+        return Summary.get_statistics(self)
+
+    def reset(self) -> None:
+        """Removed: hidden from every worker's view until recorded again; this process's window is emptied."""
+        _remove_everywhere(self, self._shared.directory)
+        self._cells.reset(self._slot)
 
 
 class SharedGauge(Gauge):
     """A gauge stored in this process's gauge file (value and write time), combined per its mode."""
 
     __slots__ = ("_index", "_store")
+
+    def reset(self) -> None:
+        """Removed: hidden from every worker's view until set to another value."""
+        _remove_everywhere(self, self._store.directory)
 
     def __init__(self, family: FamilyInfo, key: LabelKey, cells: SharedCells) -> None:
         super().__init__(family, key)
@@ -192,8 +201,10 @@ class SharedGauge(Gauge):
 class SharedBackend:
     """The ``CellBackend`` of a multiprocess collector: series record into this process's mapped files."""
 
-    #: Other workers share every series' values: removal and expiry are not supported here yet.
-    removable = False
+    #: Series can be removed: for every worker, through the directory's shared list of removals.
+    removable = True
+    #: Idle series expire by the totals across workers (``SharedSource``), not by this process's recording.
+    expires_idle = False
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.cells = SharedCells(directory)
@@ -216,6 +227,15 @@ class SharedBackend:
         if kind is MetricType.HISTOGRAM:
             return SharedHistogram(family, key, cells, slot)
         return SharedSummary(family, key, cells, slot)
+
+    def clear_elsewhere(self, family: FamilyInfo, removed: set[LabelKey]) -> int:
+        """Remove, for every worker, the series of ``family`` only other workers hold (``clear()``)."""
+        directory = self.cells.directory
+        merged = aggregate(directory, {family.name: signature(family.kind.value, family.bounds)}).get(family.name)
+        others = {} if merged is None else {k: v for k, v in merged.series.items() if k not in removed}
+        for key, vector in others.items():
+            record_removal(directory, family.name, key, [float(v) for v in vector])
+        return len(others)
 
     def reap(self) -> None:
         """Fold ended threads' files into this process's base file."""

@@ -16,6 +16,7 @@ from ._aggregate import MergedFamily, aggregate
 from ._expo import snapshot_of_vector
 from ._layout import family_signature, signature
 from ._problems import ERRORS_METRIC, problems_for
+from ._removed import Removals, record, since
 
 __all__ = ["SharedSource"]
 
@@ -27,6 +28,9 @@ class SharedSource:
         self._directory = directory
         self._registry = registry
         self._merged: dict[str, MergedFamily] = {}
+        self._removals = Removals(directory)
+        #: Raw totals of series whose metric has a ``series_ttl``, and since when (collector clock) unchanged.
+        self._idle: dict[tuple[str, LabelKey], tuple[list[float], float]] = {}
 
     def begin(self) -> None:
         """Aggregate the directory; this worker's own definitions win over conflicting ones elsewhere."""
@@ -55,7 +59,38 @@ class SharedSource:
                     f"it with {list(found.bounds)}; those values are skipped",
                 )
                 del merged[family.name]
+        self._forget_removed(merged)
         self._merged = merged
+
+    def _forget_removed(self, merged: dict[str, MergedFamily]) -> None:
+        """Expire series idle in every worker for their ``series_ttl``; hide removed ones until recorded again."""
+        own = {family.name: family for family in self._registry.exported()}
+        removed = self._removals.load()
+        for family in own.values():
+            found = merged.get(family.name)
+            if family.ttl is None or found is None:
+                continue
+            now = family.clock()
+            for key, vector in found.series.items():
+                raw = [float(v) for v in vector]
+                seen = self._idle.get((family.name, key))
+                if seen is None or seen[0] != raw:
+                    self._idle[(family.name, key)] = (raw, now)
+                elif now - seen[1] >= family.ttl and raw != removed.get((family.name, key), (0, []))[1]:
+                    record(self._directory, family.name, key, raw)  # idle in every worker: expired
+        for (name, key), (at, baseline) in self._removals.load().items():
+            found = merged.get(name)
+            vector = None if found is None else found.series.get(key)
+            if found is None or vector is None:
+                continue
+            rest = since(found.kind, len(found.bounds) + 1, [float(v) for v in vector], baseline)
+            if rest is None:
+                del found.series[key]
+            else:
+                found.series[key] = rest
+            restarted = own.get(name)
+            if restarted is not None:
+                restarted.restarts[key] = at
 
     def _series(self, family: Family) -> dict[LabelKey, Any]:
         merged = self._merged.get(family.name)
