@@ -19,6 +19,7 @@ from ._default import (
     record_summary,
     set_metrics_collector,
 )
+from ._engine.factories import Meter
 from ._engine.filters import MetricFilter
 from ._engine.series import Counter, Gauge, Histogram, Summary
 from ._engine.timer import Timer
@@ -64,6 +65,7 @@ __all__ = [
     "InvalidValueError",
     "LoggingNotifier",
     "MemoryMetricsStorage",
+    "Meter",
     "Metric",
     "MetricConflictError",
     "MetricError",

@@ -37,6 +37,7 @@ def test_top_level_all_is_pinned() -> None:
             "InvalidValueError",
             "LoggingNotifier",
             "MemoryMetricsStorage",
+            "Meter",
             "Metric",
             "MetricConflictError",
             "MetricError",
