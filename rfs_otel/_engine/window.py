@@ -94,6 +94,8 @@ def seal(cell: list[Any], now: float, max_age: float, keep: int) -> list[float]:
     """
     pending, _, start, sketch = cell[WINDOW]
     fresh: list[float] = []
+    # A clock that went backwards does not reorder the thread's batches: the new one keeps the latest time seen.
+    now = max(now, start)
     with sketch.lock:
         sealed = sketch.sealed
         if pending:

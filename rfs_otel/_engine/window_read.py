@@ -14,7 +14,7 @@ from functools import partial
 from itertools import accumulate
 from typing import Any
 
-from .._model.quantile import exact_quantile, statistics, total, window_statistics
+from .._model.quantile import exact_quantile, interpolate, statistics, total, window_statistics
 from .layout import WINDOW
 from .sketch import bucket_value, keys_of
 from .window import EXACT_UP_TO, absorb, pending_of
@@ -70,7 +70,7 @@ def _estimate(keys: list[int], cumulative: list[int], q: float) -> float:
     high = min(low + 1, n - 1)
     below = bucket_value(keys[bisect_right(cumulative, low)])
     above = bucket_value(keys[bisect_right(cumulative, high)])
-    return below + (above - below) * (position - low)
+    return interpolate(below, above, position - low)
 
 
 def read_window(cells: list[list[Any]], now: float, max_age: float, keep: int) -> WindowView:
@@ -89,7 +89,8 @@ def read_window(cells: list[list[Any]], now: float, max_age: float, keep: int) -
             break
         cutoff = newest
         view = _gathered(cells, cutoff, keep)
-    if view.size > keep or view.size <= EXACT_UP_TO:
+    # A sum that overflowed in parts (huge values of both signs) is recounted from the samples, exactly.
+    if view.size > keep or view.size <= EXACT_UP_TO or not math.isfinite(view.total):
         return _walked(cells, cutoff, keep)
     return view
 

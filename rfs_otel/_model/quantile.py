@@ -5,7 +5,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 
-__all__ = ["bucket_quantile", "exact_quantile", "quantile_key", "statistics", "total", "window_statistics"]
+__all__ = [
+    "bucket_quantile",
+    "exact_quantile",
+    "interpolate",
+    "quantile_key",
+    "statistics",
+    "total",
+    "window_statistics",
+]
 
 
 def total(values: Iterable[float]) -> float:
@@ -13,8 +21,17 @@ def total(values: Iterable[float]) -> float:
     items = list(values)
     try:
         return math.fsum(items)
-    except OverflowError:
-        return sum(items)
+    except OverflowError:  # a partial sum overflowed: scaled down by a power of two (exact bar subnormals) none can
+        scale = 2.0 ** max(1, len(items).bit_length())
+        return math.fsum([v / scale for v in items]) * scale
+
+
+def interpolate(below: float, above: float, fraction: float) -> float:
+    """``below + (above - below) * fraction`` (numpy's), also when ``above - below`` overflows (opposite huge signs)."""
+    step = above - below
+    if math.isinf(step):
+        return below * (1.0 - fraction) + above * fraction
+    return below + step * fraction
 
 
 def bucket_quantile(
@@ -48,8 +65,7 @@ def exact_quantile(sorted_values: Sequence[float], q: float) -> float:
     position = q * (n - 1)
     low = math.floor(position)
     high = min(low + 1, n - 1)
-    fraction = position - low
-    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * fraction
+    return interpolate(sorted_values[low], sorted_values[high], position - low)
 
 
 def quantile_key(q: float) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 from .._model.validation import LabelKey
 from ._aggregate import aggregate
 from ._layout import signature
+from ._problems import problems_for
 
 __all__ = ["FILE", "Removals", "baseline_of", "record", "since"]
 
@@ -34,11 +35,27 @@ def _entry_key(name: str, key: LabelKey) -> str:
 
 
 def _read(path: Path) -> dict[str, Any]:
+    """The file's entries; a missing file has none, an unreadable one (truncated, not an object) is reported."""
     try:
-        found: dict[str, Any] = json.loads(path.read_text())
-    except (FileNotFoundError, ValueError):
+        found: Any = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as error:
+        found = error
+    if not isinstance(found, dict):
+        problems_for(path.parent).report("unreadable", ("removed", str(path)), f"{path} is not a JSON object: {found}")
         return {}
     return found
+
+
+def _parsed(text: str, entry: Any) -> tuple[tuple[str, LabelKey], tuple[int, list[float]]] | None:
+    """One entry as ((metric, labels), (time, baseline)), or None when it has the wrong shape."""
+    try:
+        name, pairs = json.loads(text)
+        key = tuple((str(k), str(v)) for k, v in pairs)
+        return (str(name), key), (int(entry["at"]), [float(v) for v in entry["baseline"]])
+    except (TypeError, ValueError, KeyError, IndexError):
+        return None
 
 
 def baseline_of(directory: Path, name: str, kind: str, bounds: tuple[float, ...], key: LabelKey) -> list[float]:
@@ -53,7 +70,7 @@ def record(directory: Path, name: str, key: LabelKey, baseline: list[float], at_
     at = time.time_ns() if at_ns is None else at_ns
     with open(directory / _LOCK, "a+b") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        entries = _read(directory / FILE)
+        entries = {k: v for k, v in _read(directory / FILE).items() if _parsed(k, v) is not None}
         entries[_entry_key(name, key)] = {"at": at, "baseline": [v if math.isfinite(v) else str(v) for v in baseline]}
         temporary = directory / f"{FILE}.{os.getpid()}.tmp"
         temporary.write_text(json.dumps(entries))
@@ -77,9 +94,13 @@ class Removals:
         if stamp != self._stamp:
             removed: Removed = {}
             for text, entry in _read(self._path).items():
-                name, pairs = json.loads(text)
-                baseline = [float(v) for v in entry["baseline"]]
-                removed[(name, tuple((k, v) for k, v in pairs))] = (int(entry["at"]), baseline)
+                parsed = _parsed(text, entry)
+                if parsed is None:
+                    problems_for(self._path.parent).report(
+                        "unreadable", ("removed", text), f"{self._path}: skipped an entry of the wrong shape: {text!r}"
+                    )
+                    continue
+                removed[parsed[0]] = parsed[1]
             self._stamp, self._removed = stamp, removed
         return self._removed
 
