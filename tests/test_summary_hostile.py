@@ -88,3 +88,11 @@ def test_mixed_sign_values_stay_within_the_documented_bound_of_each_neighbour() 
         neighbours = ordered[math.floor(position)], ordered[math.ceil(position)]
         scale = max(abs(neighbours[0]), abs(neighbours[1]))
         assert abs(stats[f"p{q * 100:g}"] - np.percentile(values, q * 100)) <= 2**-8 * scale
+
+
+def test_get_sample_value_gives_bucket_counts_as_floats_like_prometheus_client() -> None:
+    """``h_bucket{le}`` is a float (1.0, not 1), as every other sample and prometheus_client's lookup."""
+    with isolated_collector() as collector:
+        collector.histogram("h_seconds", description="d", buckets=[1.0]).observe(0.5)
+        found = collector.get_sample_value("h_seconds_bucket", {"le": "1.0"})
+    assert found == 1.0 and isinstance(found, float)

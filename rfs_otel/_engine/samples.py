@@ -31,7 +31,8 @@ def _pick(record: Metric, suffix: str, extra: Mapping[str, str]) -> float | None
         return float(value[suffix[1:]])
     if kind is MetricType.HISTOGRAM and suffix == "_bucket" and set(extra) == {"le"}:
         bound = _bound(extra["le"])
-        return None if bound is None else value["buckets"].get(bound)
+        found = None if bound is None else value["buckets"].get(bound)
+        return None if found is None else float(found)  # a float, as prometheus_client's get_sample_value
     if kind is MetricType.SUMMARY and suffix == "" and set(extra) == {"quantile"}:
         q = _bound(extra["quantile"])
         stat = None if q is None or not 0 <= q <= 1 else value.get(quantile_key(q))
