@@ -31,6 +31,7 @@ RANKS: dict[str, int] = {
     "_cli": 13,
     "asgi": 14,  # the HTTP middleware: public import paths, above everything they use
     "wsgi": 14,
+    "instrumentor": 14,  # the public import path of the instrumentor (extra `instrumentation`)
     "django": 14,
     "monitoring": 16,  # compatibility paths: re-export the package
     "core": 16,

@@ -283,6 +283,7 @@ class Registry:
                         aggregation=Aggregation((int(definition.bounds[0]), int(definition.bounds[1])))
                         if exponential
                         else Aggregation(None),
+                        scope=getattr(definition, "scope", None),  # the scope the defining worker's meter gave
                     )
                     if not family.denied:
                         self._exposed.claim(self._exposure(family))

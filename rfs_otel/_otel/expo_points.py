@@ -75,7 +75,7 @@ def expo_metric(
                 time_unix_nano=now,
                 count=snap.count,
                 sum=snap.sum,
-                scale=snap.scale,
+                scale=snap.scale if snap.positive or snap.negative else 0,  # as the SDK: zeros only, scale 0
                 zero_count=snap.zero_count,
                 positive=Buckets(pos_offset, pos_counts),
                 negative=Buckets(neg_offset, neg_counts),

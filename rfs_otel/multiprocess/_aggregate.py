@@ -36,12 +36,15 @@ class MergedFamily:
     max_age: float
     mode: str
     series: dict[LabelKey, Any] = field(default_factory=dict)
+    scope: tuple[str, str | None, str | None] | None = None  # the defining worker's collector.meter(...) scope
 
     @classmethod
     def of(cls, meta: dict[str, Any]) -> MergedFamily:
-        return cls(
+        merged = cls(
             meta["k"], meta["d"], meta["u"], meta["b"], meta["q"], float(meta.get("a", 0.0)), meta.get("m", "sum")
         )
+        merged.scope = meta.get("s")
+        return merged
 
     def add(self, key: LabelKey, vector: list[float]) -> None:
         """Sum ``vector`` into the series ``key`` (counts and sums added, min and max kept)."""

@@ -66,6 +66,7 @@ def layout(kind: str, name: str, key: LabelKey, family: Any) -> dict[str, Any]:
         "q": list(family.quantiles),
         "a": family.max_age,
         "m": mode,
+        **({"s": list(family.scope)} if getattr(family, "scope", None) else {}),  # a collector.meter(...) scope
     }
 
 
@@ -96,7 +97,17 @@ def valid_meta(raw: object) -> dict[str, Any] | None:
     else:
         ok = gauge is None and index(region) and raw.get("w") == width_of(kind, bounds)
     normal = {"l": tuple(tuple(p) for p in pairs), "b": bounds, "q": quantiles, "d": parts[2], "u": parts[3]}
-    return {**raw, **normal} if ok else None
+    scope = _scope(raw.get("s"))  # a malformed scope makes the line unusable, as any malformed part does
+    return {**raw, **normal, "s": scope} if ok and (scope is not None or raw.get("s") is None) else None
+
+
+def _scope(raw: object) -> tuple[str, str | None, str | None] | None:
+    """A meta line's instrumentation scope ``[name, version, schema_url]``, or None if absent or malformed."""
+    if not isinstance(raw, list) or len(raw) != 3 or not isinstance(raw[0], str) or not raw[0]:
+        return None
+    if not all(part is None or isinstance(part, str) for part in raw[1:]):
+        return None
+    return (raw[0], raw[1], raw[2])
 
 
 @functools.lru_cache(maxsize=4096)
