@@ -153,7 +153,7 @@ class MetricsCollector(Instruments):
 
     def get_sample_value(self, name: str, labels: Labels | None = None) -> float | None:
         """The exported sample ``name{labels}`` (``x_total``, ``h_bucket{le}``...) or None; creates none."""
-        return sample_value(self.snapshot(), name, labels)
+        return sample_value(self._bridge.records(time.time(), totals=True), name, labels)
 
     async def get_all_metrics(self) -> list[Metric]:
         """One ``Metric`` record per series, as the RFS API returns them."""

@@ -96,3 +96,24 @@ def test_get_sample_value_gives_bucket_counts_as_floats_like_prometheus_client()
         collector.histogram("h_seconds", description="d", buckets=[1.0]).observe(0.5)
         found = collector.get_sample_value("h_seconds_bucket", {"le": "1.0"})
     assert found == 1.0 and isinstance(found, float)
+
+
+@pytest.mark.parametrize("multiprocess", [False, True])
+def test_get_sample_value_gives_a_summarys_count_and_sum_of_every_observation(
+    tmp_path: Path, multiprocess: bool
+) -> None:
+    """A summary's ``_count``/``_sum`` are every observation, as exposed, not only the window's."""
+    clock = ManualClock()
+    collector = MetricsCollector(clock=clock, multiprocess_dir=tmp_path if multiprocess else None)
+    try:
+        summary = collector.summary("wait_seconds", max_samples=3, max_age=60, unit="s")
+        for value in (1.0, 2.0, 3.0, 4.0, 5.0):
+            summary.observe(value)
+        assert collector.get_sample_value("wait_seconds_count") == 5.0
+        assert collector.get_sample_value("wait_seconds_sum") == 15.0
+        assert summary.get_statistics()["count"] == 3  # the window keeps the newest three
+        clock.advance(120)  # everything ages out of the window; the exported totals stay
+        assert collector.get_sample_value("wait_seconds_count") == 5.0
+        assert collector.get_sample_value("wait_seconds_sum") == 15.0
+    finally:
+        collector.shutdown()

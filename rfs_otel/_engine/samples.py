@@ -28,7 +28,7 @@ def _pick(record: Metric, suffix: str, extra: Mapping[str, str]) -> float | None
     if kind in (MetricType.COUNTER, MetricType.GAUGE):
         return float(value) if not extra and suffix in ("", "_total") else None
     if suffix in ("_count", "_sum") and not extra:
-        return float(value[suffix[1:]])
+        return float(value.get(suffix, value[suffix[1:]]))  # a summary's every observation, not its window
     if kind is MetricType.HISTOGRAM and suffix == "_bucket" and set(extra) == {"le"}:
         bound = _bound(extra["le"])
         found = None if bound is None else value["buckets"].get(bound)

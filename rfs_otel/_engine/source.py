@@ -65,8 +65,12 @@ def _label(value: Any) -> str:
     return str(value)
 
 
-def records(source: Source, families: Sequence[Family], timestamp: float) -> list[Metric]:
-    """One ``Metric`` record per series of ``families``, read from ``source`` (after its ``begin()``)."""
+def records(source: Source, families: Sequence[Family], timestamp: float, totals: bool = False) -> list[Metric]:
+    """One ``Metric`` record per series of ``families``, read from ``source`` (after its ``begin()``).
+
+    With ``totals`` a summary's value also carries ``_count``/``_sum``: every observation, as exported (the
+    window's ``count``/``sum`` cover only the window).
+    """
     out: list[Metric] = []
     for family in families:
         items: list[tuple[dict[str, Any], Any]]
@@ -79,6 +83,9 @@ def records(source: Source, families: Sequence[Family], timestamp: float) -> lis
             ]
         else:
             items = list(source.statistics(family))
+            if totals:
+                every = {_key(a): snap for a, snap, _ in source.distributions(family)}
+                items = [(a, _with_totals(stats, every.get(_key(a)))) for a, stats in items]
         out += [
             Metric(
                 name=family.name,
@@ -92,3 +99,13 @@ def records(source: Source, families: Sequence[Family], timestamp: float) -> lis
             for attributes, value in items
         ]
     return out
+
+
+def _key(attributes: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    return tuple(sorted(attributes.items()))
+
+
+def _with_totals(stats: dict[str, float], every: Any) -> dict[str, float]:
+    if every is None:
+        return stats
+    return {**stats, "_count": float(every.count), "_sum": float(every.sum)}

@@ -220,12 +220,12 @@ class SdkBridge:
             self.source.begin()
             yield self.source
 
-    def records(self, timestamp: float) -> list[Record]:
+    def records(self, timestamp: float, totals: bool = False) -> list[Record]:
         """One ``Metric`` record per series of the exported families, read as a collection would read them."""
         with self.collecting() as source:
             with self._lock:
                 families = list(self._families)
-            return records(source, families, timestamp)
+            return records(source, families, timestamp, totals)
 
     def _merge(self, data: MetricsData | None, reader: MetricReader, target: Target) -> MetricsData | None:
         scoped = self.produce_scoped(reader, target)
