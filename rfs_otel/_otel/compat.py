@@ -57,6 +57,7 @@ __all__ = [
     "view_description",
     "view_matches",
     "view_name",
+    "prometheus_mapping",
     "wrap_collect",
     "wrap_consumer_collect",
 ]
@@ -277,3 +278,10 @@ def set_exporter_deadline(exporter: Any, seconds: float) -> None:
     holder = getattr(exporter, "_client", None) if not hasattr(exporter, "_timeout") else exporter
     if holder is not None and isinstance(getattr(holder, "_timeout", None), (int, float)):
         holder._timeout = seconds
+
+
+def prometheus_mapping() -> Any:
+    """OTel's Prometheus exporter's name mapping (``sanitize_full_name``, ``sanitize_attribute``, ``map_unit``)."""
+    from opentelemetry.exporter.prometheus import _mapping  # optional extra: imported where used
+
+    return _mapping
