@@ -45,8 +45,10 @@ def _metric(draw: Any, index: int) -> dict[str, Any]:
         "description": draw(_text),
         "unit": draw(_unit),
         "bounds": draw(_bounds) if kind == "histogram" else None,
-        "series": [(labels, draw(st.lists(_amount if kind == "counter" else _reading, min_size=1, max_size=3)))
-                   for labels in series],
+        "series": [
+            (labels, draw(st.lists(_amount if kind == "counter" else _reading, min_size=1, max_size=3)))
+            for labels in series
+        ],
     }
 
 
