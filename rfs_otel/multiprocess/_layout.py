@@ -9,7 +9,17 @@ from typing import Any
 from .._model.records import GAUGE_MODES
 from .._model.validation import LabelKey, check_buckets, check_name, check_quantiles
 
-__all__ = ["DOUBLE", "GAUGE_MODES", "Signature", "layout", "signature", "valid_doubles", "valid_meta", "valid_vector", "width_of"]
+__all__ = [
+    "DOUBLE",
+    "GAUGE_MODES",
+    "Signature",
+    "layout",
+    "signature",
+    "valid_doubles",
+    "valid_meta",
+    "valid_vector",
+    "width_of",
+]
 
 DOUBLE = 8
 _KINDS = ("counter", "gauge", "histogram", "summary")
@@ -126,4 +136,4 @@ def valid_doubles(kind: str, width: int, vector: list[float]) -> bool:
     counts = vector[: width - 3]
     if counts and (min(counts) < 0 or not all(map(float.is_integer, counts))):  # NaN and inf are not integers
         return False
-    return all(v == v for v in vector[width - 3 :])
+    return not any(map(math.isnan, vector[width - 3 :]))
