@@ -121,6 +121,12 @@ class Counter(Series):
     def increment(self, amount: float = 1, labels: Labels | None = None) -> None:
         """Add ``amount`` (default 1) (to the child series ``labels`` selects, if given); a negative, NaN,
         infinite or non-number amount raises ValueError."""
+        if amount is ONE and labels is None:  # the common case first: one thread-local += and nothing else
+            try:
+                self._local.cells[self._slot] += 1
+                return
+            except (AttributeError, IndexError):
+                pass
         if labels:
             self.child(labels).increment(amount)
             return

@@ -91,6 +91,7 @@ class FamilyText:
         #: Per series (keyed by its attributes' id, or its label key): [key object, names, union, text, lead, tail].
         self.entries: dict[Any, list[Any]] = {}
         self._union: tuple[str, ...] = ()
+        self._shapes: dict[frozenset[str], frozenset[str]] = {}
 
     def form(self, encoder: Encoder, key: Any) -> tuple[bytes, tuple[str, ...]]:
         """(HELP/TYPE header, sample names) in the format ``encoder`` writes, taken from prometheus_client once."""
@@ -120,7 +121,9 @@ class FamilyText:
     def entry(self, key: Any, attributes: Mapping[str, Any]) -> list[Any]:
         """A new series' entry: its labels rendered for the family's current label names."""
         labels = self._labels(attributes)
-        found = [key, frozenset(labels), (), "", "", ""]
+        shape = frozenset(labels)
+        shape = self._shapes.setdefault(shape, shape)  # one object per set of label names: 8 bytes a series
+        found = [key, shape, (), "", "", ""]
         self._render(found, labels)
         return found
 
@@ -153,6 +156,7 @@ class FamilyText:
         """Forget the entries of removed series once they outnumber the live ones."""
         if len(self.entries) > 2 * live + 64:
             self.entries.clear()
+            self._shapes.clear()
 
     def number_lines(self, name: str, rows: list[list[Any]], values: list[Any], out: list[str]) -> None:
         """``name{labels} value`` per series."""
