@@ -149,6 +149,10 @@ class Counter(Series):
         """The total across all threads."""
         return exportable(sum(self._cells.values(self._slot)))
 
+    def cell(self) -> tuple[SlotStore, int]:
+        """The store and slot this counter records into (a reader sums many counters' slots in one pass)."""
+        return self._cells, self._slot
+
     def activity(self) -> Any:
         """The total: it changes with every non-zero increment."""
         return self.get_value()

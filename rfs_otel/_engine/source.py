@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from .._model.records import Metric, MetricType
+from .cells import counter_totals
 from .family import Family
 from .layout import HistogramSnapshot, histogram_value
 from .series import Summary
@@ -44,7 +45,10 @@ class LocalSource:
 
     @staticmethod
     def values(family: Family) -> list[tuple[dict[str, Any], float]]:
-        return [(s.attributes, s.get_value()) for s in family.exported_series()]  # type: ignore[attr-defined]
+        series = family.exported_series()
+        if family.kind is MetricType.COUNTER:  # summed a thread's list at a time, not a series at a time
+            return list(zip([s.attributes for s in series], counter_totals(series)))
+        return [(s.attributes, s.get_value()) for s in series]  # type: ignore[attr-defined]
 
     @staticmethod
     def distributions(family: Family) -> list[Distribution]:
