@@ -262,7 +262,7 @@ class _Recorder:
                 recorder.done(series, perf_counter() - start, type(exc).__name__, None)
                 raise
             elapsed = perf_counter() - start
-            if isinstance(result, Failure):
+            if result.__class__ is Failure:  # Failure is final
                 recorder.done(series, elapsed, "Failure", None)
                 return result
             timing, calls = series.timing, series.calls

@@ -102,8 +102,8 @@ class FamilyText:
                 probe.add_metric(["x"], buckets=[("+Inf", 1)], sum_value=1)
             else:
                 probe.add_metric(["x"], 1)
-            lines = encoder(_One(probe)).decode().splitlines(keepends=True)
-            header = "".join(line for line in lines if line.startswith("#") and line != "# EOF\n")
+            lines = encoder(_One(probe)).decode().split("\n")[:-1]  # only "\n" ends a line (not U+2028, ...)
+            header = "".join(line + "\n" for line in lines if line.startswith("#") and line != "# EOF")
             names = tuple(line.partition("{")[0] for line in lines if not line.startswith("#"))
             found = self._formats[key] = (header.encode(), names)
         return found
