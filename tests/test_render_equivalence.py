@@ -66,6 +66,17 @@ def _setup(draw: Any) -> dict[str, Any]:
 
 
 def _build(setup: dict[str, Any]) -> tuple[MetricsCollector, PrometheusStorage]:
+    """The setup's metrics recorded (naming advice the random names draw is not logged)."""
+    logger = logging.getLogger("rfs_otel")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        return _record(setup)
+    finally:
+        logger.setLevel(level)
+
+
+def _record(setup: dict[str, Any]) -> tuple[MetricsCollector, PrometheusStorage]:
     storage = PrometheusStorage(scope_labels=setup["scope_labels"], target_info=setup["target_info"], dashboard=False)
     collector = MetricsCollector(storage=storage)
     for metric in setup["metrics"]:
@@ -119,7 +130,6 @@ def _families(parsed: Any) -> dict[str, Any]:
 @given(_setup())
 def test_direct_text_equals_the_otel_exporter(setup: dict[str, Any]) -> None:
     """Text format: the direct renderer's families and lines equal OTel's exporter's for random metrics."""
-    logging.getLogger("rfs_otel").setLevel(logging.ERROR)
     collector, storage = _build(setup)
     try:
         direct = storage.exposition().decode()
@@ -134,7 +144,6 @@ def test_direct_text_equals_the_otel_exporter(setup: dict[str, Any]) -> None:
 @given(_setup())
 def test_direct_openmetrics_equals_the_otel_exporter(setup: dict[str, Any]) -> None:
     """OpenMetrics: the direct renderer's families and lines equal OTel's exporter's for random metrics."""
-    logging.getLogger("rfs_otel").setLevel(logging.ERROR)
     collector, storage = _build(_openmetrics_safe(setup))
     try:
         direct = storage.exposition(OPENMETRICS).decode()
