@@ -4,6 +4,7 @@ path carries (other libraries' instruments, summaries, View-shaped families, mul
 from __future__ import annotations
 
 import gzip
+import threading
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -205,3 +206,39 @@ def test_name_filter_is_answered_by_prometheus_clients_app() -> None:
         ours = _wsgi_body(storage.wsgi_app(), query)
         assert ours == _wsgi_body(prometheus_client.make_wsgi_app(storage.registry), query)
         assert _wsgi_body(storage.wsgi_app(), "") == storage.exposition()
+
+
+def test_counters_recorded_by_live_and_ended_threads_sum_exactly() -> None:
+    """Totals read a thread's cell list at a time: live threads', ended threads' and new series all count."""
+    storage = PrometheusStorage(dashboard=False)
+    with MetricsCollector(storage=storage) as collector:
+        first = collector.counter("work_total", labels={"kind": "a"})
+        release = threading.Event()
+        recorded = threading.Barrier(3, timeout=10)
+
+        def live() -> None:
+            first.increment(2)
+            collector.counter("work_total", labels={"kind": "b"}).increment(5)  # a slot this list did not have
+            recorded.wait()
+            release.wait(10)
+
+        def ended() -> None:
+            first.increment(0.5)
+
+        done = threading.Thread(target=ended)
+        done.start()
+        done.join(10)
+        threads = [threading.Thread(target=live) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        recorded.wait()
+        first.increment()
+        try:
+            text = storage.exposition().decode()
+            _same(storage)
+        finally:
+            release.set()
+            for thread in threads:
+                thread.join(10)
+    values = {s.labels["kind"]: s.value for f in parse_text(text) if f.name == "work" for s in f.samples}
+    assert values == {"a": 5.5, "b": 10.0}

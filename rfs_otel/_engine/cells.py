@@ -145,7 +145,10 @@ class ThreadCells:
 
 def counter_totals(series: list[Any]) -> list[float | int]:
     """``get_value()`` of many counters; those of one ``ThreadCells`` are read in one pass per thread's list."""
-    refs = [s.cell() for s in series]
+    try:
+        refs = [s.cell() for s in series]
+    except AttributeError:  # another backend's series (multiprocess): read one at a time
+        return [s.get_value() for s in series]
     store = refs[0][0] if refs else None
     if not isinstance(store, ThreadCells) or any(ref[0] is not store for ref in refs):
         return [s.get_value() for s in series]
