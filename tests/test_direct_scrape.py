@@ -242,3 +242,27 @@ def test_counters_recorded_by_live_and_ended_threads_sum_exactly() -> None:
                 thread.join(10)
     values = {s.labels["kind"]: s.value for f in parse_text(text) if f.name == "work" for s in f.samples}
     assert values == {"a": 5.5, "b": 10.0}
+
+
+@pytest.mark.parametrize(
+    "accept",
+    [
+        "",
+        "text/plain;version=0.0.4",
+        "text/plain;version=1.0.0;escaping=allow-utf-8",
+        "text/plain;version=1.0.0;escaping=dots",
+        "application/openmetrics-text",
+        "application/openmetrics-text;version=1.0.0;escaping=underscores",
+        "application/openmetrics-text;version=1.0.0;escaping=values",
+    ],
+)
+def test_every_negotiated_format_equals_prometheus_clients_encoder(accept: str) -> None:
+    """Whatever the Accept header negotiates, the body has the lines prometheus_client's encoder writes for it."""
+    storage = PrometheusStorage(dashboard=False)
+    with MetricsCollector(storage=storage) as collector:
+        _busy(collector)
+        collector.counter("dotted.name_total", labels={"http.route": "/a"}).increment()
+        encoder, _ = prometheus_client.exposition.choose_encoder(accept)
+        direct = storage.exposition(accept).decode()
+        otel = encoder(storage.registry).decode()
+    assert sorted(direct.splitlines()) == sorted(otel.splitlines())
