@@ -1,10 +1,10 @@
 """The one module that builds OpenTelemetry SDK objects: provider, meter, readers, views, and the bridge.
 
-The bridge plays the OTel specification's *MetricProducer*: it wraps each reader's collect callback and appends
-the facade's state — genuine ``Sum``/``Gauge``/``Histogram`` metrics of OTel data points — to what the SDK
-collected, applying matching Views (name, description, attribute keys, bucket boundaries, drop) itself. Nothing is
-kept per series inside the SDK, so the facade's series state is the only copy (memory below the raw SDK's) and the
-facade's series limit is the only one that folds.
+The bridge plays the OTel specification's *MetricProducer*: it wraps each reader's collect callback
+and appends the facade's state — genuine ``Sum``/``Gauge``/``Histogram`` metrics of OTel data points —
+to what the SDK collected, applying matching Views (name, description, attribute keys, bucket
+boundaries, drop) itself. Nothing is kept per series inside the SDK, so the facade's series state is
+the only copy (memory below the raw SDK's) and the facade's series limit is the only one that folds.
 """
 
 from __future__ import annotations
@@ -45,12 +45,21 @@ from .._util.fork import Reinitialisable, after_fork_in_child, at_exit, reinit
 from . import compat
 from . import views as _views
 from .compat import PROBES
+from .direct_state import DirectState
 from .points import Stream, filtered, number_data, quantile_metrics
 from .readers import in_memory_reader, periodic_reader, prometheus_reader
 from .resource import with_shared_instance_id
 from .views import SCOPE, Target
 
-__all__ = ["SCOPE", "LocalSource", "SdkBridge", "Source", "in_memory_reader", "periodic_reader", "prometheus_reader"]
+__all__ = [
+    "SCOPE",
+    "LocalSource",
+    "SdkBridge",
+    "Source",
+    "in_memory_reader",
+    "periodic_reader",
+    "prometheus_reader",
+]
 
 
 class SdkBridge:
@@ -76,7 +85,7 @@ class SdkBridge:
         #: The collector shutting this bridge down at exit, if any (weak: the bridge must not keep it alive).
         self.owner: weakref.ref[Any] | None = None
         self._collecting = threading.RLock()
-        self._local = threading.local()  # this thread's collection depth and the families a direct scrape renders
+        self.direct = DirectState(self, readers, self._families)  # what a direct Prometheus scrape needs
         #: Where exported values come from: this process's series, or (multiprocess) every worker's.
         self.source: Source = source or LocalSource()
         self._explicit_resource = resource is not None
@@ -108,8 +117,6 @@ class SdkBridge:
         self._bridged = list(dict.fromkeys(bridged))
         self._targets = [Target(self.provider)]
         self._hook(self._targets[0])
-        for reader in readers:  # a Prometheus reader that renders plain families itself (prom_direct)
-            getattr(reader, "bind_bridge", lambda _: None)(self)
         if not self.owns_provider:
             for reader in readers:  # through the hooked consumer: these readers get the bridge too
                 self.provider.add_metric_reader(reader)
@@ -199,40 +206,19 @@ class SdkBridge:
     @contextlib.contextmanager
     def collecting(self) -> Iterator[Source]:
         """One collection: ended threads folded, the source prepared, and other collections kept out meanwhile."""
-        if getattr(self._local, "depth", 0):  # nested in this thread's collection: already prepared
-            yield self.source
-            return
-        self._reap()
-        with self._collecting:
-            self.source.begin()
-            self._local.depth = 1
-            try:
-                yield self.source
-            finally:
-                self._local.depth = 0
-
-    def families(self) -> list[Family]:
-        """The registered families, in registration order."""
-        with self._lock:
-            return list(self._families)
-
-    @contextlib.contextmanager
-    def excluding(self, families: Sequence[Family]) -> Iterator[None]:
-        """Within: this thread's collections leave ``families`` out (a direct scrape renders them itself)."""
-        self._local.skip = {id(family) for family in families}
-        try:
-            yield
-        finally:
-            self._local.skip = set()
+        with self.direct.collection(self._reap, self._collecting, self.source) as source:
+            yield source
 
     def records(self, timestamp: float) -> list[Record]:
         """One ``Metric`` record per series of the exported families, read as a collection would read them."""
         with self.collecting() as source:
-            return records(source, self.families(), timestamp)
+            with self._lock:
+                families = list(self._families)
+            return records(source, families, timestamp)
 
     def _merge(self, data: MetricsData | None, reader: MetricReader, target: Target) -> MetricsData | None:
         produced = self.produce(reader, target)
-        if not produced and not getattr(self._local, "skip", None):  # skipped ones still count (target_info)
+        if not produced and not self.direct.skipping():  # families a direct scrape renders still count
             return data
         if data is None or not data.resource_metrics:
             resource = self._pinned if self._pinned is not None and target is self._targets[0] else target.resource
@@ -256,9 +242,8 @@ class SdkBridge:
         now = time.time_ns()
         out: list[Metric] = []
         target = target or self._targets[0]
-        skip = getattr(self._local, "skip", None) if target is self._targets[0] else None
         with self._lock:
-            families = [f for f in self._families if id(f) not in skip] if skip else list(self._families)
+            families = self.direct.kept(self._families) if target is self._targets[0] else list(self._families)
         for family in families:
             streams = target.streams_of(family)
             if family.kind in (MetricType.COUNTER, MetricType.GAUGE):

@@ -8,7 +8,7 @@ out, rendered by ``prom_text`` as that path would have rendered them. Both parts
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
@@ -19,6 +19,7 @@ from prometheus_client.openmetrics import exposition as openmetrics
 from .._engine.family import Family
 from .._engine.source import Source
 from .._model.records import MetricType
+from .direct_state import DirectState
 from .points import Stream
 from .prom_text import Encoder, FamilyText, scope_labels
 from .views import SCOPE
@@ -33,13 +34,12 @@ _CHUNK = 4096  # lines joined and encoded at a time: the text never exists twice
 class Producer(Protocol):
     """What the reader needs from the bridge (``SdkBridge``), which it must not import."""
 
+    direct: DirectState
+
     def collecting(self) -> contextlib.AbstractContextManager[Source]: ...
 
-    def families(self) -> list[Family]: ...
-
-    def streams(self, name: str, unit: str, description: str, kind: MetricType) -> tuple[Stream, ...]: ...
-
-    def excluding(self, families: Sequence[Family]) -> contextlib.AbstractContextManager[None]: ...
+    def streams(self, name: str, unit: str, description: str, kind: MetricType, **scope: Any) -> tuple[Stream, ...]:
+        """The streams the provider's Views make of a family (``scope=``: a meter's, where families have one)."""
 
 
 def encoder_for(accept: str) -> tuple[Encoder, str]:
@@ -50,8 +50,23 @@ def encoder_for(accept: str) -> tuple[Encoder, str]:
 
 def _as_is(producer: Producer, family: Family) -> bool:
     """Whether the provider's Views leave ``family`` one stream as it is (so it can be rendered directly)."""
+    if getattr(family, "exponential", None) is not None:  # exponential histograms stay on the OTel path
+        return False
     plain = (Stream(family.name, family.description, None),)
-    return producer.streams(family.name, family.unit, family.description, family.kind) == plain
+    scope = getattr(family, "scope", None)  # a collector.meter(...)'s, where families have scopes
+    extra = {} if scope is None else {"scope": scope}
+    return producer.streams(family.name, family.unit, family.description, family.kind, **extra) == plain
+
+
+def _scope(family: Family) -> InstrumentationScope:
+    """The instrumentation scope ``family`` is exported under: rfs_otel's, or its meter's ``(name, version, url)``."""
+    scope = getattr(family, "scope", None)
+    if scope is None:
+        return SCOPE
+    if isinstance(scope, InstrumentationScope):
+        return scope
+    name, version, schema_url = scope
+    return InstrumentationScope(name, version, schema_url)
 
 
 class _Recording:
@@ -93,14 +108,14 @@ class DirectPrometheusReader(PrometheusMetricReader):
             return encoder(self.registry)
         form = (func, tuple(sorted(keywords.items())))
         with producer.collecting() as source:
-            direct = [f for f in producer.families() if f.kind in _DIRECT and _as_is(producer, f)]
+            direct = [f for f in producer.direct.families() if f.kind in _DIRECT and _as_is(producer, f)]
             names: set[str] = set()
-            with producer.excluding(direct):
+            with producer.direct.excluding(direct):
                 body = encoder(_Recording(self.registry, names))
             texts = [self._text(family) for family in direct]
             if any(text.name in names for text in texts):  # another library's instrument of the same name
                 texts = [text for text in texts if text.name not in names]
-                with producer.excluding([text.family for text in texts]):
+                with producer.direct.excluding([text.family for text in texts]):
                     body = encoder(self.registry)
             chunks = [body[: -len(b"# EOF\n")] if om and body.endswith(b"# EOF\n") else body]
             for text in texts:
@@ -112,10 +127,7 @@ class DirectPrometheusReader(PrometheusMetricReader):
     def _text(self, family: Family) -> FamilyText:
         text = self._texts.get(id(family))
         if text is None or text.family is not family:
-            scope: InstrumentationScope | None = getattr(family, "scope", None)
-            if scope is None:
-                scope = SCOPE
-            labels = scope_labels(scope) if self._scope_labels else {}
+            labels = scope_labels(_scope(family)) if self._scope_labels else {}
             text = self._texts[id(family)] = FamilyText(family, labels)
         return text
 
