@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from .._model.records import Metric, MetricType
-from .cells import counter_totals
 from .family import Family
 from .layout import HistogramSnapshot, histogram_value
 from .series import Summary
@@ -45,6 +44,8 @@ class LocalSource:
 
     @staticmethod
     def values(family: Family) -> list[tuple[dict[str, Any], float]]:
+        from .cells import counter_totals  # cells imports the series this module imports too
+
         series = family.exported_series()
         if family.kind is MetricType.COUNTER:  # summed a thread's list at a time, not a series at a time
             return list(zip([s.attributes for s in series], counter_totals(series)))

@@ -45,7 +45,6 @@ from .._util.fork import Reinitialisable, after_fork_in_child, at_exit, reinit
 from . import compat
 from . import views as _views
 from .compat import PROBES
-from .direct_state import DirectState
 from .points import Stream, filtered, number_data, quantile_metrics
 from .readers import in_memory_reader, periodic_reader, prometheus_reader
 from .resource import with_shared_instance_id
@@ -85,7 +84,9 @@ class SdkBridge:
         #: The collector shutting this bridge down at exit, if any (weak: the bridge must not keep it alive).
         self.owner: weakref.ref[Any] | None = None
         self._collecting = threading.RLock()
-        self.direct = DirectState(self, readers, self._families)  # what a direct Prometheus scrape needs
+        from .direct_state import DirectState  # what a direct Prometheus scrape needs (prom_direct)
+
+        self.direct = DirectState(self, readers, self._families)
         #: Where exported values come from: this process's series, or (multiprocess) every worker's.
         self.source: Source = source or LocalSource()
         self._explicit_resource = resource is not None

@@ -57,7 +57,6 @@ __all__ = [
     "view_description",
     "view_matches",
     "view_name",
-    "prometheus_mapping",
     "wrap_collect",
     "wrap_consumer_collect",
 ]
@@ -270,6 +269,13 @@ def prometheus_registry_lock(reader: MetricReader) -> Reinitialisable | None:
     return lock
 
 
+def prometheus_mapping() -> Any:
+    """OTel's Prometheus exporter's name mapping (``sanitize_full_name``, ``sanitize_attribute``, ``map_unit``)."""
+    from opentelemetry.exporter.prometheus import _mapping  # optional extra: imported where used
+
+    return _mapping
+
+
 def set_exporter_deadline(exporter: Any, seconds: float) -> None:
     """Cap an OTLP exporter's retry budget to ``seconds`` (the gRPC and HTTP exporters keep it in ``_timeout``).
 
@@ -278,10 +284,3 @@ def set_exporter_deadline(exporter: Any, seconds: float) -> None:
     holder = getattr(exporter, "_client", None) if not hasattr(exporter, "_timeout") else exporter
     if holder is not None and isinstance(getattr(holder, "_timeout", None), (int, float)):
         holder._timeout = seconds
-
-
-def prometheus_mapping() -> Any:
-    """OTel's Prometheus exporter's name mapping (``sanitize_full_name``, ``sanitize_attribute``, ``map_unit``)."""
-    from opentelemetry.exporter.prometheus import _mapping  # optional extra: imported where used
-
-    return _mapping

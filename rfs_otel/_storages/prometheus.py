@@ -20,7 +20,6 @@ from .._util.optional import require
 from .._util.redact import basic_auth, guard_logs, redact, split_credentials
 from .._web.app import WebApp, serve, tls_context
 from .._web.dashboard import MetricsDashboard
-from .._web.scrape import metrics_asgi, metrics_wsgi
 from .._web.source import MetricSource
 from .base import MetricsStorage
 
@@ -85,6 +84,8 @@ class PrometheusStorage(MetricsStorage):
         self._tls = context is not None
         self._dashboard_enabled = dashboard
         self.dashboard: MetricsDashboard | None = None
+        from .._web.scrape import metrics_asgi, metrics_wsgi  # the scrape body is the direct reader's
+
         self._web = WebApp(
             metrics_wsgi(self._render, client.make_wsgi_app(self.registry)),
             lambda: metrics_asgi(self._render, lambda: client.make_asgi_app(self.registry)),

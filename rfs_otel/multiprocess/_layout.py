@@ -9,17 +9,7 @@ from typing import Any
 from .._model.records import GAUGE_MODES
 from .._model.validation import LabelKey, check_buckets, check_name, check_quantiles
 
-__all__ = [
-    "DOUBLE",
-    "GAUGE_MODES",
-    "Signature",
-    "layout",
-    "signature",
-    "valid_doubles",
-    "valid_meta",
-    "valid_vector",
-    "width_of",
-]
+__all__ = ["DOUBLE", "GAUGE_MODES", "Signature", "layout", "signature", "valid_meta", "valid_vector", "width_of"]
 
 DOUBLE = 8
 _KINDS = ("counter", "gauge", "histogram", "summary")
