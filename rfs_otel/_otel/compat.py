@@ -269,13 +269,6 @@ def prometheus_registry_lock(reader: MetricReader) -> Reinitialisable | None:
     return lock
 
 
-def prometheus_mapping() -> Any:
-    """OTel's Prometheus exporter's name mapping (``sanitize_full_name``, ``sanitize_attribute``, ``map_unit``)."""
-    from opentelemetry.exporter.prometheus import _mapping  # optional extra: imported where used
-
-    return _mapping
-
-
 def set_exporter_deadline(exporter: Any, seconds: float) -> None:
     """Cap an OTLP exporter's retry budget to ``seconds`` (the gRPC and HTTP exporters keep it in ``_timeout``).
 

@@ -17,8 +17,9 @@ from prometheus_client import utils as _utils
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from .._engine.family import Family
+from .._model.names import map_unit, sanitize_name
 from .._model.records import MetricType
-from . import compat
+from .._model.validation import prometheus_label
 
 __all__ = ["Encoder", "FamilyText", "scope_labels"]
 
@@ -75,15 +76,15 @@ class FamilyText:
     """One facade family's rendering state: its Prometheus name, headers and sample names per format, label texts."""
 
     def __init__(self, family: Family, scope: Mapping[str, Any]) -> None:
-        mapping = compat.prometheus_mapping()
         self.family = family
         self.kind = family.kind
-        self._sanitize: Callable[[str], str] = mapping.sanitize_attribute
+        #: The exporter's ``sanitize_attribute`` for keys the facade accepts (never a leading digit).
+        self._sanitize: Callable[[str], str] = prometheus_label
         self._scope = {self._sanitize(k): _text(v) for k, v in scope.items()}
         self._keys: dict[str, str] = {}
-        unit = mapping.map_unit(family.unit or "")
+        unit = map_unit(family.unit or "")  # the exporter's rules, mirrored in _model.names and tested against it
         self._make: Callable[[], Any] = lambda: _KINDS[family.kind](
-            mapping.sanitize_full_name(family.name), family.description or "", labels=["a"], unit=unit
+            sanitize_name(family.name), family.description or "", labels=["a"], unit=unit
         )
         #: prometheus_client's name of the family (``_total`` stripped from counters, unit suffix added).
         self.name: str = self._make().name
