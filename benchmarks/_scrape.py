@@ -65,7 +65,7 @@ def scrape_row(kind: str, size: int, defaults: bool, settings: Settings, target:
     setting = "default settings (scope labels + target_info)" if defaults else "scope_labels=False, target_info=False"
     return Row(
         f"{count(size)} {kind} series /metrics, {setting}",
-        "PrometheusStorage.exposition(): collect through the OTel reader, write text",
+        "PrometheusStorage.exposition(): collect, render facade series directly (label texts cached), write text",
         "generate_latest(registry), _created off, same labels + target_info"
         if defaults
         else "generate_latest(registry), _created off, same labels",

@@ -56,8 +56,12 @@ def set_default_tracer_provider(provider: trace.TracerProvider | None) -> None:
     _tracer_provider[0] = provider
 
 
+get_current = otel_context.get_current
+
+
 def _suppressed() -> bool:
-    return bool(otel_context.get_value(_SUPPRESS_KEY) or otel_context.get_value(_SUPPRESS_KEY_PLAIN))
+    current = get_current()  # one context lookup for both keys (this runs on every decorated call)
+    return bool(current.get(_SUPPRESS_KEY) or current.get(_SUPPRESS_KEY_PLAIN))
 
 
 @dataclass(frozen=True)
@@ -236,14 +240,37 @@ class _Recorder:
     def wrap_function(self, func: Callable[..., Any]) -> Callable[..., Any]:
         recorder = self
 
+        monitor = self._monitor
+
         @functools.wraps(func)
         def monitored(*args: Any, **kwargs: Any) -> Any:
-            if not (_recording[0] and not _suppressed()):
+            current = get_current()  # _suppressed() inline: this runs on every call
+            if not _recording[0] or current.get(_SUPPRESS_KEY) or current.get(_SUPPRESS_KEY_PLAIN):
                 return func(*args, **kwargs)
-            if recorder._monitor.trace:
+            if monitor.trace:
                 with recorder.tracer().start_as_current_span(recorder._span_name) as span:
                     return recorder._call(func, args, kwargs, span)
-            return recorder._call(func, args, kwargs, None)
+            series = recorder._series
+            if series is None or series.collector is not (monitor.collector or get_metrics_collector()):
+                series = recorder.series()
+            if series.inprogress is not None:
+                return recorder._call(func, args, kwargs, None)
+            start = perf_counter()  # the common case inline: time, observe, count (errors as in _call)
+            try:
+                result = func(*args, **kwargs)
+            except BaseException as exc:
+                recorder.done(series, perf_counter() - start, type(exc).__name__, None)
+                raise
+            elapsed = perf_counter() - start
+            if result.__class__ is Failure:  # Failure is final
+                recorder.done(series, elapsed, "Failure", None)
+                return result
+            timing, calls = series.timing, series.calls
+            if timing is not None:
+                timing.observe(elapsed)
+            if calls is not None:
+                calls.increment()
+            return result
 
         return monitored
 

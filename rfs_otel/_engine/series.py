@@ -122,6 +122,12 @@ class Counter(Series):
     def increment(self, amount: float = 1, labels: Labels | None = None) -> None:
         """Add ``amount`` (default 1) (to the child series ``labels`` selects, if given); a negative, NaN,
         infinite or non-number amount raises ValueError."""
+        if amount is ONE and labels is None:  # the common case first: one thread-local += and nothing else
+            try:
+                self._local.cells[self._slot] += 1
+                return
+            except (AttributeError, IndexError):
+                pass
         if labels:
             self.child(labels).increment(amount)
             return
@@ -143,6 +149,10 @@ class Counter(Series):
     def get_value(self) -> float | int:
         """The total across all threads."""
         return exportable(sum(self._cells.values(self._slot)))
+
+    def cell(self) -> tuple[SlotStore, int]:
+        """The store and slot this counter records into (a reader sums many counters' slots in one pass)."""
+        return self._cells, self._slot
 
     def activity(self) -> Any:
         """The total: it changes with every non-zero increment."""

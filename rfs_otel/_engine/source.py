@@ -46,7 +46,12 @@ class LocalSource:
 
     @staticmethod
     def values(family: Family) -> list[tuple[dict[str, Any], float]]:
-        return [(s.attributes, s.get_value()) for s in family.exported_series()]  # type: ignore[attr-defined]
+        from .cells import counter_totals  # cells imports the series this module imports too
+
+        series = family.exported_series()
+        if family.kind is MetricType.COUNTER:  # summed a thread's list at a time, not a series at a time
+            return list(zip([s.attributes for s in series], counter_totals(series)))
+        return [(s.attributes, s.get_value()) for s in series]  # type: ignore[attr-defined]
 
     @staticmethod
     def distributions(family: Family) -> list[Distribution]:

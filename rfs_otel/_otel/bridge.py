@@ -87,6 +87,9 @@ class SdkBridge:
         #: The collector shutting this bridge down at exit, if any (weak: the bridge must not keep it alive).
         self.owner: weakref.ref[Any] | None = None
         self._collecting = threading.RLock()
+        from .direct_state import DirectState  # what a direct Prometheus scrape needs (prom_direct)
+
+        self.direct = DirectState(self, readers, self._families)
         #: Where exported values come from: this process's series, or (multiprocess) every worker's.
         self.source: Source = source or LocalSource()
         self._explicit_resource = resource is not None
@@ -215,10 +218,8 @@ class SdkBridge:
     @contextlib.contextmanager
     def collecting(self) -> Iterator[Source]:
         """One collection: ended threads folded, the source prepared, and other collections kept out meanwhile."""
-        self._reap()
-        with self._collecting:
-            self.source.begin()
-            yield self.source
+        with self.direct.collection(self._reap, self._collecting, self.source) as source:
+            yield source
 
     def records(self, timestamp: float, totals: bool = False) -> list[Record]:
         """One ``Metric`` record per series of the exported families, read as a collection would read them."""
@@ -229,6 +230,8 @@ class SdkBridge:
 
     def _merge(self, data: MetricsData | None, reader: MetricReader, target: Target) -> MetricsData | None:
         scoped = self.produce_scoped(reader, target)
+        if not scoped and self.direct.skipping():  # families a direct scrape renders still count (target_info)
+            scoped = {SCOPE: []}
         pinned = self._pinned if target is self._targets[0] else None
         return with_scopes(data, scoped, pinned or target.resource, pinned) if scoped else data
 
@@ -245,7 +248,7 @@ class SdkBridge:
         scoped: dict[InstrumentationScope, list[Metric]] = {}
         target = target or self._targets[0]
         with self._lock:
-            families = list(self._families)
+            families = self.direct.kept(self._families) if target is self._targets[0] else list(self._families)
         for family in families:
             out = scoped.setdefault(_views.scope_of(family), [])
             streams = target.streams_of(family)

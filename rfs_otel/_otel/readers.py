@@ -8,7 +8,6 @@ from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     InMemoryMetricReader,
     MetricExporter,
-    MetricReader,
     PeriodicExportingMetricReader,
 )
 from opentelemetry.sdk.metrics.view import Aggregation
@@ -26,13 +25,15 @@ def in_memory_reader(
     return InMemoryMetricReader(preferred_temporality=temporality, preferred_aggregation=aggregation)
 
 
-def prometheus_reader(registry: Any, scope_labels: bool, target_info: bool) -> MetricReader:
-    """OTel's Prometheus reader filling ``registry`` (a prometheus_client CollectorRegistry the storage owns)."""
-    exporter = require("opentelemetry.exporter.prometheus", "prometheus")
-    reader: MetricReader = exporter.PrometheusMetricReader(
-        disable_target_info=not target_info, scope_info_enabled=scope_labels, registry=registry
-    )
-    return reader
+def prometheus_reader(registry: Any, scope_labels: bool, target_info: bool) -> Any:
+    """OTel's Prometheus reader filling ``registry`` (a prometheus_client CollectorRegistry the storage owns).
+
+    It is a ``DirectPrometheusReader``: its ``exposition(encoder)`` renders plain facade families directly.
+    """
+    require("opentelemetry.exporter.prometheus", "prometheus")
+    from .prom_direct import DirectPrometheusReader  # the exporter is an optional extra
+
+    return DirectPrometheusReader(registry, scope_labels, target_info)
 
 
 def periodic_reader(exporter: MetricExporter, interval: float, timeout: float) -> PeriodicExportingMetricReader:

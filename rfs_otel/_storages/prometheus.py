@@ -68,7 +68,7 @@ class PrometheusStorage(MetricsStorage):
         context = None if tls_certfile is None or tls_keyfile is None else tls_context(tls_certfile, tls_keyfile)
         self._client = client
         self.registry = client.CollectorRegistry(auto_describe=True)
-        self._reader: MetricReader = prometheus_reader(self.registry, scope_labels, target_info)
+        self._reader: Any = prometheus_reader(self.registry, scope_labels, target_info)
         self.flush_on_shutdown = push_gateway_url is not None
         self.remote = push_gateway_url is not None
         self._push_url: str | None = None
@@ -86,9 +86,11 @@ class PrometheusStorage(MetricsStorage):
         self._dashboard_enabled = dashboard
         self._dashboard_names = dashboard_names
         self.dashboard: MetricsDashboard | None = None
+        from .._web.scrape import metrics_asgi, metrics_wsgi  # the scrape body is the direct reader's
+
         self._web = WebApp(
-            client.make_wsgi_app(self.registry),
-            lambda: client.make_asgi_app(self.registry),
+            metrics_wsgi(self._render, client.make_wsgi_app(self.registry)),
+            lambda: metrics_asgi(self._render, lambda: client.make_asgi_app(self.registry)),
             lambda: self.dashboard,
             auth=http_auth,
             dashboard_enabled=dashboard,
@@ -172,9 +174,14 @@ class PrometheusStorage(MetricsStorage):
         url = self.url
         return None if url is None or not self._dashboard_enabled else url[: -len("metrics")]
 
-    def exposition(self) -> bytes:
-        """The current Prometheus text exposition (what a scrape would return)."""
-        return bytes(self._client.generate_latest(self.registry))
+    def exposition(self, accept: str = "") -> bytes:
+        """The current exposition (what a scrape with this ``Accept`` header gets; text unless OpenMetrics is asked)."""
+        return self._render(accept)[0]
+
+    def _render(self, accept: str) -> tuple[bytes, str]:
+        """(body, content type) of a scrape: facade families rendered directly, the rest through OTel's exporter."""
+        encoder, content_type = self._client.exposition.choose_encoder(accept)
+        return bytes(self._reader.exposition(encoder)), str(content_type)
 
     def wsgi_app(self) -> Any:
         """A WSGI app serving ``/metrics`` and the dashboard (``/``, ``/api/dashboard``) in an existing service."""

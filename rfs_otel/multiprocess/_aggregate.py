@@ -160,8 +160,18 @@ def _merge(
     sources: list[_Source], winners: dict[str, Signature], problems: Problems, path: Path
 ) -> dict[str, MergedFamily]:
     merged: dict[str, MergedFamily] = {}
+    known: dict[tuple[str, str, int, int | None], MergedFamily | None] = {}
 
     def accepted(meta: dict[str, Any], pid: int | None) -> MergedFamily | None:
+        """The family ``meta``'s values go to (None: a conflicting layout), once per metric, layout and worker."""
+        ident = (meta["n"], meta["k"], id(meta["b"]), pid)  # a metric's series share one bounds tuple
+        try:
+            return known[ident]
+        except KeyError:
+            found = known[ident] = _accept(meta, pid)
+            return found
+
+    def _accept(meta: dict[str, Any], pid: int | None) -> MergedFamily | None:
         name, sig = meta["n"], signature(meta["k"], meta["b"])
         if sig != winners[name]:
             where = f"worker {pid}" if pid is not None else str(path / ARCHIVE)

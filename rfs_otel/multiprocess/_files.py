@@ -22,6 +22,7 @@ from typing import Any
 from ._layout import (
     DOUBLE,
     index,
+    valid_doubles,
     valid_meta,
     valid_vector,
 )
@@ -36,6 +37,8 @@ _MAX_PID = 1 << 22  # Linux's largest pid_max
 #: take ~300 B per series; the archive about as much per folded series): junk never fills the memory.
 MAX_TEXT_BYTES = 256 * 2**20
 #: OS errors that may pass (too many open files, no memory): a dead worker's files are kept, not folded, then.
+#: Per meta file: (the complete lines already parsed, their valid entries, the next line's number).
+_METAS: dict[str, tuple[bytes, list[dict[str, Any]], int]] = {}
 _TRANSIENT = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EAGAIN, errno.EINTR, errno.EIO})
 
 
@@ -149,11 +152,19 @@ class Reader:
         except OSError as exc:
             self._failed(path, pid, exc)
             return []
-        lines = data.split(b"\n")
-        if finished and lines[-1]:
+        end = data.rfind(b"\n") + 1
+        if finished and end < len(data):
             self._unreadable(("meta", path.name, "end"), f"{path} ends in a cut line (truncated); that line is skipped")
-        entries = []
-        for number, line in enumerate(lines[:-1], 1):
+        # Meta files only grow: the lines parsed at an earlier scrape are reused while the file starts with them.
+        seen, entries, first = _METAS.get(str(path), (b"", [], 1))
+        if not data.startswith(seen):
+            seen, entries, first = b"", [], 1
+        entries = list(entries)
+        lines = data[len(seen) : end].split(b"\n")[:-1]
+        if len(_METAS) > 4096:
+            _METAS.clear()
+        _METAS[str(path)] = (data[:end], entries, first + len(lines))
+        for number, line in enumerate(lines, first):
             if not line.strip():
                 continue
             try:
@@ -164,7 +175,7 @@ class Reader:
                 self._unreadable(("meta", path.name, number), f"{path} line {number} is not a metric layout; skipped")
             else:
                 entries.append(meta)
-        return entries
+        return list(entries)
 
     def doubles(self, path: Path, pid: int, limit: int) -> array[float] | None:
         """The first ``limit`` doubles of a file (fewer if it is shorter), or None if it cannot be read."""
@@ -200,10 +211,10 @@ class Reader:
                 start, width = entry["o"], entry["w"]
                 if start + width > len(data):
                     continue  # the thread's file has not grown to this series yet
-                vector = list(data[start : start + width])
+                vector = data[start : start + width].tolist()
                 if entry["k"] != "counter" and not any(vector[: width - 3]):
                     continue  # a thread that never observed this distribution
-                if not valid_vector(entry["k"], width, vector):
+                if not valid_doubles(entry["k"], width, vector):
                     self._unreadable(
                         ("value", path.name, start), f"{path} holds no valid {entry['k']} at offset {start}; skipped"
                     )
@@ -294,6 +305,7 @@ class Reader:
             cells = list(self.directory.glob(f"{pid}-*.cells"))
         except OSError:
             cells = []
+        _METAS.pop(str(self.directory / f"{pid}.meta.jsonl"), None)
         for path in [*cells, self.directory / f"{pid}.gauges", self.directory / f"{pid}.meta.jsonl"]:
             try:
                 path.unlink()

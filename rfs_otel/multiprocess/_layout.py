@@ -157,3 +157,15 @@ def valid_vector(kind: str, width: int, vector: object) -> bool:
     if kind == EXPONENTIAL:
         return valid_expo_vector(width, vector)
     return all(math.isfinite(c) and c >= 0 and c == int(c) for c in vector[: width - 3])
+
+
+def valid_doubles(kind: str, width: int, vector: list[float]) -> bool:
+    """``valid_vector`` for ``width`` values read as doubles (so numbers, of that width), in C-speed steps."""
+    if kind == "counter":
+        return bool(vector[0] >= 0)  # NaN fails too
+    if kind not in ("histogram", "summary"):  # another layout: checked the general way
+        return valid_vector(kind, width, vector)
+    counts = vector[: width - 3]
+    if counts and (min(counts) < 0 or not all(map(float.is_integer, counts))):  # NaN and inf are not integers
+        return False
+    return not any(map(math.isnan, vector[width - 3 :]))

@@ -105,6 +105,15 @@ class SharedSource:
     def values(self, family: Family) -> list[tuple[dict[str, Any], float]]:
         return [(dict(key), vector[0]) for key, vector in self._series(family).items()]
 
+    def keyed_values(self, family: Family) -> list[tuple[LabelKey, float]]:
+        """``values`` keyed by label key (the direct scrape caches each series' label text by it)."""
+        return [(key, vector[0]) for key, vector in self._series(family).items()]
+
+    def keyed_distributions(self, family: Family) -> list[tuple[LabelKey, tuple[list[float], float, None]]]:
+        """(label key, (bucket counts, sum, no exemplars)) per series, for the direct scrape."""
+        width = len(family.bounds) + 1
+        return [(key, (vector[:width], vector[width], None)) for key, vector in self._series(family).items()]
+
     def distributions(self, family: Family) -> list[Distribution]:
         out: list[Distribution] = []
         width = len(family.bounds) + 1

@@ -1,0 +1,171 @@
+"""OTel's Prometheus reader with a direct path: facade counters, gauges and histograms written without OTel points.
+
+A scrape renders what the OTel path (SDK instruments, summaries, families a View reshapes, ``target_info``) makes
+of everything else through OTel's exporter and prometheus_client, then appends the facade families the bridge left
+out, rendered by ``prom_text`` as that path would have rendered them. Both parts come from one collection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from prometheus_client import exposition
+from prometheus_client.openmetrics import exposition as openmetrics
+
+from .._engine.family import Family
+from .._engine.source import Source
+from .._model.records import MetricType
+from .direct_state import DirectState
+from .points import Stream
+from .prom_text import Encoder, FamilyText, scope_labels
+from .views import SCOPE
+
+__all__ = ["DirectPrometheusReader", "encoder_for"]
+
+_DIRECT = (MetricType.COUNTER, MetricType.GAUGE, MetricType.HISTOGRAM)
+_ESCAPINGS = (openmetrics.UNDERSCORES, openmetrics.ALLOWUTF8)
+_CHUNK = 4096  # lines joined and encoded at a time: the text never exists twice in full
+
+
+class Producer(Protocol):
+    """What the reader needs from the bridge (``SdkBridge``), which it must not import."""
+
+    direct: DirectState
+
+    def collecting(self) -> contextlib.AbstractContextManager[Source]: ...
+
+    def streams(self, name: str, unit: str, description: str, kind: MetricType, **scope: Any) -> tuple[Stream, ...]:
+        """The streams the provider's Views make of a family (``scope=``: a meter's, where families have one)."""
+
+
+def encoder_for(accept: str) -> tuple[Encoder, str]:
+    """prometheus_client's encoder and content type for an ``Accept`` header (text unless OpenMetrics is asked)."""
+    encoder, content_type = exposition.choose_encoder(accept)
+    return encoder, content_type
+
+
+def _as_is(producer: Producer, family: Family) -> bool:
+    """Whether the provider's Views leave ``family`` one stream as it is (so it can be rendered directly)."""
+    if getattr(family, "exponential", None) is not None:  # exponential histograms stay on the OTel path
+        return False
+    plain = (Stream(family.name, family.description, None),)
+    scope = getattr(family, "scope", None)  # a collector.meter(...)'s, where families have scopes
+    extra = {} if scope is None else {"scope": scope}
+    return producer.streams(family.name, family.unit, family.description, family.kind, **extra) == plain
+
+
+def _scope(family: Family) -> InstrumentationScope:
+    """The instrumentation scope ``family`` is exported under: rfs_otel's, or its meter's ``(name, version, url)``."""
+    scope = getattr(family, "scope", None)
+    if scope is None:
+        return SCOPE
+    if isinstance(scope, InstrumentationScope):
+        return scope
+    name, version, schema_url = scope
+    return InstrumentationScope(name, version, schema_url)
+
+
+class _Recording:
+    """The storage's registry as an encoder reads it, noting the names of the families it yields."""
+
+    def __init__(self, registry: Any, names: set[str]) -> None:
+        self._registry = registry
+        self._names = names
+
+    def collect(self) -> Iterator[Any]:
+        for metric in self._registry.collect():
+            self._names.add(metric.name)
+            yield metric
+
+
+class DirectPrometheusReader(PrometheusMetricReader):
+    """``PrometheusMetricReader`` whose scrape renders the bridge's plain families directly."""
+
+    def __init__(self, registry: Any, scope_labels: bool, target_info: bool) -> None:
+        super().__init__(disable_target_info=not target_info, scope_info_enabled=scope_labels, registry=registry)
+        self.registry = registry
+        self._scope_labels = scope_labels
+        self._producer: Producer | None = None
+        self._texts: dict[int, FamilyText] = {}
+
+    def bind_bridge(self, producer: Producer) -> None:
+        """Called by the bridge feeding this reader: its families can then be rendered directly."""
+        self._producer = producer
+
+    def exposition(self, encoder: Encoder = exposition.generate_latest) -> bytes:
+        """The scrape body ``encoder``'s format would give, facade families rendered directly where they can be."""
+        producer = self._producer
+        func = getattr(encoder, "func", encoder)
+        keywords = getattr(encoder, "keywords", {})
+        om = func is openmetrics.generate_latest
+        if producer is None or keywords.get("escaping", openmetrics.UNDERSCORES) not in _ESCAPINGS:
+            return encoder(self.registry)
+        if not (om or func is exposition.generate_latest):
+            return encoder(self.registry)
+        form = (func, tuple(sorted(keywords.items())))
+        with producer.collecting() as source:
+            direct = [f for f in producer.direct.families() if f.kind in _DIRECT and _as_is(producer, f)]
+            names: set[str] = set()
+            with producer.direct.excluding(direct):
+                body = encoder(_Recording(self.registry, names))
+            texts = [self._text(family) for family in direct]
+            if any(text.name in names for text in texts):  # another library's instrument of the same name
+                texts = [text for text in texts if text.name not in names]
+                with producer.direct.excluding([text.family for text in texts]):
+                    body = encoder(self.registry)
+            chunks = [body[: -len(b"# EOF\n")] if om and body.endswith(b"# EOF\n") else body]
+            for text in texts:
+                self._render(text, source, encoder, form, om, chunks)
+        if om:
+            chunks.append(b"# EOF\n")
+        return b"".join(chunks)
+
+    def _text(self, family: Family) -> FamilyText:
+        text = self._texts.get(id(family))
+        if text is None or text.family is not family:
+            labels = scope_labels(_scope(family)) if self._scope_labels else {}
+            text = self._texts[id(family)] = FamilyText(family, labels)
+        return text
+
+    def _render(
+        self, text: FamilyText, source: Source, encoder: Encoder, form: Any, om: bool, chunks: list[bytes]
+    ) -> None:
+        header, names = text.form(encoder, form)
+        family = text.family
+        keyed = getattr(source, "keyed_values", None)
+        histogram = family.kind is MetricType.HISTOGRAM
+        values: list[Any]
+        if histogram:
+            keyed = getattr(source, "keyed_distributions", None)
+            if keyed is not None:
+                pairs = keyed(family)
+            else:
+                pairs = [(a, (snap.counts, snap.sum, marks)) for a, snap, marks in source.distributions(family)]
+        else:
+            pairs = keyed(family) if keyed is not None else source.values(family)
+        by_id = keyed is None
+        entries = text.entries
+        rows: list[list[Any]] = []
+        shapes: set[frozenset[str]] = set()
+        for key, _ in pairs:
+            found = entries.get(id(key) if by_id else key)
+            if found is None or (by_id and found[0] is not key):
+                found = entries[id(key) if by_id else key] = text.entry(key, dict(key) if not by_id else key)
+            rows.append(found)
+            shapes.add(found[1])
+        text.settle(shapes, rows)
+        text.prune(len(rows))
+        values = [value for _, value in pairs]
+        chunks.append(header)
+        for start in range(0, len(rows), _CHUNK):
+            out: list[str] = []
+            part, vals = rows[start : start + _CHUNK], values[start : start + _CHUNK]
+            if histogram:
+                text.histogram_lines(names, part, vals, out, om)
+            else:
+                text.number_lines(names[0], part, vals, out)
+            chunks.append("".join(out).encode())

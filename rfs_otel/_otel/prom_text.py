@@ -1,0 +1,194 @@
+"""Prometheus text and OpenMetrics lines of facade families, written straight from their values.
+
+The lines are exactly what OpenTelemetry's Prometheus exporter and prometheus_client's writers make of the same data
+(names, unit suffixes, HELP/TYPE, sanitised and escaped labels, scope labels, ``le``, values): the header and the
+sample names come from prometheus_client itself, once per family and format; each series' label text is rendered
+once and reused until the family's set of label names changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from json import dumps
+from typing import Any
+
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from prometheus_client import utils as _utils
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+from .._engine.family import Family
+from .._model.names import map_unit, sanitize_name
+from .._model.records import MetricType
+from .._model.validation import prometheus_label
+
+__all__ = ["Encoder", "FamilyText", "scope_labels"]
+
+_go: Callable[[Any], str] = _utils.floatToGoString
+
+#: A prometheus_client encoder (``generate_latest`` of either format, possibly a ``functools.partial``).
+Encoder = Callable[[Any], bytes]
+
+_KINDS: dict[MetricType, Any] = {
+    MetricType.COUNTER: CounterMetricFamily,
+    MetricType.GAUGE: GaugeMetricFamily,
+    MetricType.HISTOGRAM: HistogramMetricFamily,
+}
+
+
+class _One:
+    """A registry of one prometheus_client family (what an encoder reads)."""
+
+    def __init__(self, metric: Any) -> None:
+        self._metric = metric
+
+    def collect(self) -> list[Any]:
+        return [self._metric]
+
+
+def _text(value: Any) -> str:
+    """An attribute value as OTel's exporter writes a label value (non-strings as JSON)."""
+    return value if value.__class__ is str else dumps(value, default=str)
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
+def fmt(value: Any) -> str:
+    """A sample value as prometheus_client writes it (``floatToGoString``), small ints without the call."""
+    if value.__class__ is int and 0 <= value < 1_000_000:
+        return f"{value}.0"
+    return _go(value)
+
+
+def scope_labels(scope: InstrumentationScope) -> dict[str, str]:
+    """The ``otel_scope_*`` labels OTel's exporter puts on every point of ``scope``."""
+    out: dict[str, Any] = {}
+    for key, value in (scope.attributes or {}).items():
+        out["otel_scope_" + key] = value
+    out["otel_scope_name"] = scope.name or ""
+    out["otel_scope_version"] = scope.version or ""
+    out["otel_scope_schema_url"] = scope.schema_url or ""
+    return out
+
+
+class FamilyText:
+    """One facade family's rendering state: its Prometheus name, headers and sample names per format, label texts."""
+
+    def __init__(self, family: Family, scope: Mapping[str, Any]) -> None:
+        self.family = family
+        self.kind = family.kind
+        #: The exporter's ``sanitize_attribute`` for keys the facade accepts (never a leading digit).
+        self._sanitize: Callable[[str], str] = prometheus_label
+        self._scope = {self._sanitize(k): _text(v) for k, v in scope.items()}
+        self._keys: dict[str, str] = {}
+        unit = map_unit(family.unit or "")  # the exporter's rules, mirrored in _model.names and tested against it
+        self._make: Callable[[], Any] = lambda: _KINDS[family.kind](
+            sanitize_name(family.name), family.description or "", labels=["a"], unit=unit
+        )
+        #: prometheus_client's name of the family (``_total`` stripped from counters, unit suffix added).
+        self.name: str = self._make().name
+        self._formats: dict[Any, tuple[bytes, tuple[str, ...]]] = {}
+        #: Per series (keyed by its attributes' id, or its label key): [key object, names, union, text, lead, tail].
+        self.entries: dict[Any, list[Any]] = {}
+        self._union: tuple[str, ...] = ()
+        self._shapes: dict[frozenset[str], frozenset[str]] = {}
+
+    def form(self, encoder: Encoder, key: Any) -> tuple[bytes, tuple[str, ...]]:
+        """(HELP/TYPE header, sample names) in the format ``encoder`` writes, taken from prometheus_client once."""
+        found = self._formats.get(key)
+        if found is None:
+            probe = self._make()
+            if self.kind is MetricType.HISTOGRAM:
+                probe.add_metric(["x"], buckets=[("+Inf", 1)], sum_value=1)
+            else:
+                probe.add_metric(["x"], 1)
+            lines = encoder(_One(probe)).decode().split("\n")[:-1]  # only "\n" ends a line (not U+2028, ...)
+            header = "".join(line + "\n" for line in lines if line.startswith("#") and line != "# EOF")
+            names = tuple(line.partition("{")[0] for line in lines if not line.startswith("#"))
+            found = self._formats[key] = (header.encode(), names)
+        return found
+
+    def _labels(self, attributes: Mapping[str, Any]) -> dict[str, str]:
+        out = dict(self._scope)
+        keys = self._keys
+        for key, value in attributes.items():
+            name = keys.get(key)
+            if name is None:
+                name = keys[key] = self._sanitize(key)
+            out[name] = _text(value)
+        return out
+
+    def entry(self, key: Any, attributes: Mapping[str, Any]) -> list[Any]:
+        """A new series' entry: its labels rendered for the family's current label names."""
+        labels = self._labels(attributes)
+        shape = frozenset(labels)
+        shape = self._shapes.setdefault(shape, shape)  # one object per set of label names: 8 bytes a series
+        found = [key, shape, (), "", "", ""]
+        self._render(found, labels)
+        return found
+
+    def _render(self, found: list[Any], labels: Mapping[str, str] | None = None) -> None:
+        if labels is None:
+            key = found[0]
+            labels = self._labels(dict(key) if isinstance(key, tuple) else key)
+        union = self._union
+        pairs = [(k, _escape(labels.get(k, ""))) for k in union]
+        found[2] = union
+        found[3] = ",".join(f'{k}="{v}"' for k, v in pairs)
+        if self.kind is MetricType.HISTOGRAM:
+            found[4] = "".join(f'{k}="{v}",' for k, v in pairs if k < "le")
+            found[5] = "".join(f',{k}="{v}"' for k, v in pairs if k > "le")
+
+    def settle(self, shapes: set[frozenset[str]], rows: list[list[Any]]) -> None:
+        """Re-render the rows whose labels were rendered for another set of label names than this scrape's."""
+        names: set[str] = set()
+        for shape in shapes:
+            names |= shape
+        if self.kind is MetricType.HISTOGRAM:
+            names.discard("le")
+        union = tuple(sorted(names))
+        self._union = union
+        for found in rows:
+            if found[2] != union:
+                self._render(found)
+
+    def prune(self, live: int) -> None:
+        """Forget the entries of removed series once they outnumber the live ones."""
+        if len(self.entries) > 2 * live + 64:
+            self.entries.clear()
+            self._shapes.clear()
+
+    def number_lines(self, name: str, rows: list[list[Any]], values: list[Any], out: list[str]) -> None:
+        """``name{labels} value`` per series."""
+        for found, value in zip(rows, values):
+            text = found[3]
+            out.append(f"{name}{{{text}}} {fmt(value)}\n" if text else f"{name} {fmt(value)}\n")
+
+    def histogram_lines(
+        self,
+        names: tuple[str, ...],
+        rows: list[list[Any]],
+        values: list[tuple[list[Any], Any, Any]],
+        out: list[str],
+        exemplars: bool,
+    ) -> None:
+        """Cumulative ``_bucket`` lines (``le`` in label order), ``_count`` and ``_sum`` per series."""
+        bucket, count_name, sum_name = names
+        bounds = [f"{b}" for b in self.family.bounds] + ["+Inf"]
+        negative = float(bounds[0]) < 0
+        for found, (counts, total, marks) in zip(rows, values):
+            lead, tail, text = found[4], found[5], found[3]
+            cumulative = 0
+            for i, (le, c) in enumerate(zip(bounds, counts)):
+                cumulative += int(c)
+                line = f'{bucket}{{{lead}le="{le}"{tail}}} {fmt(cumulative)}'
+                if exemplars and marks and i in marks:
+                    value, at, trace_id, span_id = marks[i]
+                    line += f' # {{span_id="{span_id:016x}",trace_id="{trace_id:032x}"}} {fmt(value)} {at / 1e9!r}'
+                out.append(line + "\n")
+            if negative:  # prometheus_client writes no _count/_sum when the first bound is below zero
+                continue
+            labels = f"{{{text}}}" if text else ""
+            out.append(f"{count_name}{labels} {fmt(cumulative)}\n")
+            out.append(f"{sum_name}{labels} {fmt(total)}\n")
