@@ -207,3 +207,22 @@ def test_delta_preference_keeps_counters_on_the_otel_path(
         assert [p.as_int for p in metrics["depth"].gauge.data_points] == [4]
     finally:
         collector.shutdown()
+
+
+def test_multiprocess_directory_shares_resource_and_sums(receiver: tuple[str, Received], tmp_path: Any) -> None:
+    """Multiprocess mode: the direct request equals the OTel path's (shared ``service.instance.id``, merged files)."""
+    url, received = receiver
+    storage = OTLPStorage(endpoint=url, protocol="http/protobuf", timeout=10)
+    collector = MetricsCollector(storage=storage, multiprocess_dir=tmp_path)
+    try:
+        collector.counter("jobs_total", labels={"queue": "mail"}).increment(2)
+        collector.gauge("depth").set(1.5)
+        collector.histogram("latency_seconds", buckets=[0.1, 1.0], labels={"b": "2", "a": "1"}).observe(0.5)
+        direct, otel = _both(collector, storage, received)
+        assert direct == otel
+        resource = {kv.key: kv.value.string_value for kv in direct.resource_metrics[0].resource.attributes}
+        assert resource["service.instance.id"]
+        points = [m for sm in direct.resource_metrics[0].scope_metrics for m in sm.metrics]
+        assert {m.name for m in points} == {"jobs_total", "depth", "latency_seconds"}
+    finally:
+        collector.shutdown()

@@ -14,7 +14,8 @@ from typing import Any
 
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 from opentelemetry.proto.metrics.v1 import metrics_pb2
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricsData
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, Metric, MetricsData
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from .._engine.family import Family
 from .._model.records import MetricType
@@ -111,7 +112,7 @@ class DirectOTLPReader(InMemoryMetricReader):
                 return None
             now = time.time_ns()
             by_scope: dict[tuple[str, str, str], list[bytes]] = {}
-            scopes = {}
+            scopes: dict[InstrumentationScope, list[Metric]] = {}
             points = 0
             for family in direct:
                 wire = self._wires.get(id(family))

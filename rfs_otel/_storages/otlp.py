@@ -333,13 +333,8 @@ class OTLPStorage(MetricsStorage):
             if self._closed:
                 return Failure(f"OTLP storage for {self.endpoint_for_display} is shut down")
             try:
-                if isinstance(self._reader, DirectOTLPReader) and self._exporter.refused is None:
-                    request = self._reader.encoded()
-                    sent = request is not None and self._exporter.export_encoded(request, seconds * 1000)
-                else:
-                    sent = False
-                if sent:
-                    pass
+                if self._send_direct(seconds):
+                    pass  # facade families encoded directly (otlp_direct), the rest by OTel's encoder
                 elif self.interval is None:
                     data = self._reader.get_metrics_data()  # type: ignore[attr-defined]
                     if data is None:
@@ -361,6 +356,13 @@ class OTLPStorage(MetricsStorage):
                 f"(deadline {seconds:g} s): {cause or self._silent_failure()}"
             )
         return Success(points)
+
+    def _send_direct(self, seconds: float) -> bool:
+        """Export one collection through the direct encoder; False when it does not apply (then the OTel path)."""
+        if not isinstance(self._reader, DirectOTLPReader) or self._exporter.refused is not None:
+            return False
+        request = self._reader.encoded()
+        return request is not None and self._exporter.export_encoded(request, seconds * 1000)
 
     def _silent_failure(self) -> str:
         """What to say when the exporter failed without a word (gRPC does so when TLS settings do not match)."""
