@@ -12,8 +12,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
-from opentelemetry.proto.metrics.v1 import metrics_pb2
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, Metric, MetricsData
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
@@ -126,11 +124,15 @@ class DirectOTLPReader(InMemoryMetricReader):
                     delimited(b"\x12", metric)
                 )  # ScopeMetrics.metrics
         data = with_scopes(data, scopes, data.resource_metrics[0].resource, None)  # the scopes the families need
+        from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics  # the otlp extra
+
         return EncodedRequest(_merged(encode_metrics(data), by_scope), data, points)
 
 
 def _merged(request: Any, by_scope: dict[tuple[str, str, str], list[bytes]]) -> bytes:
     """``request`` serialized with ``by_scope``'s metric bytes added to its first resource's scopes of that key."""
+    from opentelemetry.proto.metrics.v1 import metrics_pb2  # the otlp extra, as the exporter using this is
+
     first, *rest = request.resource_metrics
     head = metrics_pb2.ResourceMetrics()
     head.CopyFrom(first)
