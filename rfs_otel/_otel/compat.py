@@ -7,6 +7,7 @@ release renames one, importing rfs_otel fails here with the installed version na
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -56,6 +57,7 @@ __all__ = [
     "reader_exporter",
     "reinit_sdk_locks",
     "remove_reader",
+    "send_encoded",
     "set_exporter_deadline",
     "view_aggregation",
     "view_attribute_keys",
@@ -133,6 +135,11 @@ check_sdk()
 # -- provider and readers ---------------------------------------------------------------------
 
 
+def provider_views(provider: MeterProvider) -> tuple[View, ...]:
+    """The Views a MeterProvider was configured with."""
+    return tuple(provider._sdk_config.views)
+
+
 def provider_resource(provider: MeterProvider) -> Resource:
     """The Resource a MeterProvider was configured with."""
     resource: Resource = provider._sdk_config.resource
@@ -143,11 +150,6 @@ def provider_readers(provider: MeterProvider) -> list[MetricReader]:
     """The readers already registered on ``provider`` (a service's own)."""
     consumer = getattr(provider, "_measurement_consumer", None)
     return list(getattr(consumer, "_reader_storages", ()))
-
-
-def provider_views(provider: MeterProvider) -> tuple[View, ...]:
-    """The Views a MeterProvider was configured with."""
-    return tuple(provider._sdk_config.views)
 
 
 def detach_reader(provider: MeterProvider, reader: MetricReader) -> None:
@@ -162,28 +164,21 @@ def detach_reader(provider: MeterProvider, reader: MetricReader) -> None:
 
 def reader_exporter(reader: MetricReader) -> MetricExporter | None:
     """The exporter a periodic reader pushes to (None for other readers)."""
-    if isinstance(reader, PeriodicExportingMetricReader):
-        exporter: MetricExporter = reader._exporter
-        return exporter
-    return None
+    exporter: MetricExporter | None = reader._exporter if isinstance(reader, PeriodicExportingMetricReader) else None
+    return exporter
 
 
 def wrap_consumer_collect(provider: MeterProvider, wrap: Callable[[Collect], Collect]) -> None:
-    """Make every reader added to ``provider`` from now on collect through ``wrap(callback)``.
-
-    ``MeterProvider.add_metric_reader`` hands a new reader its measurement consumer's ``collect``; an instance
-    attribute shadowing that method is what it hands from then on.
-    """
+    """Make every reader added to ``provider`` from now on collect through ``wrap(callback)`` (an instance
+    attribute shadowing the consumer's ``collect`` is what ``add_metric_reader`` hands out from then on)."""
     consumer = provider._measurement_consumer
     consumer.collect = wrap(consumer.collect)  # type: ignore[method-assign]
 
 
 def remove_reader(provider: MeterProvider, reader: MetricReader) -> None:
     """Detach ``reader`` from ``provider`` (there is no public way); a reader not attached is ignored."""
-    try:
+    with contextlib.suppress(KeyError):
         provider._measurement_consumer.remove_metric_reader(reader)
-    except KeyError:
-        pass
 
 
 def wrap_collect(reader: MetricReader, wrap: Callable[[Collect], Collect]) -> None:
@@ -286,11 +281,16 @@ def prometheus_registry_lock(reader: MetricReader) -> Reinitialisable | None:
     return lock
 
 
-def set_exporter_deadline(exporter: Any, seconds: float) -> None:
-    """Cap an OTLP exporter's retry budget to ``seconds`` (the gRPC and HTTP exporters keep it in ``_timeout``).
+def send_encoded(exporter: Any, request: Any) -> Any:
+    """Send ``request`` (an encoded OTLP request) through an HTTP exporter's one-batch path; None: it has none."""
+    send = getattr(exporter, "_export_batch", None)  # the exporters are optional: checked where used
+    if send is None or getattr(exporter, "_max_export_batch_size", None) or getattr(exporter, "_shutdown", True):
+        return None
+    return send(request)
 
-    The exporters are an optional extra, so this is checked where used: an exporter without it is left as is.
-    """
+
+def set_exporter_deadline(exporter: Any, seconds: float) -> None:
+    """Cap an OTLP exporter's retry budget (``_timeout``); an exporter without one (optional extra) is left as is."""
     holder = getattr(exporter, "_client", None) if not hasattr(exporter, "_timeout") else exporter
     if holder is not None and isinstance(getattr(holder, "_timeout", None), (int, float)):
         holder._timeout = seconds

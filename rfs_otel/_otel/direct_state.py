@@ -14,8 +14,19 @@ from typing import Any
 
 from .._engine.family import Family
 from .._engine.source import Source
+from .points import Stream
 
-__all__ = ["DirectState"]
+__all__ = ["DirectState", "as_is"]
+
+
+def as_is(producer: Any, family: Family) -> bool:
+    """Whether the provider's Views leave ``family`` one stream as it is (so it can be rendered directly)."""
+    if getattr(family, "exponential", None) is not None:  # exponential histograms stay on the OTel path
+        return False
+    plain = (Stream(family.name, family.description, None),)
+    scope = getattr(family, "scope", None)  # a collector.meter(...)'s, where families have scopes
+    extra = {} if scope is None else {"scope": scope}
+    return bool(producer.streams(family.name, family.unit, family.description, family.kind, **extra) == plain)
 
 
 class DirectState:

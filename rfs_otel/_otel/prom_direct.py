@@ -19,7 +19,7 @@ from prometheus_client.openmetrics import exposition as openmetrics
 from .._engine.family import Family
 from .._engine.source import Source
 from .._model.records import MetricType
-from .direct_state import DirectState
+from .direct_state import DirectState, as_is
 from .points import Stream
 from .prom_text import Encoder, FamilyText, scope_labels
 from .views import SCOPE
@@ -46,16 +46,6 @@ def encoder_for(accept: str) -> tuple[Encoder, str]:
     """prometheus_client's encoder and content type for an ``Accept`` header (text unless OpenMetrics is asked)."""
     encoder, content_type = exposition.choose_encoder(accept)
     return encoder, content_type
-
-
-def _as_is(producer: Producer, family: Family) -> bool:
-    """Whether the provider's Views leave ``family`` one stream as it is (so it can be rendered directly)."""
-    if getattr(family, "exponential", None) is not None:  # exponential histograms stay on the OTel path
-        return False
-    plain = (Stream(family.name, family.description, None),)
-    scope = getattr(family, "scope", None)  # a collector.meter(...)'s, where families have scopes
-    extra = {} if scope is None else {"scope": scope}
-    return producer.streams(family.name, family.unit, family.description, family.kind, **extra) == plain
 
 
 def _scope(family: Family) -> InstrumentationScope:
@@ -108,7 +98,7 @@ class DirectPrometheusReader(PrometheusMetricReader):
             return encoder(self.registry)
         form = (func, tuple(sorted(keywords.items())))
         with producer.collecting() as source:
-            direct = [f for f in producer.direct.families() if f.kind in _DIRECT and _as_is(producer, f)]
+            direct = [f for f in producer.direct.families() if f.kind in _DIRECT and as_is(producer, f)]
             names: set[str] = set()
             with producer.direct.excluding(direct):
                 body = encoder(_Recording(self.registry, names))

@@ -17,7 +17,14 @@ from typing import Any
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricReader, MetricsData
 
 from .._otel.bridge import in_memory_reader, periodic_reader
-from .._otel.compat import exporter_preferences, provider_readers, reader_exporter, set_exporter_deadline
+from .._otel.compat import (
+    exporter_preferences,
+    provider_readers,
+    reader_exporter,
+    send_encoded,
+    set_exporter_deadline,
+)
+from .._otel.otlp_direct import DirectOTLPReader, EncodedRequest
 from .._result import Failure, Result, Success
 from .._util.fork import after_fork_in_child, reinit
 from .._util.http import HttpError, expect_success
@@ -157,6 +164,18 @@ class _RecordingExporter(MetricExporter):
         self.last = (result, count_points(metrics_data), self.cause.text or (errors[-1] if errors else None))
         return result
 
+    def export_encoded(self, request: EncodedRequest, timeout_millis: float) -> bool:
+        """Send an already encoded request as ``export`` would; False when the exporter cannot send one as is."""
+        self.cause.seen = []
+        _set_deadline(self.inner, timeout_millis / 1000)
+        with capture_errors() as errors:
+            result = send_encoded(self.inner, request)
+        if result is None:
+            return False
+        points = count_points(request.data) + request.direct_points
+        self.last = (result, points, self.cause.text or (errors[-1] if errors else None))
+        return True
+
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
         return self.refused is not None or self.inner.force_flush(timeout_millis=timeout_millis)
 
@@ -263,7 +282,9 @@ class OTLPStorage(MetricsStorage):
         self._lock = threading.Lock()
         self.interval = interval
         self._reader: MetricReader
-        if interval is None:
+        if interval is None and protocol != "grpc":  # HTTP: facade families encoded directly (otlp_direct)
+            self._reader = DirectOTLPReader(*exporter_preferences(self._exporter))
+        elif interval is None:
             self._reader = in_memory_reader(*exporter_preferences(self._exporter))
         else:
             self._reader = periodic_reader(self._exporter, interval, self.timeout)
@@ -312,7 +333,9 @@ class OTLPStorage(MetricsStorage):
             if self._closed:
                 return Failure(f"OTLP storage for {self.endpoint_for_display} is shut down")
             try:
-                if self.interval is None:
+                if self._send_direct(seconds):
+                    pass  # facade families encoded directly (otlp_direct), the rest by OTel's encoder
+                elif self.interval is None:
                     data = self._reader.get_metrics_data()  # type: ignore[attr-defined]
                     if data is None:
                         return Success(0)
@@ -333,6 +356,13 @@ class OTLPStorage(MetricsStorage):
                 f"(deadline {seconds:g} s): {cause or self._silent_failure()}"
             )
         return Success(points)
+
+    def _send_direct(self, seconds: float) -> bool:
+        """Export one collection through the direct encoder; False when it does not apply (then the OTel path)."""
+        if not isinstance(self._reader, DirectOTLPReader) or self._exporter.refused is not None:
+            return False
+        request = self._reader.encoded()
+        return request is not None and self._exporter.export_encoded(request, seconds * 1000)
 
     def _silent_failure(self) -> str:
         """What to say when the exporter failed without a word (gRPC does so when TLS settings do not match)."""
