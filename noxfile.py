@@ -182,7 +182,8 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package and on tests/typing/api.py, written as a user would."""
-    session.install("-e", ".[all]", "mypy>=1.10", "prometheus-client>=0.20")
+    # The web middleware imports Flask's signals and Django's asgiref helpers when those frameworks are in use.
+    session.install("-e", ".[all]", "mypy>=1.10", "prometheus-client>=0.20", "flask>=2.2", "django>=4.2")
     session.run("mypy", "--strict", "rfs_otel", "tests/typing/api.py")
 
 
