@@ -23,7 +23,7 @@ from rfs_otel import MetricsCollector, OTLPStorage
 from tests.otlp_receivers import Received, http_receiver
 
 _name = st.from_regex(r"[a-z][a-z0-9_.]{0,12}", fullmatch=True)
-_key = st.from_regex(r"[a-z][a-z0-9_.]{0,8}", fullmatch=True)
+_key = st.from_regex(r"[a-z][a-z0-9_.]{0,8}", fullmatch=True).filter(lambda k: k not in ("le", "quantile"))
 _text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=10)
 _unit = st.sampled_from(["", "s", "ms", "By", "1", "{request}"])
 _labels = st.dictionaries(_key, _text, max_size=3)
