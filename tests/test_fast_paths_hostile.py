@@ -10,7 +10,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
 
 import prometheus_client
 import pytest
@@ -50,6 +51,9 @@ CASES: dict[str, Callable[[MetricsCollector], Any]] = {
     "histogram labels around le": lambda c: c.histogram(
         "h", buckets=[1.0], labels={"a": "1", "z": "2", "lf": "x", "la": "y"}
     ).observe(0.5),
+    "a meter's scope with a schema url": lambda c: (
+        c.meter("lib.x", "1.2", schema_url="https://x/1.2").counter("c", labels={"k": "v"}).increment()
+    ),
 }
 
 
@@ -206,3 +210,52 @@ def test_eight_threads_scrape_while_series_come_and_go() -> None:
     collector.shutdown()
     assert not errors, errors[0]
     assert all(count > 0 for count in bodies)
+
+
+class _Answering(BaseHTTPRequestHandler):
+    """An OTLP/HTTP receiver answering every request with ``status``, counting them."""
+
+    status = 503
+    hits: ClassVar[list[int]] = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.hits.append(self.status)
+        self.send_response(self.status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.mark.parametrize("status", [503, 413])
+def test_refused_direct_export_retries_as_the_otel_path(status: int) -> None:
+    """A receiver answering 5xx (retried within the 2 s deadline: backoffs of ~1 s then ~2 s leave room for exactly
+    one retry) or 413 (not retried): the direct export sends as many requests as the OTel path, fails the same way."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Answering)
+    _Answering.status = status
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_port}/v1/metrics"
+    level = _quiet()
+    outcomes = []
+    try:
+        for direct in (True, False):
+            collector = MetricsCollector(storage=OTLPStorage(endpoint=url, protocol="http/protobuf", timeout=2))
+            if direct:
+                collector.counter("jobs_total").increment()
+            else:  # only another library's instrument: nothing is encoded directly
+                collector.meter_provider.get_meter("other").create_counter("jobs_total").add(1)
+            _Answering.hits.clear()
+            started = time.monotonic()
+            result = collector.collect_and_store_sync()
+            elapsed = time.monotonic() - started
+            outcomes.append((result.is_success(), len(_Answering.hits), elapsed < 2.5))
+            collector.shutdown()
+    finally:
+        logging.getLogger("rfs_otel").setLevel(level)
+        server.shutdown()
+        server.server_close()
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0] == (False, 2 if status == 503 else 1, True)
