@@ -259,3 +259,31 @@ def test_refused_direct_export_retries_as_the_otel_path(status: int) -> None:
         server.server_close()
     assert outcomes[0] == outcomes[1]
     assert outcomes[0] == (False, 2 if status == 503 else 1, True)
+
+
+def test_batching_exporter_with_delta_loses_nothing(
+    receiver: tuple[str, Received], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exporter that splits batches (``max_export_batch_size``) cannot send a direct request: the export goes the
+    OTel path from one collection, so delta counters (the facade's and other libraries') keep their increments."""
+    from opentelemetry.exporter.otlp.proto.http import metric_exporter
+
+    class Batching(metric_exporter.OTLPMetricExporter):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, max_export_batch_size=100, **kwargs)
+
+    monkeypatch.setattr(metric_exporter, "OTLPMetricExporter", Batching)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "delta")
+    url, received = receiver
+    collector = MetricsCollector(storage=OTLPStorage(endpoint=url, protocol="http/protobuf", timeout=10))
+    try:
+        collector.gauge("depth").set(4)
+        collector.counter("jobs_total").increment(2)
+        collector.meter_provider.get_meter("other").create_counter("other_total").add(7)
+        assert collector.collect_and_store_sync().is_success()
+        metrics = received.metrics()
+        values = {name: [p.as_int for p in metrics[name].sum.data_points] for name in ("jobs_total", "other_total")}
+        assert values == {"jobs_total": [2], "other_total": [7]}
+        assert [p.as_int for p in metrics["depth"].gauge.data_points] == [4]
+    finally:
+        collector.shutdown()
