@@ -282,11 +282,11 @@ def prometheus_registry_lock(reader: MetricReader) -> Reinitialisable | None:
 
 
 def send_encoded(exporter: Any, request: Any) -> Any:
-    """Send ``request`` (an encoded OTLP request) through an HTTP exporter's one-batch path; None: it has none."""
+    """Send encoded ``request`` by an HTTP exporter's one-batch path; None: it has none (``request=None``: ask)."""
     send = getattr(exporter, "_export_batch", None)  # the exporters are optional: checked where used
     if send is None or getattr(exporter, "_max_export_batch_size", None) or getattr(exporter, "_shutdown", True):
         return None
-    return send(request)
+    return True if request is None else send(request)
 
 
 def set_exporter_deadline(exporter: Any, seconds: float) -> None:

@@ -85,6 +85,12 @@ class DirectOTLPReader(InMemoryMetricReader):
         """Called by the bridge feeding this reader: its families can then be encoded directly."""
         self._producer = producer
 
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        """Unbind the bridge and drop the cached bytes: the shut-down collector's series are not kept alive."""
+        self._producer = None
+        self._wires = {}
+        super().shutdown(timeout_millis=timeout_millis, **kwargs)
+
     def _direct(self, family: Family) -> bool:
         kind = family.kind
         if kind is MetricType.GAUGE:

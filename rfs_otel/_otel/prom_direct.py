@@ -86,6 +86,16 @@ class DirectPrometheusReader(PrometheusMetricReader):
         """Called by the bridge feeding this reader: its families can then be rendered directly."""
         self._producer = producer
 
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        """Unbind the bridge and drop the cached texts: a shut-down reader renders nothing, as OTel's does."""
+        self._producer = None
+        self._texts = {}
+        super().shutdown(timeout_millis=timeout_millis, **kwargs)
+
+    def cached_series(self) -> int:
+        """How many series' label texts the direct path holds (bounded: removed series are forgotten)."""
+        return sum(len(text.entries) for text in list(self._texts.values()))
+
     def exposition(self, encoder: Encoder = exposition.generate_latest) -> bytes:
         """The scrape body ``encoder``'s format would give, facade families rendered directly where they can be."""
         producer = self._producer

@@ -361,6 +361,8 @@ class OTLPStorage(MetricsStorage):
         """Export one collection through the direct encoder; False when it does not apply (then the OTel path)."""
         if not isinstance(self._reader, DirectOTLPReader) or self._exporter.refused is not None:
             return False
+        if send_encoded(self._exporter.inner, None) is None:  # asked before collecting: a second one loses deltas
+            return False
         request = self._reader.encoded()
         return request is not None and self._exporter.export_encoded(request, seconds * 1000)
 
