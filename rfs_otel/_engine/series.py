@@ -34,15 +34,27 @@ Labels = Mapping[str, object]
 class Series:
     """What every series shares: its family, frozen labels and the OTel attributes built from them."""
 
-    __slots__ = ("__weakref__", "_children", "_family", "attributes", "label_key", "start_time_ns")
+    __slots__ = ("__weakref__", "_attributes", "_children", "_family", "label_key", "start_time_ns")
 
     def __init__(self, family: FamilyInfo, label_key: LabelKey) -> None:
         self._family = family
         self.label_key = label_key
-        self.attributes: dict[str, Any] = dict(label_key)
+        self._attributes: dict[str, Any] | None = None
         self._children: dict[Any, Any] | None = None
         #: Start of this series' cumulative stream when it is not the metric's (it was removed and came back).
         self.start_time_ns: int | None = None
+
+    @property
+    def attributes(self) -> dict[str, Any]:
+        """The OTel attributes: built from the labels on first use (a direct scrape reads the label key instead)."""
+        found = self._attributes
+        if found is None:
+            found = self._attributes = dict(self.label_key)
+        return found
+
+    @attributes.setter
+    def attributes(self, value: dict[str, Any]) -> None:
+        self._attributes = value
 
     @property
     def name(self) -> str:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from .._model.records import Metric, MetricType
+from .._model.validation import LabelKey
 from .expo import ExpoSnapshot
 from .expo_series import expo_value
 from .family import Family
@@ -52,6 +53,25 @@ class LocalSource:
         if family.kind is MetricType.COUNTER:  # summed a thread's list at a time, not a series at a time
             return list(zip([s.attributes for s in series], counter_totals(series)))
         return [(s.attributes, s.get_value()) for s in series]  # type: ignore[attr-defined]
+
+    @staticmethod
+    def label_values(family: Family) -> list[tuple[LabelKey, float]]:
+        """``values`` keyed by label key: a direct scrape needs (and builds) no per-series attribute dicts."""
+        from .cells import counter_totals
+
+        series = family.exported_series()
+        if family.kind is MetricType.COUNTER:
+            return list(zip([s.label_key for s in series], counter_totals(series)))
+        return [(s.label_key, s.get_value()) for s in series]  # type: ignore[attr-defined]
+
+    @staticmethod
+    def label_distributions(family: Family) -> list[tuple[LabelKey, tuple[list[int], float, Any]]]:
+        """(label key, (bucket counts, sum, exemplars)) per series: ``distributions`` for a direct scrape."""
+        out = []
+        for s in family.exported_series():
+            snap = s.snapshot()  # type: ignore[attr-defined]
+            out.append((s.label_key, (snap.counts, snap.sum, getattr(s, "exemplars", None))))
+        return out
 
     @staticmethod
     def distributions(family: Family) -> list[Distribution]:
