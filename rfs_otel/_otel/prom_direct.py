@@ -153,6 +153,7 @@ class DirectPrometheusReader(PrometheusMetricReader):
         text.settle(shapes, rows)
         text.prune(len(rows))
         values = [value for _, value in pairs]
+        del pairs  # its tuples are not needed while the lines are written (the peak is at the end)
         chunks.write(header)
         for start in range(0, len(rows), _CHUNK):
             out: list[str] = []
