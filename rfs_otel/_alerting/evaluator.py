@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import threading
@@ -184,6 +183,8 @@ class AlertManager(Periodic):
 
     async def aevaluate_once(self) -> list[Alert]:
         """Evaluate now; notifications are awaited (blocking ones run in worker threads)."""
+        import asyncio  # only here: importing rfs_otel does not import asyncio
+
         pending = self._evaluate()
         results = await asyncio.gather(*(n.anotify(a) for n, a in pending), return_exceptions=True)
         for (notifier, alert), result in zip(pending, results):

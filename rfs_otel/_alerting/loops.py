@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["Periodic"]
 
@@ -48,6 +50,8 @@ class Periodic(ABC):
 
     def start_async(self) -> asyncio.Task[None]:
         """Evaluate every ``interval`` seconds as a task on the running event loop until ``stop()``."""
+        import asyncio  # only here: importing rfs_otel does not import asyncio
+
         if self._task is not None and not self._task.done():
             return self._task
         self._stop.clear()
@@ -55,6 +59,8 @@ class Periodic(ABC):
         return self._task
 
     async def _run_task(self) -> None:
+        import asyncio  # only here: importing rfs_otel does not import asyncio
+
         while not self._stop.is_set():
             await asyncio.sleep(self.interval)
             if self._stop.is_set():

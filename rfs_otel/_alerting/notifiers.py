@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._util.http import HttpError, expect_success, request
 from .._util.json import strict_dumps
 from .._util.redact import basic_auth, guard_logs, split_credentials
 from .model import Alert, AlertState
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["AlertmanagerNotifier", "CallbackNotifier", "LoggingNotifier", "Notifier", "WebhookNotifier"]
 
@@ -29,6 +31,8 @@ class Notifier(ABC):
 
     async def anotify(self, alert: Alert) -> None:
         """Async delivery; blocking notifiers run in a worker thread, off the event loop."""
+        import asyncio  # only here: importing rfs_otel does not import asyncio
+
         await asyncio.to_thread(self.notify, alert)
 
 
@@ -42,6 +46,8 @@ class CallbackNotifier(Notifier):
         self.name = name or str(getattr(callback, "__qualname__", "callback"))
 
     def notify(self, alert: Alert) -> None:
+        import asyncio  # only here: importing rfs_otel does not import asyncio
+
         result = self.callback(alert)
         if inspect.isawaitable(result):
             try:

@@ -19,6 +19,7 @@ from .._model.quantile import bucket_quantile
 from .._model.validation import LabelKey, check_quantile
 from .._util.fork import reinit
 from .backend import FamilyInfo, SlotStore
+from .labelled import Labelled
 from .layout import MAX, MIN, SUM, WINDOW, HistogramSnapshot, histogram_value, snapshot_of
 from .layout import new_histogram_cell as _new_histogram_cell
 from .numbers import INT64, ONE, checked_number, exportable
@@ -31,15 +32,14 @@ __all__ = ["INT64", "ONE", "Counter", "Gauge", "Histogram", "HistogramSnapshot",
 Labels = Mapping[str, object]
 
 
-class Series:
+class Series(Labelled):
     """What every series shares: its family, frozen labels and the OTel attributes built from them."""
 
-    __slots__ = ("__weakref__", "_children", "_family", "attributes", "label_key", "start_time_ns")
+    __slots__ = ("__weakref__", "_children", "_family", "start_time_ns")
 
     def __init__(self, family: FamilyInfo, label_key: LabelKey) -> None:
+        super().__init__(label_key)
         self._family = family
-        self.label_key = label_key
-        self.attributes: dict[str, Any] = dict(label_key)
         self._children: dict[Any, Any] | None = None
         #: Start of this series' cumulative stream when it is not the metric's (it was removed and came back).
         self.start_time_ns: int | None = None
@@ -51,11 +51,6 @@ class Series:
     @property
     def description(self) -> str:
         return self._family.description
-
-    @property
-    def labels(self) -> dict[str, str]:
-        """This series' labels (a copy)."""
-        return dict(self.label_key)
 
     def recorded(self) -> bool:
         """Whether anything was recorded on this series (a distribution: any observation)."""

@@ -6,17 +6,18 @@ so both see the same values, aggregated once per collection.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 from .._model.records import Metric, MetricType
+from .._model.validation import LabelKey
 from .expo import ExpoSnapshot
 from .expo_series import expo_value
 from .family import Family
 from .layout import HistogramSnapshot, histogram_value
 from .series import Summary
 
-__all__ = ["Distribution", "LocalSource", "Source", "records"]
+__all__ = ["Distribution", "LocalSource", "Pairs", "Source", "records"]
 
 #: One series' distribution: its OTel attributes, merged snapshot and exemplars per bucket (or None).
 Distribution = tuple[dict[str, Any], HistogramSnapshot, "dict[int, Any] | None"]
@@ -38,6 +39,22 @@ class Source(Protocol):
         """Summary statistics (``count``, ``sum``, ``mean``, ``min``, ``max``, ``pNN``)."""
 
 
+class Pairs:
+    """(label key, value) pairs kept as two lists: iterating them makes no tuple per series (``zip`` reuses one)."""
+
+    __slots__ = ("keys", "values")
+
+    def __init__(self, keys: list[LabelKey], values: list[Any]) -> None:
+        self.keys = keys
+        self.values = values
+
+    def __iter__(self) -> Iterator[tuple[LabelKey, Any]]:
+        return zip(self.keys, self.values)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
 class LocalSource:
     """Exported values read from this process's series."""
 
@@ -52,6 +69,24 @@ class LocalSource:
         if family.kind is MetricType.COUNTER:  # summed a thread's list at a time, not a series at a time
             return list(zip([s.attributes for s in series], counter_totals(series)))
         return [(s.attributes, s.get_value()) for s in series]  # type: ignore[attr-defined]
+
+    @staticmethod
+    def label_values(family: Family) -> Pairs:
+        """``values`` keyed by label key: a direct scrape needs (and builds) no per-series attribute dicts."""
+        from .cells import counter_totals
+
+        series = family.exported_series()
+        keys = [s.label_key for s in series]
+        if family.kind is MetricType.COUNTER:
+            return Pairs(keys, counter_totals(series))
+        return Pairs(keys, [s.get_value() for s in series])  # type: ignore[attr-defined]
+
+    @staticmethod
+    def label_distributions(family: Family) -> Pairs:
+        """(label key, (bucket counts, sum, exemplars)) per series: ``distributions`` for a direct scrape."""
+        series = family.exported_series()
+        snaps = [(s.snapshot(), getattr(s, "exemplars", None)) for s in series]  # type: ignore[attr-defined]
+        return Pairs([s.label_key for s in series], [(snap.counts, snap.sum, marks) for snap, marks in snaps])
 
     @staticmethod
     def distributions(family: Family) -> list[Distribution]:

@@ -8,6 +8,7 @@ out, rendered by ``prom_text`` as that path would have rendered them. Both parts
 from __future__ import annotations
 
 import contextlib
+import io
 from collections.abc import Iterator
 from typing import Any, Protocol
 
@@ -117,12 +118,13 @@ class DirectPrometheusReader(PrometheusMetricReader):
                 texts = [text for text in texts if text.name not in names]
                 with producer.direct.excluding([text.family for text in texts]):
                     body = encoder(self.registry)
-            chunks = [body[: -len(b"# EOF\n")] if om and body.endswith(b"# EOF\n") else body]
+            chunks = io.BytesIO()  # written once: no list of chunks beside the joined body
+            chunks.write(body[: -len(b"# EOF\n")] if om and body.endswith(b"# EOF\n") else body)
             for text in texts:
                 self._render(text, source, encoder, form, om, chunks)
         if om:
-            chunks.append(b"# EOF\n")
-        return b"".join(chunks)
+            chunks.write(b"# EOF\n")
+        return chunks.getvalue()  # the buffer itself, not a copy
 
     def _text(self, family: Family) -> FamilyText:
         text = self._texts.get(id(family))
@@ -132,15 +134,16 @@ class DirectPrometheusReader(PrometheusMetricReader):
         return text
 
     def _render(
-        self, text: FamilyText, source: Source, encoder: Encoder, form: Any, om: bool, chunks: list[bytes]
+        self, text: FamilyText, source: Source, encoder: Encoder, form: Any, om: bool, chunks: io.BytesIO
     ) -> None:
         header, names = text.form(encoder, form)
         family = text.family
-        keyed = getattr(source, "keyed_values", None)
+        # keyed by label key (multiprocess; local: ``label_*``, which builds no per-series attribute dicts)
+        keyed = getattr(source, "keyed_values", None) or getattr(source, "label_values", None)
         histogram = family.kind is MetricType.HISTOGRAM
         values: list[Any]
         if histogram:
-            keyed = getattr(source, "keyed_distributions", None)
+            keyed = getattr(source, "keyed_distributions", None) or getattr(source, "label_distributions", None)
             if keyed is not None:
                 pairs = keyed(family)
             else:
@@ -160,7 +163,8 @@ class DirectPrometheusReader(PrometheusMetricReader):
         text.settle(shapes, rows)
         text.prune(len(rows))
         values = [value for _, value in pairs]
-        chunks.append(header)
+        del pairs  # its tuples are not needed while the lines are written (the peak is at the end)
+        chunks.write(header)
         for start in range(0, len(rows), _CHUNK):
             out: list[str] = []
             part, vals = rows[start : start + _CHUNK], values[start : start + _CHUNK]
@@ -168,4 +172,4 @@ class DirectPrometheusReader(PrometheusMetricReader):
                 text.histogram_lines(names, part, vals, out, om)
             else:
                 text.number_lines(names[0], part, vals, out)
-            chunks.append("".join(out).encode())
+            chunks.write("".join(out).encode())

@@ -92,6 +92,11 @@ class FamilyText:
         #: Per series (keyed by its attributes' id, or its label key): [key object, names, union, text, lead, tail].
         self.entries: dict[Any, list[Any]] = {}
         self._union: tuple[str, ...] = ()
+        #: The scope labels' text when they are the last labels of every line (counters, gauges): kept once, not
+        #: in every series' text (about 80 bytes a series).
+        self.suffix = ""
+        self._collides = False  # a series has a label of a scope label's name: every text is written whole
+        self._mark: tuple[tuple[str, ...], bool] = ((), False)  # (label names, suffix used) the texts are for
         self._shapes: dict[frozenset[str], frozenset[str]] = {}
 
     def form(self, encoder: Encoder, key: Any) -> tuple[bytes, tuple[str, ...]]:
@@ -116,6 +121,7 @@ class FamilyText:
             name = keys.get(key)
             if name is None:
                 name = keys[key] = self._sanitize(key)
+                self._collides = self._collides or name in self._scope
             out[name] = _text(value)
         return out
 
@@ -124,7 +130,7 @@ class FamilyText:
         labels = self._labels(attributes)
         shape = frozenset(labels)
         shape = self._shapes.setdefault(shape, shape)  # one object per set of label names: 8 bytes a series
-        found = [key, shape, (), "", "", ""]
+        found = [key, shape, (), "", "", ""] if self.kind is MetricType.HISTOGRAM else [key, shape, (), ""]
         self._render(found, labels)
         return found
 
@@ -134,7 +140,9 @@ class FamilyText:
             labels = self._labels(dict(key) if isinstance(key, tuple) else key)
         union = self._union
         pairs = [(k, _escape(labels.get(k, ""))) for k in union]
-        found[2] = union
+        if self.suffix:  # the scope labels are written after this text
+            pairs = pairs[: len(pairs) - len(self._scope)]
+        found[2] = self._mark
         found[3] = ",".join(f'{k}="{v}"' for k, v in pairs)
         if self.kind is MetricType.HISTOGRAM:
             found[4] = "".join(f'{k}="{v}",' for k, v in pairs if k < "le")
@@ -148,9 +156,16 @@ class FamilyText:
         if self.kind is MetricType.HISTOGRAM:
             names.discard("le")
         union = tuple(sorted(names))
+        scope = tuple(sorted(self._scope))
+        last = not self._collides and self.kind is not MetricType.HISTOGRAM and bool(scope)
+        last = last and union[len(union) - len(scope) :] == scope
+        if (union, last) != self._mark:
+            self.suffix = ",".join(f'{k}="{_escape(self._scope[k])}"' for k in scope) if last else ""
+            self._mark = (union, last)
         self._union = union
+        mark = self._mark
         for found in rows:
-            if found[2] != union:
+            if found[2] != mark:
                 self._render(found)
 
     def prune(self, live: int) -> None:
@@ -161,6 +176,13 @@ class FamilyText:
 
     def number_lines(self, name: str, rows: list[list[Any]], values: list[Any], out: list[str]) -> None:
         """``name{labels} value`` per series."""
+        suffix = self.suffix
+        if suffix:
+            bare = f"{name}{{{suffix}}} "
+            for found, value in zip(rows, values):
+                text = found[3]
+                out.append(f"{name}{{{text},{suffix}}} {fmt(value)}\n" if text else f"{bare}{fmt(value)}\n")
+            return
         for found, value in zip(rows, values):
             text = found[3]
             out.append(f"{name}{{{text}}} {fmt(value)}\n" if text else f"{name} {fmt(value)}\n")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["in_daemon_thread"]
 
@@ -19,6 +21,8 @@ async def in_daemon_thread(work: Callable[[], T], timeout: float, name: str) -> 
     ``work`` runs in a daemon thread, so a call that hangs never holds up the loop or the interpreter's exit;
     after a timeout it finishes there and its result is dropped.
     """
+    import asyncio  # only here: importing rfs_otel does not import asyncio
+
     loop = asyncio.get_running_loop()
     done: asyncio.Future[T] = loop.create_future()
 
