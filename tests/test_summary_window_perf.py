@@ -111,3 +111,33 @@ def test_threads_with_pending_batches_are_merged_within_the_bound() -> None:
             barrier.wait(timeout=10)
             for t in threads:
                 t.join(timeout=10)
+
+
+def test_concurrent_readers_share_a_pending_tally_without_errors() -> None:
+    """Two threads reading while one records: every read succeeds and never counts more than was recorded."""
+    with MetricsCollector() as collector:
+        summary = collector.summary("readers_seconds", max_samples=1_000, quantiles=QUANTILES)
+        data = _lognormal(20 * FOLD, seed=7)
+        done = threading.Event()
+        errors: list[BaseException] = []
+        counts: list[float] = []
+
+        def read() -> None:
+            try:
+                for _ in range(10_000):  # bounded; stops early once the writer is done
+                    counts.append(summary.get_statistics()["count"])
+                    if done.is_set():
+                        break
+            except BaseException as error:  # reported by the main thread
+                errors.append(error)
+
+        readers = [threading.Thread(target=read) for _ in range(2)]
+        for t in readers:
+            t.start()
+        for value in data:
+            summary.observe(value)
+        done.set()
+        for t in readers:
+            t.join(timeout=30)
+        assert not errors and counts and max(counts) <= 1_000
+        _assert_matches_the_exact_window(summary, data[-1_000:])

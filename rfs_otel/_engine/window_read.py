@@ -146,6 +146,12 @@ class _Tally:
             self.low, self.high = min(self.low, low), max(self.high, high)
             self.seen = len(values)
 
+    def correction(self) -> tuple[list[int], list[int]]:
+        """Sorted keys and the count each changes by: pending samples added, pushed-out ones taken off."""
+        adding, taking = self.adding, self.taking
+        keys = sorted(adding.keys() | taking.keys())
+        return keys, list(map(sub, map(adding.get, keys, repeat(0)), map(taking.get, keys, repeat(0))))
+
     def take(self, sketch: WindowSketch, excess: int) -> None:
         """Count the ``excess`` oldest held samples as pushed out, beyond those already counted."""
         if excess < len(self.gone):  # cannot happen while the batch only grows; recounted to stay exact regardless
@@ -180,7 +186,7 @@ def _gathered(cells: list[list[Any]], cutoff: float, keep: int) -> WindowView:
     """
     parts: list[tuple[list[int], list[int]]] = []
     single = len(cells) == 1
-    tallies: list[_Tally] = []
+    corrections: list[tuple[list[int], list[int]]] = []
     size, held, low, high = 0, 0.0, math.inf, -math.inf
     for cell in cells:
         sketch = cell[WINDOW][3]
@@ -199,23 +205,23 @@ def _gathered(cells: list[list[Any]], cutoff: float, keep: int) -> WindowView:
             size += sketch.size + len(values) - max(excess, 0)
             held += sketch.held_sum() - total(gone) + total(values)
             held_low, held_high = sketch.extremes_after(excess)
-        tallies.append(tally)
-        low, high = min(low, held_low, tally.low), max(high, held_high, tally.high)
+            low, high = min(low, held_low, tally.low), max(high, held_high, tally.high)
+            corrections.append(tally.correction())  # under the lock: another reader may grow the tally next
     if single and parts:
         buckets = parts[0]  # the sketch's cached cumulative counts: a read that only adds pending samples reuses them
     else:
         keys, nets = _merged(parts)
         buckets = (keys, list(accumulate(nets)))
-    if len(tallies) == 1:
-        adding, taking = tallies[0].adding, tallies[0].taking
+    if len(corrections) == 1:
+        dkeys, changes = corrections[0]
     else:
-        adding, taking = Counter(), Counter()
-        for tally in tallies:
-            adding.update(tally.adding)
-            taking.update(tally.taking)
-    dkeys = sorted(adding.keys() | taking.keys())
-    delta = (dkeys, list(accumulate(map(sub, map(adding.get, dkeys, repeat(0)), map(taking.get, dkeys, repeat(0))))))
-    return WindowView(buckets, size, held, (low, high), None, delta)
+        merged: Counter[int] = Counter()
+        for more, more_changes in corrections:
+            for key, change in zip(more, more_changes):
+                merged[key] += change
+        dkeys = sorted(merged)
+        changes = [merged[key] for key in dkeys]
+    return WindowView(buckets, size, held, (low, high), None, (dkeys, list(accumulate(changes))))
 
 
 def _newest_cutoff(cells: list[list[Any]], cutoff: float, keep: int) -> float | None:
