@@ -12,7 +12,7 @@ from array import array
 from bisect import bisect_left
 from collections import Counter, deque
 from collections.abc import Iterator
-from itertools import repeat
+from itertools import accumulate, repeat
 from operator import rshift, sub
 from struct import pack, unpack
 
@@ -79,6 +79,7 @@ class WindowSketch:
         "sealed",
         "sealed_size",
         "size",
+        "tally",
         "total",
         "version",
     )
@@ -101,7 +102,8 @@ class WindowSketch:
         self.keys: list[int] = []  # sorted keys of ``counts`` as of the last read (keys are only added)
         self.total = self.compensation = 0.0
         self.version = 0  # changes whenever the counts do: reads reuse ``cached`` until then
-        self.cached: tuple[int, list[int], list[int]] = (-1, [], [])
+        self.cached: tuple[int, list[int], list[int], list[int] | None] = (-1, [], [], None)
+        self.tally: object = None  # the readers' count of the pending batch, reused while it only grows
 
     def fold(self, times: array[float], values: array[float], low: float, high: float) -> None:
         """Add a batch of (time, value) samples, newer than any held, lowest ``low`` (caller holds ``lock``)."""
@@ -175,12 +177,26 @@ class WindowSketch:
 
     def buckets(self) -> tuple[list[int], list[int]]:
         """Sorted bucket keys and the samples held in each, recounted only when the counts changed (caller locks)."""
-        version, keys, nets = self.cached
+        keys, nets = self._counted()
+        return list(keys), list(nets)
+
+    def cumulative(self) -> tuple[list[int], list[int]]:
+        """Sorted bucket keys and cumulative counts, cached until the counts change (caller locks; read-only lists)."""
+        keys, nets = self._counted()
+        version, _, _, running = self.cached
+        if running is None:
+            running = list(accumulate(nets))
+            self.cached = (version, keys, nets, running)
+        return keys, running
+
+    def _counted(self) -> tuple[list[int], list[int]]:
+        """The cached sorted keys and per-bucket counts, recounted when the counts changed (caller holds lock)."""
+        version, keys, nets, _ = self.cached
         if version != self.version:
             keys = self.sorted_keys()
             nets = self.net_counts(keys)
-            self.cached = (self.version, keys, nets)
-        return list(keys), list(nets)
+            self.cached = (self.version, keys, nets, None)
+        return keys, nets
 
     def sorted_keys(self) -> list[int]:
         """A sorted copy of the bucket keys, re-sorted only when keys were added since (caller holds ``lock``)."""
@@ -232,13 +248,16 @@ class WindowSketch:
         later_highs = [highs[i][4] for i in range(min(2, len(highs))) if highs[i] is not first][:1]
         return min([low, *later_lows]), max([high, *later_highs])
 
-    def oldest(self, n: int) -> tuple[array[float], array[int]]:
-        """The values and keys of the ``n`` oldest samples held (caller holds ``lock``)."""
+    def oldest(self, n: int, skip: int = 0) -> tuple[array[float], array[int]]:
+        """The values and keys of the ``n`` oldest samples held, less the ``skip`` oldest (caller holds ``lock``)."""
         values, keys = array("d"), array("q")
-        head = self.head
+        head, n = self.head + skip, n - skip
         for _, chunk_values, chunk_keys, *_ in self.chunks:
             if len(values) >= n:
                 break
+            if head >= len(chunk_values):
+                head -= len(chunk_values)
+                continue
             end = min(len(chunk_values), head + n - len(values))
             values.extend(chunk_values[head:end])
             keys.extend(chunk_keys[head:end])

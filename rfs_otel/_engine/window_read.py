@@ -10,22 +10,23 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Iterable
-from functools import partial
-from itertools import accumulate
+from itertools import accumulate, repeat
+from operator import sub
 from typing import Any
 
 from .._model.quantile import exact_quantile, interpolate, statistics, total, window_statistics
 from .layout import WINDOW
-from .sketch import bucket_value, keys_of
+from .sketch import WindowSketch, bucket_value, keys_of
 from .window import EXACT_UP_TO, absorb, pending_of
 
 __all__ = ["WindowView", "read_window", "window_values"]
 
 
 class WindowView:
-    """What a reader saw of a summary's window: bucket keys and counts, count and sum, the sorted values if small."""
+    """What a reader saw of a summary's window: bucket keys and cumulative counts (plus a small correction for
+    the pending batch), count and sum, the sorted values if small."""
 
-    __slots__ = ("exact", "high", "keys", "low", "nets", "size", "total")
+    __slots__ = ("delta", "exact", "high", "keys", "low", "running", "size", "swing", "total")
 
     def __init__(
         self,
@@ -34,8 +35,11 @@ class WindowView:
         total: float,
         extremes: tuple[float, float],
         exact: list[float] | None,
+        delta: tuple[list[int], list[int]] = ([], []),
     ) -> None:
-        self.keys, self.nets = buckets
+        self.keys, self.running = buckets  # sorted keys and cumulative counts (possibly a cache: never mutated)
+        self.delta = delta  # sorted keys and cumulative count changes the pending batch makes
+        self.swing = (min([0, *delta[1]]), max([0, *delta[1]]))  # how far the correction moves a count, each way
         self.size, self.total, self.exact = size, total, exact
         self.low, self.high = extremes
 
@@ -43,34 +47,58 @@ class WindowView:
         """``count``, ``sum``, ``mean``, ``min``, ``max`` and one ``pNN`` per quantile."""
         if self.exact is not None:
             return window_statistics(self.exact, quantiles)
-        cumulative = list(accumulate(self.nets))
-        return statistics(self.size, self.total, self.low, self.high, quantiles, partial(self._clamped, cumulative))
+        return statistics(self.size, self.total, self.low, self.high, quantiles, self.quantile)
 
     def quantile(self, q: float) -> float:
         """The q-quantile: exact for small windows, else within ``ALPHA`` relative (see docs/performance.md)."""
         if self.exact is not None:
             return exact_quantile(self.exact, q)
-        return self._clamped(list(accumulate(self.nets)), q)
+        return min(max(self._estimate(q), self.low), self.high)  # into the exact [min, max], as the exact one is
 
-    def _clamped(self, cumulative: list[int], q: float) -> float:
-        """The estimate, moved into the window's exact [min, max] (which holds the exact quantile too)."""
-        return min(max(_estimate(self.keys, cumulative, q), self.low), self.high)
+    def _estimate(self, q: float) -> float:
+        """numpy's linear interpolation between the bucket representatives of the two neighbouring ranks."""
+        n = self.size
+        if not n:
+            return math.nan
+        position = q * (n - 1)
+        low = math.floor(position)
+        below = self.key_at(low)
+        above = below if low + 1 >= n or self.count_to(below) > low + 1 else self.key_at(low + 1)
+        return interpolate(bucket_value(below), bucket_value(above), position - low)
 
+    def count_to(self, key: int) -> int:
+        """Samples in the window whose bucket key is at most ``key``."""
+        i = bisect_right(self.keys, key)
+        dkeys, dcum = self.delta
+        j = bisect_right(dkeys, key)
+        return (self.running[i - 1] if i else 0) + (dcum[j - 1] if j else 0)
 
-def _estimate(keys: list[int], cumulative: list[int], q: float) -> float:
-    """numpy's linear interpolation between the bucket representatives of the two neighbouring ranks.
+    def key_at(self, rank: int) -> int:
+        """The bucket key of the sample at 0-based ``rank``: bisects the cached counts, then the few pending keys.
 
-    Buckets with a zero count are harmless: ``bisect_right`` skips them.
-    """
-    n = cumulative[-1] if cumulative else 0
-    if not n:
-        return math.nan
-    position = q * (n - 1)
-    low = math.floor(position)
-    high = min(low + 1, n - 1)
-    below = bucket_value(keys[bisect_right(cumulative, low)])
-    above = bucket_value(keys[bisect_right(cumulative, high)])
-    return interpolate(below, above, position - low)
+        Buckets with a zero count are harmless: the first key whose count reaches past ``rank`` is never one.
+        """
+        keys, running = self.keys, self.running
+        dkeys, dcum = self.delta
+        if not dkeys:
+            return keys[min(bisect_right(running, rank), len(keys) - 1)]
+        # The correction moves a count by at most its extremes: only the cached keys in between can be the one.
+        lo = bisect_right(running, rank - self.swing[1])
+        hi = min(bisect_right(running, rank - self.swing[0]), len(keys))
+        while lo < hi:  # the first cached key whose count (with the correction) reaches past rank
+            mid = (lo + hi) // 2
+            j = bisect_right(dkeys, keys[mid])
+            if running[mid] + (dcum[j - 1] if j else 0) > rank:
+                hi = mid
+            else:
+                lo = mid + 1
+        before = running[lo - 1] if lo else 0
+        first = bisect_right(dkeys, keys[lo - 1]) if lo else 0
+        last = bisect_left(dkeys, keys[lo]) if lo < len(keys) else len(dkeys)
+        for j in range(first, last):  # keys only the pending batch has, between the two cached ones
+            if before + dcum[j] > rank:
+                return dkeys[j]
+        return keys[lo] if lo < len(keys) else dkeys[-1]
 
 
 def read_window(cells: list[list[Any]], now: float, max_age: float, keep: int) -> WindowView:
@@ -95,50 +123,105 @@ def read_window(cells: list[list[Any]], now: float, max_age: float, keep: int) -
     return view
 
 
+class _Tally:
+    """A cell's pending batch as reads counted it: bucket keys of the values seen, and of the oldest held samples
+    they push out of a full window. Reused while the batch only grew and the folded counts did not change, so a
+    read pays for the samples recorded since the previous one, not for the whole batch."""
+
+    __slots__ = ("adding", "batch", "gone", "high", "low", "seen", "taking", "version")
+
+    def __init__(self, batch: list[float], version: int) -> None:
+        self.batch, self.version, self.seen = batch, version, 0
+        self.adding: Counter[int] = Counter()
+        self.taking: Counter[int] = Counter()
+        self.gone = array("d")
+        self.low, self.high = math.inf, -math.inf
+
+    def count(self, values: array[float]) -> None:
+        """Count the values beyond those already seen (the batch's newest)."""
+        new = values[self.seen :]
+        if new:
+            low, high = min(new), max(new)
+            self.adding.update(keys_of(new, low))
+            self.low, self.high = min(self.low, low), max(self.high, high)
+            self.seen = len(values)
+
+    def correction(self) -> tuple[list[int], list[int]]:
+        """Sorted keys and the count each changes by: pending samples added, pushed-out ones taken off."""
+        adding, taking = self.adding, self.taking
+        keys = sorted(adding.keys() | taking.keys())
+        return keys, list(map(sub, map(adding.get, keys, repeat(0)), map(taking.get, keys, repeat(0))))
+
+    def take(self, sketch: WindowSketch, excess: int) -> None:
+        """Count the ``excess`` oldest held samples as pushed out, beyond those already counted."""
+        if excess < len(self.gone):  # cannot happen while the batch only grows; recounted to stay exact regardless
+            self.gone, self.taking = array("d"), Counter()
+        if excess > len(self.gone):
+            gone, keys = sketch.oldest(excess, len(self.gone))
+            self.gone.extend(gone)
+            self.taking.update(keys)
+
+
+def _tally(cell: list[Any], sketch: WindowSketch, values: array[float]) -> _Tally:
+    """The cell's tally, reused when it counted a prefix of these same pending values (caller holds the lock)."""
+    batch = cell[WINDOW][0]
+    tally = sketch.tally
+    if not (
+        isinstance(tally, _Tally)
+        and tally.batch is batch
+        and tally.version == sketch.version
+        and tally.seen <= len(values) == len(batch)
+    ):
+        tally = _Tally(batch, sketch.version)
+        sketch.tally = tally
+    tally.count(values)
+    return tally
+
+
 def _gathered(cells: list[list[Any]], cutoff: float, keep: int) -> WindowView:
     """Every cell's counts after releasing its samples older than ``cutoff`` or beyond its newest ``keep``.
 
-    The folded counts are reused from the last read when unchanged; pending samples are added and the oldest
-    samples they push out of a full window are taken off, per distinct bucket.
+    The folded (cumulative) counts are reused from the last read when unchanged; the pending samples, and the
+    oldest samples they push out of a full window, become a small sorted correction the quantile search adds.
     """
     parts: list[tuple[list[int], list[int]]] = []
-    adding: Counter[int] = Counter()
-    taking: Counter[int] = Counter()
+    single = len(cells) == 1
+    corrections: list[tuple[list[int], list[int]]] = []
     size, held, low, high = 0, 0.0, math.inf, -math.inf
     for cell in cells:
         sketch = cell[WINDOW][3]
         with sketch.lock:  # the owner swaps its pending batch only under the lock: no sample is seen twice
             absorb(cell, cutoff)
-            values = _pending(cell, cutoff, keep)[1]
+            values = _pending_values(cell, cutoff, keep)
             sketch.release(cutoff, keep, None)
             if len(sketch.added) > 2 * sketch.pruned + 256:
                 sketch.prune()
-            parts.append(sketch.buckets())
+            parts.append(sketch.cumulative() if single else sketch.buckets())
+            tally = _tally(cell, sketch, values)
             # The pending batch pushes this many of the oldest held samples out (left out, not released).
             excess = sketch.size + len(values) - keep
-            if excess > 0:
-                gone, gone_keys = sketch.oldest(excess)
-                taking.update(gone_keys)
-                held -= total(gone)
+            tally.take(sketch, excess)
+            gone = tally.gone[: max(excess, 0)]
             size += sketch.size + len(values) - max(excess, 0)
-            held += sketch.held_sum()
+            held += sketch.held_sum() - total(gone) + total(values)
             held_low, held_high = sketch.extremes_after(excess)
-        if values:
-            low, high = min(low, held_low, *values), max(high, held_high, *values)
-            adding.update(keys_of(values, low))
-            held += total(values)
-        else:
-            low, high = min(low, held_low), max(high, held_high)
-    keys, nets = _merged(parts)
-    for counts, sign in ((adding, 1), (taking, -1)):
-        for key, count in counts.items():
-            i = bisect_left(keys, key)
-            if i < len(keys) and keys[i] == key:
-                nets[i] += sign * count
-            else:
-                keys.insert(i, key)
-                nets.insert(i, sign * count)
-    return WindowView((keys, nets), size, held, (low, high), None)
+            low, high = min(low, held_low, tally.low), max(high, held_high, tally.high)
+            corrections.append(tally.correction())  # under the lock: another reader may grow the tally next
+    if single and parts:
+        buckets = parts[0]  # the sketch's cached cumulative counts: a read that only adds pending samples reuses them
+    else:
+        keys, nets = _merged(parts)
+        buckets = (keys, list(accumulate(nets)))
+    if len(corrections) == 1:
+        dkeys, changes = corrections[0]
+    else:
+        merged: Counter[int] = Counter()
+        for more, more_changes in corrections:
+            for key, change in zip(more, more_changes):
+                merged[key] += change
+        dkeys = sorted(merged)
+        changes = [merged[key] for key in dkeys]
+    return WindowView(buckets, size, held, (low, high), None, (dkeys, list(accumulate(changes))))
 
 
 def _newest_cutoff(cells: list[list[Any]], cutoff: float, keep: int) -> float | None:
@@ -180,7 +263,7 @@ def _buckets_of(values: Iterable[float]) -> tuple[list[int], list[int]]:
     batch = array("d", values)
     counts = Counter(keys_of(batch, min(batch, default=0.0)))
     keys = sorted(counts)
-    return keys, [counts[k] for k in keys]
+    return keys, list(accumulate(map(counts.__getitem__, keys)))
 
 
 def _merged(parts: list[tuple[list[int], list[int]]]) -> tuple[list[int], list[int]]:
@@ -205,6 +288,13 @@ def _merged(parts: list[tuple[list[int], list[int]]]) -> tuple[list[int], list[i
                 keys.insert(i, k)
                 nets.insert(i, c)
     return keys, nets
+
+
+def _pending_values(cell: list[Any], cutoff: float, keep: int) -> array[float]:
+    """The cell's pending values inside the window (they share one time; caller holds its sketch's lock)."""
+    pending, _, start, _ = cell[WINDOW]
+    values = array("d", pending) if start >= cutoff else array("d")
+    return values[len(values) - keep :] if len(values) > keep else values
 
 
 def _pending(cell: list[Any], cutoff: float, keep: int) -> tuple[array[float], array[float]]:
