@@ -10,7 +10,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from hypothesis import given, settings
+import pytest
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from opentelemetry.sdk.metrics import Histogram as SdkHistogram
 from opentelemetry.sdk.metrics import MeterProvider
@@ -84,8 +85,31 @@ def _our_point(values: list[float], max_size: int, max_scale: int) -> Any:
     max_scale=st.integers(-10, 20),
 )
 def test_same_points_as_the_sdks_exponential_aggregation(values: list[float], max_size: int, max_scale: int) -> None:
-    """Scale, buckets, zero count, count, sum, min and max equal the OTel SDK's for the same observations."""
+    """Scale, buckets, zero count, count, sum, min and max equal the OTel SDK's for the same observations
+    (floats next to a power of two aside: there the SDK's log mapping can be off by one; see the next test)."""
+    assume(not any(_next_to_a_power_of_two(v) for v in values))
     assert _shape(_our_point(values, max_size, max_scale)) == _shape(_sdk_point(values, max_size, max_scale))
+
+
+def _next_to_a_power_of_two(value: float) -> bool:
+    mantissa, _ = math.frexp(abs(value))
+    return value != 0 and (0.5 < mantissa < 0.5 + 1e-12 or mantissa > 1 - 1e-12)
+
+
+@pytest.mark.parametrize("max_scale", [-3, 0, 1, 3, 5, 20])
+@pytest.mark.parametrize("exponent", [-1000, -60, -1, 0, 1, 7, 60, 1000])
+def test_floats_next_to_a_power_of_two_land_in_their_exact_bucket(exponent: int, max_scale: int) -> None:
+    """A power of two is its bucket's upper bound; the float just above it is in the next bucket, the one just
+    below in the same one, at every scale (libm's log2 alone gets the last bit wrong for some of them)."""
+    bound = math.ldexp(1.0, exponent)
+    for value, above in ((bound, False), (math.nextafter(bound, math.inf), True), (math.nextafter(bound, 0), False)):
+        point = _our_point([value], 160, max_scale)
+        scale = point.scale
+        index = point.positive.offset
+        if scale >= 0:
+            assert index == ((exponent << scale) if above else (exponent << scale) - 1), (value, scale)
+        else:
+            assert index == (exponent if above else exponent - 1) >> -scale, (value, scale)
 
 
 def test_a_histogram_of_zeros_only_exports_scale_zero_as_the_sdk_does() -> None:

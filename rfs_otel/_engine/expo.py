@@ -27,6 +27,7 @@ __all__ = [
     "check_exponential",
     "combine",
     "index_of",
+    "near_bound",
     "merge_expo_cells",
     "new_expo_cell",
     "size_of",
@@ -53,7 +54,25 @@ def check_exponential(name: str, max_size: object, max_scale: object) -> tuple[i
 
 def index_of(magnitude: float, scale: int) -> int:
     """The bucket index of a positive ``magnitude`` at ``scale`` (upper-inclusive buckets, exact at powers of 2)."""
-    return math.ceil(math.log2(magnitude) * 2.0**scale) - 1
+    mult = 2.0**scale
+    x = math.log2(magnitude) * mult
+    i = math.ceil(x) - 1
+    return near_bound(magnitude, mult) if x - i > 0.999 else i
+
+
+def near_bound(magnitude: float, mult: float) -> int:
+    """The index of a value whose ``log2`` lands at or just under a bucket bound, where libm's last-bit rounding
+    can put a float just above a power of two in the bucket below: split off the exponent exactly (``frexp``)
+    and compare with that power of two itself. Other bounds are irrational: approximate, as in the OTel SDK.
+    """
+    mantissa, exponent = math.frexp(magnitude)  # magnitude = mantissa * 2**exponent, 0.5 <= mantissa < 1
+    x = (exponent + math.log2(mantissa)) * mult
+    i = math.ceil(x) - 1
+    if i + 1 == x:
+        k = x / mult
+        if k == int(k) and k < 1024 and magnitude > math.ldexp(1.0, int(k)):  # 2**1024 is past the largest float
+            return int(x)
+    return i
 
 
 def new_expo_cell(max_size: int, max_scale: int) -> list[Any]:

@@ -1,7 +1,8 @@
 """``ExponentialHistogram``: a histogram series aggregating as an OTel base-2 exponential histogram.
 
 Same hot path shape as the explicit-bucket ``Histogram``: the calling thread's own cell, no lock. The bucket
-index is ``ceil(log2(v) * 2**scale) - 1`` at the cell's current scale; a value outside the cell's range widens
+index is ``ceil(log2(v) * 2**scale) - 1`` at the cell's current scale (exact at powers of two, see
+``expo.near_bound``); a value outside the cell's range widens
 it (rarely: downscales it, see ``expo``).
 """
 
@@ -12,7 +13,7 @@ from typing import Any
 
 from .._model.validation import LabelKey, check_quantile
 from .backend import FamilyInfo, SlotStore
-from .expo import HEAD, MAX, MIN, MULT, NHI, NLO, PHI, PLO, SUM, ZERO, ExpoSnapshot, new_expo_cell, widen
+from .expo import HEAD, MAX, MIN, MULT, NHI, NLO, PHI, PLO, SUM, ZERO, ExpoSnapshot, near_bound, new_expo_cell, widen
 from .layout import HistogramSnapshot, histogram_value
 from .numbers import checked_number
 from .series import Histogram, Labels
@@ -44,7 +45,7 @@ class ExponentialHistogram(Histogram):
         """The scale of the merged buckets now (it only goes down as the range of values grows)."""
         return self.snapshot().scale
 
-    def observe(self, value: float, labels: Labels | None = None) -> None:
+    def observe(self, value: float, labels: Labels | None = None) -> None:  # noqa: PLR0912 (hot path, inlined)
         """Record one observation (in the child series ``labels`` selects, if given); NaN, infinities and
         non-numbers raise ValueError and record nothing."""
         if labels:
@@ -59,13 +60,19 @@ class ExponentialHistogram(Histogram):
             cell = self._cell()
             cell[SUM] += value
         if value > 0.0:
-            i = _ceil(_log2(value) * cell[MULT]) - 1
+            x = _log2(value) * cell[MULT]
+            i = _ceil(x) - 1
+            if x - i > 0.999:  # within a thousandth of a bucket under its bound: log2's last bit may mislead
+                i = near_bound(value, cell[MULT])
             if cell[PLO] <= i <= cell[PHI]:
                 cell[HEAD + i % self._n] += 1
             else:
                 widen(cell, i, False)
         elif value < 0.0:
-            i = _ceil(_log2(-value) * cell[MULT]) - 1
+            x = _log2(-value) * cell[MULT]
+            i = _ceil(x) - 1
+            if x - i > 0.999:
+                i = near_bound(-value, cell[MULT])
             if cell[NLO] <= i <= cell[NHI]:
                 cell[self._neg + i % self._n] += 1
             else:
