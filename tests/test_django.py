@@ -4,19 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import django
 import pytest
 from django.conf import settings
 
-if not settings.configured:
-    settings.configure(
-        ROOT_URLCONF="tests.apps.django_site",
-        MIDDLEWARE=["rfs_otel.django.MetricsMiddleware"],
-        ALLOWED_HOSTS=["testserver"],
-        DEBUG=False,
-        SECRET_KEY="rfs-otel-tests",
-    )
-    django.setup()
+from .apps.django_settings import configure
+
+if not settings.configured:  # the shared test settings, whichever test module runs first
+    configure()
 
 from django.test import Client
 

@@ -6,19 +6,13 @@ import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
-import django
 import pytest
 from django.conf import settings
 
-if not settings.configured:  # the same settings as tests/test_django.py, whichever module runs first
-    settings.configure(
-        ROOT_URLCONF="tests.apps.django_site",
-        MIDDLEWARE=["rfs_otel.django.MetricsMiddleware"],
-        ALLOWED_HOSTS=["testserver"],
-        DEBUG=False,
-        SECRET_KEY="rfs-otel-tests",
-    )
-    django.setup()
+from .apps.django_settings import configure
+
+if not settings.configured:  # the shared test settings, whichever test module runs first
+    configure()
 
 from asgiref.sync import iscoroutinefunction
 from django.http import HttpRequest, HttpResponse

@@ -12,19 +12,13 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import django
 import pytest
 from django.conf import settings
 
-if not settings.configured:  # the same settings as tests/test_django.py, whichever runs first
-    settings.configure(
-        ROOT_URLCONF="tests.apps.django_site",
-        MIDDLEWARE=["rfs_otel.django.MetricsMiddleware"],
-        ALLOWED_HOSTS=["testserver"],
-        DEBUG=False,
-        SECRET_KEY="rfs-otel-tests",
-    )
-    django.setup()
+from .apps.django_settings import configure
+
+if not settings.configured:  # the shared test settings, whichever test module runs first
+    configure()
 
 from django.core.handlers.wsgi import WSGIHandler
 from django.test import Client as DjangoClient
