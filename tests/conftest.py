@@ -34,3 +34,14 @@ def memory() -> MemoryMetricsStorage:
 def collector(memory: MemoryMetricsStorage, clock: ManualClock) -> Iterator[MetricsCollector]:
     with MetricsCollector(storage=memory, clock=clock) as c:
         yield c
+
+
+@pytest.fixture
+def default_collector() -> Iterator[MetricsCollector]:
+    """A collector installed as the process-wide default (what the web middleware and decorators record into)."""
+    with MetricsCollector() as c:
+        previous = set_metrics_collector(c)
+        try:
+            yield c
+        finally:
+            set_metrics_collector(previous)

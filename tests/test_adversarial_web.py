@@ -282,6 +282,26 @@ def test_a_scrape_queued_behind_busy_workers_is_served_once_one_frees() -> None:
         server.shutdown()
 
 
+def test_a_flood_of_queued_slow_clients_is_shed_at_their_deadline() -> None:
+    """Twenty one-byte clients queued behind two workers: they are dropped at their deadline (plus the grace),
+    not served one after another, so a scrape behind them answers after about one deadline, not ten."""
+    before = set(threading.enumerate())
+    app = PrometheusStorage().wsgi_app()
+    server = PullServer(app, "127.0.0.1", 0, limits=Limits(workers=2, request=1.0))
+    sockets = [_connect(server.server_port) for _ in range(20)]
+    try:
+        for sock in sockets:
+            sock.sendall(b"G")
+        wait_until(lambda: _http_workers(before) == 2)
+        started = time.monotonic()
+        status, _, _ = _request(server.server_port, "GET", "/metrics")
+        assert status == 200 and time.monotonic() - started < 2.0 + SCRAPE_BOUND  # served one at a time: ~10 s
+    finally:
+        for sock in sockets:
+            sock.close()
+        server.shutdown()
+
+
 def test_a_client_that_never_reads_its_response_does_not_block_shutdown() -> None:
     """A scrape of a large exposition whose client never reads: shutdown still returns in < 2.5 s."""
     before = set(threading.enumerate())

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from django.conf import settings
 
@@ -14,20 +12,15 @@ if not settings.configured:  # the shared test settings, whichever test module r
 
 from django.test import Client
 
-from rfs_otel import MetricsCollector, set_metrics_collector
+from rfs_otel import MetricsCollector
 
 from .apps import django_site
 from .http_helpers import active, requests
 
 
 @pytest.fixture
-def collector() -> Iterator[MetricsCollector]:
-    with MetricsCollector() as collector:
-        previous = set_metrics_collector(collector)
-        try:
-            yield collector
-        finally:
-            set_metrics_collector(previous)
+def collector(default_collector: MetricsCollector) -> MetricsCollector:
+    return default_collector  # the middleware records into the default collector
 
 
 def test_the_resolver_route_is_recorded_never_the_raw_path(collector: MetricsCollector) -> None:

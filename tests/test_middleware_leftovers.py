@@ -19,7 +19,7 @@ from django.http import HttpRequest, HttpResponse
 from django.test import AsyncClient, override_settings
 from flask import Flask
 
-from rfs_otel import AlertManager, AlertRule, MetricsCollector, set_metrics_collector, to_prometheus_rules
+from rfs_otel import AlertManager, AlertRule, MetricsCollector, to_prometheus_rules
 from rfs_otel.django import MetricsMiddleware as DjangoMiddleware
 from rfs_otel.wsgi import MetricsMiddleware as WsgiMiddleware
 
@@ -30,13 +30,8 @@ ASYNC_SITE = "tests.apps.django_async_site"
 
 
 @pytest.fixture
-def collector() -> Iterator[MetricsCollector]:
-    with MetricsCollector() as collector:
-        previous = set_metrics_collector(collector)
-        try:
-            yield collector
-        finally:
-            set_metrics_collector(previous)
+def collector(default_collector: MetricsCollector) -> MetricsCollector:
+    return default_collector  # the middleware records into the default collector
 
 
 @pytest.fixture

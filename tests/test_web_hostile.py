@@ -30,7 +30,7 @@ from werkzeug.test import Client as WerkzeugClient
 
 import rfs_otel.asgi
 import rfs_otel.wsgi
-from rfs_otel import AlertRule, MetricsCollector, PrometheusStorage, set_metrics_collector, to_prometheus_rules
+from rfs_otel import AlertRule, MetricsCollector, PrometheusStorage, to_prometheus_rules
 
 from .http_helpers import DURATION, active, requests
 from .servers import promtool_check_rules
@@ -39,13 +39,8 @@ DJANGO_MIDDLEWARE = "rfs_otel.django.MetricsMiddleware"
 
 
 @pytest.fixture
-def collector() -> Iterator[MetricsCollector]:
-    with MetricsCollector() as collector:
-        previous = set_metrics_collector(collector)
-        try:
-            yield collector
-        finally:
-            set_metrics_collector(previous)
+def collector(default_collector: MetricsCollector) -> MetricsCollector:
+    return default_collector  # the middleware records into the default collector
 
 
 def _streaming_app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:

@@ -84,12 +84,8 @@ class ExponentialHistogram(Histogram):
         if value > cell[MAX]:
             cell[MAX] = value
 
-    def _cell(self) -> list[Any]:
-        cells = self._cells.mine()
-        cell: list[Any] | None = cells[self._slot]
-        if cell is None:
-            cell = cells[self._slot] = new_expo_cell(self._n, self._max_scale)
-        return cell
+    def _new_cell(self) -> list[Any]:
+        return new_expo_cell(self._n, self._max_scale)
 
     def observe_with_exemplar(self, value: float, trace_id: int, span_id: int) -> None:
         """Observe ``value`` (exponential histograms keep no exemplars)."""

@@ -12,7 +12,7 @@ from .._model.validation import DEFAULT_QUANTILES
 from .aggregation import histogram_aggregation
 from .family import Family
 from .registry import Registry
-from .series import Counter, Gauge, Histogram, Summary
+from .series import Counter, Gauge, Histogram, Series, Summary
 from .timer import Timer
 
 __all__ = ["Instruments", "Meter", "Scope", "check_scope"]
@@ -27,6 +27,14 @@ class Instruments:
 
     _registry: Registry
     _scope: Scope | None = None
+
+    def _cached(self, family: Family | None, labels: Labels | None, description: str) -> Series | None:
+        """The existing series ``labels`` of ``family`` when this request can take it as is: same scope, and no
+        other description (anything else goes through the registry, which checks and warns)."""
+        if family is None or family.scope != self._scope:
+            return None
+        series = family.lookup(labels)
+        return series if series is not None and (not description or description == family.description) else None
 
     def _reuse(self, kind: MetricType, family: Family | None) -> MetricType | None:
         """The kind the registry may reuse ``family`` as without defining: never across scopes (defining checks)."""
@@ -44,10 +52,8 @@ class Instruments:
     ) -> Counter:
         """The counter series ``name{labels}``, created on first use and shared afterwards."""
         family = self._registry.lookup(name, MetricType.COUNTER)
-        if family is not None and family.scope == self._scope:
-            series = family.lookup(labels)
-            if series is not None and (not description or description == family.description):
-                return cast(Counter, series)
+        if (series := self._cached(family, labels, description)) is not None:
+            return cast(Counter, series)
 
         def define() -> Family:
             kind = MetricType.COUNTER
@@ -74,10 +80,8 @@ class Instruments:
         ``sum``, ``max``, ``min``, ``mostrecent`` or ``perpid`` (one series per worker, label ``pid``).
         """
         family = self._registry.lookup(name, MetricType.GAUGE)
-        if family is not None and family.scope == self._scope:
-            series = family.lookup(labels)
-            if series is not None and (not description or description == family.description):
-                return cast(Gauge, series)
+        if (series := self._cached(family, labels, description)) is not None:
+            return cast(Gauge, series)
 
         def define() -> Family:
             kind = MetricType.GAUGE
@@ -108,14 +112,9 @@ class Instruments:
         buckets per sign (default 160) starting at scale ``max_scale`` (default 20); ``"explicit"`` forces buckets.
         """
         family = self._registry.lookup(name, MetricType.HISTOGRAM)
-        if buckets is None and aggregation is None and max_size is None and max_scale is None and family is not None:
-            series = family.lookup(labels)
-            if (
-                series is not None
-                and family.scope == self._scope
-                and (not description or description == family.description)
-            ):
-                return cast(Histogram, series)
+        plain = buckets is None and aggregation is None and max_size is None and max_scale is None
+        if plain and (series := self._cached(family, labels, description)) is not None:
+            return cast(Histogram, series)
         asked = histogram_aggregation(name, aggregation, buckets, max_size, max_scale)
 
         def define() -> Family:
@@ -142,14 +141,9 @@ class Instruments:
     ) -> Summary:
         """The summary series ``name{labels}``: exact quantiles over a sliding window."""
         family = self._registry.lookup(name, MetricType.SUMMARY)
-        if (
-            family is not None
-            and family.same_window(buckets, max_age, max_samples, quantiles, DEFAULT_QUANTILES)
-            and family.scope == self._scope
-        ):
-            series = family.lookup(labels)
-            if series is not None and (not description or description == family.description):
-                return cast(Summary, series)
+        same = family is not None and family.same_window(buckets, max_age, max_samples, quantiles, DEFAULT_QUANTILES)
+        if same and (series := self._cached(family, labels, description)) is not None:
+            return cast(Summary, series)
 
         def define() -> Family:
             return self._registry.define(

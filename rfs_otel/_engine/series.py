@@ -276,8 +276,12 @@ class Histogram(Series):
         cells = self._cells.mine()
         cell: list[Any] | None = cells[self._slot]
         if cell is None:
-            cell = cells[self._slot] = _new_histogram_cell(self._width)
+            cell = cells[self._slot] = self._new_cell()
         return cell
+
+    def _new_cell(self) -> list[Any]:
+        """An empty cell of the calling thread (first use in a thread only)."""
+        return _new_histogram_cell(self._width)
 
     def observe_with_exemplar(self, value: float, trace_id: int, span_id: int) -> None:
         """Observe ``value`` and keep it as its bucket's exemplar, linked to a trace (OTLP carries it)."""

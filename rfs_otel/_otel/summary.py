@@ -114,39 +114,13 @@ def encode_pb2(metric: Metric, pb2_metric: Any, encode_attributes: Any) -> None:
     """Fill an OTLP protobuf ``Metric`` with the summary's points (``summary.data_points``)."""
     from opentelemetry.proto.metrics.v1 import metrics_pb2
 
-    data = cast(SummaryData, metric.data)
-    for point in data.data_points:
-        pb2_metric.summary.data_points.append(
-            metrics_pb2.SummaryDataPoint(
-                attributes=encode_attributes(point.attributes),
-                start_time_unix_nano=point.start_time_unix_nano,
-                time_unix_nano=point.time_unix_nano,
-                count=point.count,
-                sum=point.sum,
-                quantile_values=[
-                    metrics_pb2.SummaryDataPoint.ValueAtQuantile(quantile=q, value=v) for q, v in point.quantile_values
-                ],
-            )
-        )
+    pb2_metric.summary.data_points.extend(_points(metrics_pb2, cast(SummaryData, metric.data), encode_attributes))
 
 
 def encode_json(metric: Metric, encode_attributes: Any) -> Any:
     """An OTLP JSON ``Metric`` carrying the summary's points."""
     otlp_json: Any = importlib.import_module("opentelemetry.proto_json.metrics.v1.metrics")
-    data = cast(SummaryData, metric.data)
-    points = [
-        otlp_json.SummaryDataPoint(
-            attributes=encode_attributes(point.attributes),
-            start_time_unix_nano=point.start_time_unix_nano,
-            time_unix_nano=point.time_unix_nano,
-            count=point.count,
-            sum=point.sum,
-            quantile_values=[
-                otlp_json.SummaryDataPoint.ValueAtQuantile(quantile=q, value=v) for q, v in point.quantile_values
-            ],
-        )
-        for point in data.data_points
-    ]
+    points = _points(otlp_json, cast(SummaryData, metric.data), encode_attributes)
     return otlp_json.Metric(
         name=metric.name,
         description=metric.description,
@@ -182,3 +156,19 @@ def prometheus_summary(
 def _float_text(q: float) -> str:
     """``0.95`` -> ``"0.95"``: the quantile label as Prometheus clients write it."""
     return repr(float(q)) if math.isfinite(q) else str(q)
+
+
+def _points(module: Any, data: SummaryData, encode_attributes: Any) -> list[Any]:
+    """``SummaryDataPoint`` messages of ``module`` (the protobuf or the JSON classes: they share field names)."""
+    value_at = module.SummaryDataPoint.ValueAtQuantile
+    return [
+        module.SummaryDataPoint(
+            attributes=encode_attributes(point.attributes),
+            start_time_unix_nano=point.start_time_unix_nano,
+            time_unix_nano=point.time_unix_nano,
+            count=point.count,
+            sum=point.sum,
+            quantile_values=[value_at(quantile=q, value=v) for q, v in point.quantile_values],
+        )
+        for point in data.data_points
+    ]

@@ -25,6 +25,7 @@ __all__ = ["Limits", "PullServer"]
 
 _log = logging.getLogger("rfs_otel.http")
 _MAX_LINE = 65536
+_GRACE = 1.0  # seconds a queued connection whose whole request head has arrived may wait past its deadline
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class Limits:
 
     workers: int = 8  # requests served at once
     connections: int = 128  # open client connections held in all (the oldest idle one is dropped beyond)
-    request: float = 5.0  # to send a first byte, then (once a worker takes it up) for TLS and the request head
+    request: float = 5.0  # from accept: TLS handshake plus the whole request head
     write: float = 10.0  # from the first byte of the response to its last
     stop: float = 2.0  # shutdown() returns within this
 
@@ -121,6 +122,14 @@ class _RequestHandler(WSGIRequestHandler):
         pass
 
 
+def _head_buffered(sock: socket.socket) -> bool:
+    """Whether a plain-HTTP request head (up to its blank line) waits unread in ``sock`` (non-blocking peek)."""
+    try:
+        return b"\r\n\r\n" in sock.recv(_MAX_LINE, socket.MSG_PEEK)
+    except OSError:
+        return False
+
+
 def _hard_close(sock: socket.socket) -> None:
     """Wake any thread blocked on ``sock`` (shutdown, not close: the owner closes it)."""
     try:
@@ -164,7 +173,8 @@ class PullServer:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._idle: dict[socket.socket, tuple[Any, float]] = {}  # accepted, no byte yet (oldest first)
-        self._ready: collections.deque[tuple[socket.socket, Any, float]] = collections.deque()
+        # Sent a first byte, waiting for a worker: (socket, address, deadline, given the grace already).
+        self._ready: collections.deque[tuple[socket.socket, Any, float, bool]] = collections.deque()
         self._active: dict[threading.Thread, socket.socket] = {}
         self._thread = threading.Thread(target=self._loop, name="rfs-otel-http", daemon=True)
         self._thread.start()
@@ -238,25 +248,35 @@ class PullServer:
         sock.close()
 
     def _readable(self, selector: selectors.BaseSelector, sock: socket.socket) -> None:
-        address, _ = self._idle.pop(sock)
+        address, deadline = self._idle.pop(sock)
         selector.unregister(sock)
-        # Queued behind busy workers, a connection waits as long as a worker can be held (request + write).
-        self._ready.append((sock, address, time.monotonic() + self.limits.request + self.limits.write))
+        self._ready.append((sock, address, deadline, False))
 
     def _expire(self, selector: selectors.BaseSelector) -> None:
         now = time.monotonic()
         for sock in [s for s, (_, deadline) in self._idle.items() if deadline <= now]:
             self._forget(selector, sock)
-        while self._ready and self._ready[0][2] <= now:
-            self._ready.popleft()[0].close()
+        if not any(deadline <= now for _, _, deadline, _ in self._ready):
+            return
+        kept: collections.deque[tuple[socket.socket, Any, float, bool]] = collections.deque()
+        for sock, address, deadline, graced in self._ready:
+            if deadline > now:
+                kept.append((sock, address, deadline, graced))
+            elif not graced and self._context is None and _head_buffered(sock):
+                # Its whole request is here; it only waited for a worker held by clients cut at the same deadline.
+                kept.append((sock, address, now + _GRACE, True))
+            else:
+                sock.close()  # slow or silent: shed at its deadline, so a flood of them does not queue for long
+        self._ready = kept
 
     def _dispatch(self) -> None:
         while self._ready and not self._stopping.is_set():
             with self._lock:
                 if len(self._active) >= self.limits.workers:
                     return
-                sock, address, _ = self._ready.popleft()
-                deadline = time.monotonic() + self.limits.request  # the head's budget starts with its worker
+                sock, address, deadline, graced = self._ready.popleft()
+                if graced or (self._context is None and _head_buffered(sock)):
+                    deadline = max(deadline, time.monotonic() + _GRACE)  # all there: reading it takes no time
                 thread = threading.Thread(
                     target=self._serve, args=(sock, address, deadline), name="rfs-otel-http-worker", daemon=True
                 )
