@@ -7,15 +7,14 @@ towards 1, never away from it); bound objects are looked up once outside the loo
 from __future__ import annotations
 
 import functools
-import gc
 import random
-import resource
 import statistics
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from _timing import Row, Settings, paired, rounds
+from _worst import worst_observe_row
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from prometheus_client import CollectorRegistry
@@ -211,45 +210,10 @@ def decorator_rows(settings: Settings) -> list[Row]:
 
 def summary_rows(settings: Settings) -> list[Row]:
     """Worst single ``summary.observe`` at a 100k window, and ``get_statistics()`` at 10k and 100k windows."""
-    calls = 100_000 if settings.quick else 1_000_000
     rng = random.Random(7)
     values = [rng.lognormvariate(-2.0, 1.2) for _ in range(4096)]
-    rows = []
+    rows = [worst_observe_row(settings)]
     with MetricsCollector() as collector:
-        observe = collector.summary("worst_seconds", max_samples=100_000).observe
-        perf = time.perf_counter_ns
-        took: list[int] = []
-        switched: list[int] = []  # calls during which the OS switched the thread out (not the code's stall)
-        gc.disable()
-        try:
-            for i in range(calls):
-                before = _switches()
-                start = perf()
-                observe(values[i & 4095])
-                took.append(perf() - start)
-                if _switches() != before:
-                    switched.append(i)
-        finally:
-            gc.enable()
-        worst = max(took)
-        kept = set(switched)
-        worst_kept = max(t for i, t in enumerate(took) if i not in kept)
-        took.sort()
-        p999 = took[int(len(took) * 0.999)]
-        rows.append(
-            Row(
-                f"worst single summary.observe (max_samples 100k, worst of {calls:,})",
-                "one observe into a full 100k window",
-                "absolute",
-                float(worst),
-                None,
-                None,
-                50_000,
-                absolute=True,
-                note=f"median {fmt(statistics.median(took))}, p99.9 {fmt(p999)}; gc off; "
-                f"{len(switched)} calls had the thread switched out, worst of the others {fmt(worst_kept)}",
-            )
-        )
         for window in (10_000, 100_000):
             summary = collector.summary(f"stats_{window}_seconds", max_samples=window)
             for i in range(window):
@@ -268,14 +232,6 @@ def summary_rows(settings: Settings) -> list[Row]:
                 )
             )
     return rows
-
-
-def _switches() -> int:
-    """Context switches of the calling thread so far (0 where the OS does not report them per thread)."""
-    if not hasattr(resource, "RUSAGE_THREAD"):
-        return 0
-    usage = resource.getrusage(resource.RUSAGE_THREAD)
-    return usage.ru_nvcsw + usage.ru_nivcsw
 
 
 def fmt(ns: float) -> str:

@@ -1,11 +1,12 @@
 """A summary's sliding window: per-thread batches, folded by readers into log-linear bucket counts.
 
 ``observe()`` appends the value to its thread's pending list and reads the clock once. Every ``FOLD`` samples,
-or once the batch is ``max_age / SLICES`` old, the owner *seals* it: an O(1) hand-over to the readers (plus
-dropping at most ``DROP_BUDGET`` sealed batches no reader took before they left the window). Readers fold
-sealed batches into the thread's :class:`WindowSketch` with C-level operations (bucket keys from the values'
-float bit patterns, ``Counter.update``) and release what left the window, then answer from the bucket counts,
-whose number does not grow with the window. A batch's samples share the time of its first one, so a sample
+or once the batch is ``max_age / SLICES`` old, the owner *seals* it: counts it in the cumulative histogram and
+hands it to the readers (plus releasing at most ``DROP_BUDGET`` sealed batches no reader took before they left
+the window) - the same bounded work at every seal. Readers fold sealed batches into the thread's
+:class:`WindowSketch` with C-level operations (bucket keys from the values' float bit patterns,
+``Counter.update``) and release what left the window, then answer from the bucket counts, whose number does not
+grow with the window. A batch's samples share the time of its first one, so a sample
 leaves the window up to ``max_age / SLICES`` early.
 """
 
@@ -74,23 +75,23 @@ def _count(cell: list[Any], bounds: tuple[float, ...], values: Any) -> None:
 
 
 def settled(cell: list[Any]) -> list[Any]:
-    """A summary cell's cumulative histogram part with its sealed and pending samples counted too."""
-    pending, _, _, sketch = cell[WINDOW]
+    """A summary cell's cumulative histogram part with its pending samples counted too (sealed ones already are)."""
+    sketch = cell[WINDOW][3]
     with sketch.lock:
         part = list(cell)  # with the window slot, so the layout's offsets hold; dropped below
-        batches = [values for _, values in sketch.sealed]
-        values = list(pending)
-    for batch in [*batches, values]:
-        if batch:
-            _count(part, sketch.bounds, batch)
+        values = list(cell[WINDOW][0])
+    if values:
+        _count(part, sketch.bounds, values)
     return part[:WINDOW]
 
 
 def seal(cell: list[Any], now: float, max_age: float, keep: int) -> list[float]:
-    """Owner thread: hand the pending batch to the readers and start a new one at ``now``; return the new one.
+    """Owner thread: count the pending batch in the cumulative histogram, hand it to the readers and start a new
+    one at ``now``; return the new one.
 
-    O(1) besides dropping sealed batches no reader folded before they left the window (each dropped batch is
-    counted in the cumulative histogram only), so memory stays bounded by ``max_age`` and ``max_samples``.
+    The same work at every seal (one batch of FOLD samples counted), plus releasing at most DROP_BUDGET sealed
+    batches no reader folded before they left the window, so memory stays bounded by ``max_age`` and
+    ``max_samples`` and no seal does more than another.
     """
     pending, _, start, sketch = cell[WINDOW]
     fresh: list[float] = []
@@ -99,6 +100,7 @@ def seal(cell: list[Any], now: float, max_age: float, keep: int) -> list[float]:
     with sketch.lock:
         sealed = sketch.sealed
         if pending:
+            _count(cell, sketch.bounds, pending)
             sealed.append((start, pending))
             sketch.sealed_size += len(pending)
         cutoff = now - max_age
@@ -107,25 +109,22 @@ def seal(cell: list[Any], now: float, max_age: float, keep: int) -> list[float]:
         for _ in range(DROP_BUDGET):
             if not (sealed and (sealed[0][0] < cutoff or sketch.sealed_size - len(sealed[0][1]) >= keep)):
                 break
-            _, gone = sealed.popleft()
-            sketch.sealed_size -= len(gone)
-            _count(cell, sketch.bounds, gone)
+            sketch.sealed_size -= len(sealed.popleft()[1])
         # Readers take the tuple under the lock, so no sample is seen both pending and sealed.
         cell[WINDOW] = (fresh, now + max_age / SLICES, now, sketch)
     return fresh
 
 
 def absorb(cell: list[Any], cutoff: float = -math.inf) -> None:
-    """Reader (holding the cell's sketch lock): count the sealed batches in the cumulative part and fold those
-    younger than ``cutoff`` into the sketch."""
+    """Reader (holding the cell's sketch lock): fold the sealed batches younger than ``cutoff`` into the sketch
+    (their seal counted them in the cumulative part already)."""
     sketch: WindowSketch = cell[WINDOW][3]
     sealed = sketch.sealed
     while sealed:
         start, values = sealed.popleft()
         sketch.sealed_size -= len(values)
-        batch = array("d", values)
-        _count(cell, sketch.bounds, batch)
         if start >= cutoff:
+            batch = array("d", values)
             sketch.fold(array("d", [start]) * len(batch), batch, min(batch), max(batch))
 
 
