@@ -76,7 +76,6 @@ class MetricsCollector(Instruments):
         self._closing = False
         self._pid = os.getpid()
         self.system_metrics_enabled = False
-        readers = [reader for s in self._storages for reader in s.readers()]
         registries: list[Registry] = []
 
         def reap() -> None:  # at each collection: ended threads folded, idle series expired
@@ -84,7 +83,15 @@ class MetricsCollector(Instruments):
             for registry in registries:
                 registry.sweep()
 
-        self._bridge = SdkBridge(readers, meter_provider, views, resource, reap)
+        try:  # a storage serves one collector: claimed first, so a second one gets a clear error, not OTel's
+            for claimed in self._storages:
+                claimed.claim(self)
+            readers = [reader for s in self._storages for reader in s.readers()]
+            self._bridge = SdkBridge(readers, meter_provider, views, resource, reap)
+        except BaseException:
+            for claimed in self._storages:
+                claimed.unclaim(self)
+            raise
         self._bridge.owner = weakref.ref(self)
         limit, ttl = cardinality_limit, series_ttl
         self._registry = Registry(backend, self._bridge, self._clock, limit, filters, ttl, strict)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
@@ -35,6 +36,24 @@ class MetricsStorage(ABC):
         runs storages in the calling thread, also at interpreter exit).
         Returns ``Success(number of data points delivered)`` or ``Failure(message)``.
         """
+
+    def claim(self, collector: object) -> None:
+        """Mark this storage as serving ``collector``; a second collector is refused with a clear error, because
+        OpenTelemetry registers a reader with one MeterProvider for good (even after that provider shut down)."""
+        owner = self.__dict__.get("_claimed_by")
+        if owner is not None and owner() is not collector:
+            raise ValueError(
+                f"{self!r} already served another MetricsCollector: a storage feeds one collector for its whole "
+                f"life (its OpenTelemetry reader stays registered with that collector's MeterProvider); "
+                f"create a new {type(self).__name__}(...) for this collector"
+            )
+        self.__dict__["_claimed_by"] = weakref.ref(collector)
+
+    def unclaim(self, collector: object) -> None:
+        """Undo ``claim`` (the collector failed to start, so its provider never registered this storage's readers)."""
+        owner = self.__dict__.get("_claimed_by")
+        if owner is not None and owner() is collector:
+            del self.__dict__["_claimed_by"]
 
     def attach(self, collector: MetricSource) -> None:  # noqa: B027 - optional hook
         """Called once by the collector that owns this storage (storages that need it keep a reference).

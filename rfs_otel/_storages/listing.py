@@ -22,4 +22,7 @@ def storage_list(storage: MetricsStorage | Iterable[MetricsStorage] | None) -> l
     for item in items:
         if not isinstance(item, MetricsStorage):
             raise TypeError(f"storage must be a MetricsStorage or a list of them, got {item!r}")
+    for index, item in enumerate(items):
+        if any(other is item for other in items[:index]):
+            raise ValueError(f"storage {item!r} is listed twice: give each storage once")
     return items

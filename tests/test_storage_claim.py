@@ -1,0 +1,77 @@
+"""A storage serves one collector: a second one is refused with an error that says what to do instead."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from opentelemetry.sdk.resources import Resource
+
+from rfs_otel import (
+    FileMetricsStorage,
+    InvalidLabelError,
+    MemoryMetricsStorage,
+    MetricsCollector,
+    MetricsStorage,
+    PrometheusStorage,
+)
+
+
+def _exported(storage: MemoryMetricsStorage) -> list[str]:
+    """Names of the metrics the storage's OTel reader collects now."""
+    data = storage.collect()
+    assert data is not None
+    return [m.name for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics]
+
+
+def _storages(tmp_path: Path) -> list[Callable[[], MetricsStorage]]:
+    return [
+        MemoryMetricsStorage,
+        lambda: PrometheusStorage(dashboard=False),
+        lambda: FileMetricsStorage(str(tmp_path / "metrics.jsonl")),
+    ]
+
+
+@pytest.mark.parametrize("kind", [0, 1, 2], ids=["memory", "prometheus", "file"])
+def test_a_storage_given_to_a_second_collector_is_refused_by_name(tmp_path: Path, kind: int) -> None:
+    """The error names the storage and says to create a new one (not OpenTelemetry's reader message)."""
+    storage = _storages(tmp_path)[kind]()
+    expected = rf"already served another MetricsCollector.*new {type(storage).__name__}"
+    with MetricsCollector(storage=storage), pytest.raises(ValueError, match=expected):
+        MetricsCollector(storage=storage)
+
+
+def test_a_storage_stays_bound_after_its_collector_shut_down() -> None:
+    """OpenTelemetry keeps the reader registered with the first provider, so reuse after shutdown is refused too."""
+    storage = MemoryMetricsStorage()
+    MetricsCollector(storage=storage).shutdown()
+    with pytest.raises(ValueError, match="already served another MetricsCollector"):
+        MetricsCollector(storage=storage)
+
+
+def test_the_first_collector_keeps_working_after_a_refused_second_one() -> None:
+    """A refused second collector changes nothing for the collector that owns the storage."""
+    storage = MemoryMetricsStorage()
+    with MetricsCollector(storage=storage) as collector:
+        with pytest.raises(ValueError):
+            MetricsCollector(storage=storage)
+        collector.counter("jobs_total").increment()
+        assert _exported(storage) == ["jobs_total"]
+
+
+def test_a_collector_that_failed_to_start_leaves_its_storage_free() -> None:
+    """A constructor that raised registered nothing, so the same storage serves the next collector."""
+    storage = MemoryMetricsStorage()
+    with pytest.raises(InvalidLabelError):
+        MetricsCollector(storage=storage, resource=Resource({"service.name": "bad\udcff"}))
+    with MetricsCollector(storage=storage) as collector:
+        collector.counter("jobs_total").increment()
+        assert _exported(storage) == ["jobs_total"]
+
+
+def test_a_storage_listed_twice_is_refused() -> None:
+    """``storage=[s, s]`` would register one reader twice: refused, naming the storage."""
+    storage = MemoryMetricsStorage()
+    with pytest.raises(ValueError, match="listed twice"):
+        MetricsCollector(storage=[storage, storage])
