@@ -75,3 +75,15 @@ def test_a_storage_listed_twice_is_refused() -> None:
     storage = MemoryMetricsStorage()
     with pytest.raises(ValueError, match="listed twice"):
         MetricsCollector(storage=[storage, storage])
+
+
+def test_a_prometheus_storage_no_collector_took_exposes_nothing_valid() -> None:
+    """Before a collector takes it, the exposition is empty but well formed in both formats."""
+    storage = PrometheusStorage(dashboard=False)
+    assert storage.exposition() == b""
+    assert storage.exposition("application/openmetrics-text; version=1.0.0") == b"# EOF\n"
+
+
+def test_a_memory_storage_no_collector_took_collects_nothing() -> None:
+    """Before a collector takes it, ``collect()`` returns None (nothing registered to collect from)."""
+    assert MemoryMetricsStorage().collect() is None

@@ -49,6 +49,11 @@ class MetricsStorage(ABC):
             )
         self.__dict__["_claimed_by"] = weakref.ref(collector)
 
+    @property
+    def claimed(self) -> bool:
+        """Whether a collector took this storage (before that, its readers have nothing to collect)."""
+        return "_claimed_by" in self.__dict__
+
     def unclaim(self, collector: object) -> None:
         """Undo ``claim`` (the collector failed to start, so its provider never registered this storage's readers)."""
         owner = self.__dict__.get("_claimed_by")

@@ -36,7 +36,10 @@ class MemoryMetricsStorage(MetricsStorage):
         return (self._reader,)
 
     def collect(self) -> MetricsData | None:
-        """Collect now through the OTel in-memory reader and return the genuine OTel ``MetricsData``."""
+        """Collect now through the OTel in-memory reader and return the genuine OTel ``MetricsData`` (None while no
+        collector has taken this storage)."""
+        if not self.claimed:
+            return None
         data = self._reader.get_metrics_data()
         if data is not None:
             self._history.append(data)

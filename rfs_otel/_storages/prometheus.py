@@ -181,6 +181,8 @@ class PrometheusStorage(MetricsStorage):
     def _render(self, accept: str) -> tuple[bytes, str]:
         """(body, content type) of a scrape: facade families rendered directly, the rest through OTel's exporter."""
         encoder, content_type = self._client.exposition.choose_encoder(accept)
+        if not self.claimed:  # no collector yet: an empty exposition (OTel's reader would log it is unregistered)
+            return bytes(encoder(self._client.CollectorRegistry())), str(content_type)
         return bytes(self._reader.exposition(encoder)), str(content_type)
 
     def wsgi_app(self) -> Any:
