@@ -22,6 +22,7 @@ from .._engine.source import Source
 from .._model.records import MetricType
 from .direct_state import DirectState, as_is
 from .points import Stream
+from .prom_exemplars import ExemplarIndex, exemplar_index, with_exemplars
 from .prom_text import Encoder, FamilyText, scope_labels
 from .views import SCOPE
 
@@ -63,14 +64,15 @@ def _scope(family: Family) -> InstrumentationScope:
 class _Recording:
     """The storage's registry as an encoder reads it, noting the names of the families it yields."""
 
-    def __init__(self, registry: Any, names: set[str]) -> None:
+    def __init__(self, registry: Any, names: set[str], exemplars: ExemplarIndex) -> None:
         self._registry = registry
         self._names = names
+        self._exemplars = exemplars  # of families a View reshaped (OTel's exporter drops them)
 
     def collect(self) -> Iterator[Any]:
         for metric in self._registry.collect():
             self._names.add(metric.name)
-            yield metric
+            yield with_exemplars(metric, self._exemplars) if self._exemplars else metric
 
 
 class DirectPrometheusReader(PrometheusMetricReader):
@@ -109,15 +111,18 @@ class DirectPrometheusReader(PrometheusMetricReader):
             return encoder(self.registry)
         form = (func, tuple(sorted(keywords.items())))
         with producer.collecting() as source:
-            direct = [f for f in producer.direct.families() if f.kind in _DIRECT and as_is(producer, f)]
+            families = producer.direct.families()
+            direct = [f for f in families if f.kind in _DIRECT and as_is(producer, f)]
+            reshaped = [f for f in families if om and f.kind is MetricType.HISTOGRAM and f not in direct]
+            exemplars = exemplar_index(producer, source, reshaped) if reshaped else {}
             names: set[str] = set()
             with producer.direct.excluding(direct):
-                body = encoder(_Recording(self.registry, names))
+                body = encoder(_Recording(self.registry, names, exemplars))
             texts = [self._text(family) for family in direct]
             if any(text.name in names for text in texts):  # another library's instrument of the same name
                 texts = [text for text in texts if text.name not in names]
                 with producer.direct.excluding([text.family for text in texts]):
-                    body = encoder(self.registry)
+                    body = encoder(_Recording(self.registry, set(), exemplars))
             chunks = io.BytesIO()  # written once: no list of chunks beside the joined body
             chunks.write(body[: -len(b"# EOF\n")] if om and body.endswith(b"# EOF\n") else body)
             for text in texts:
