@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from .apps.django_settings import configure
 if not settings.configured:  # the shared test settings, whichever test module runs first
     configure()
 
-from asgiref.sync import iscoroutinefunction
+from asgiref.sync import SyncToAsync, iscoroutinefunction
 from django.http import HttpRequest, HttpResponse
 from django.test import AsyncClient, override_settings
 from flask import Flask
@@ -36,9 +37,15 @@ def collector(default_collector: MetricsCollector) -> MetricsCollector:
 
 @pytest.fixture
 def async_site() -> Iterator[None]:
-    """The async views' URLconf for the duration of one test."""
+    """The async views' URLconf for the duration of one test; asgiref's worker thread does not outlive it.
+
+    Django runs the async chain's sync parts on asgiref's one-thread executor, whose thread would otherwise stay
+    idle for the rest of the session and make every later test that forks warn about forking a threaded process.
+    """
     with override_settings(ROOT_URLCONF=ASYNC_SITE):
         yield
+    used, SyncToAsync.single_thread_executor = SyncToAsync.single_thread_executor, ThreadPoolExecutor(max_workers=1)
+    used.shutdown(wait=True)
 
 
 def _flask(collector: MetricsCollector) -> Flask:
