@@ -32,7 +32,7 @@ class ThreadCells:
     removable = True
     expires_idle = True
 
-    __slots__ = ("__weakref__", "_base", "_kinds", "_lists", "_lock", "local")
+    __slots__ = ("__weakref__", "_base", "_freed", "_kinds", "_lists", "_lock", "_retiring", "_summaries", "local")
 
     def __init__(self) -> None:
         self.local = threading.local()
@@ -40,6 +40,12 @@ class ThreadCells:
         self._kinds: list[SlotKind] = []
         self._base: list[Any] = []
         self._lists: list[tuple[weakref.ref[threading.Thread], list[Any]]] = []
+        #: Slots of removed series that were garbage-collected, per slot kind (``id``): new series reuse them.
+        self._freed: dict[int, list[int]] = {}
+        #: Slots of removed series still alive somewhere (a caller may record on them again): slot -> weak ref.
+        self._retiring: dict[int, weakref.ref[Series]] = {}
+        #: One slot kind per summary window setting, so summaries' freed slots are reused too.
+        self._summaries: dict[tuple[int, float, Callable[[], float]], SlotKind] = {}
         after_fork_in_child(self, "_after_fork")
 
     def new_series(self, family: FamilyInfo, key: LabelKey) -> Series:
@@ -53,12 +59,27 @@ class ThreadCells:
             return ExponentialHistogram(family, key, self, self.new_slot(EXPO_SLOT))
         if kind is MetricType.HISTOGRAM:
             return Histogram(family, key, self, self.new_slot(HISTOGRAM_SLOT))
-        slot = self.new_slot(summary_slot(family.max_samples, family.max_age, family.clock))
-        return Summary(family, key, self, slot)
+        return Summary(family, key, self, self.new_slot(self._summary_kind(family)))
+
+    def _summary_kind(self, family: FamilyInfo) -> SlotKind:
+        """The slot kind of ``family``'s summaries, shared by every summary of the same window setting."""
+        setting = (family.max_samples, family.max_age, family.clock)
+        try:
+            kind = self._summaries.get(setting)
+        except TypeError:  # an unhashable clock: a kind of its own (its slots are not reused)
+            return summary_slot(*setting)
+        if kind is None:
+            kind = self._summaries[setting] = summary_slot(*setting)
+        return kind
 
     def new_slot(self, kind: SlotKind) -> int:
-        """Reserve a slot for a new series and return its index."""
+        """Reserve a slot for a new series and return its index: a dead removed series' of the same kind, if any."""
         with self._lock:
+            freed = self._freed.get(id(kind))
+            if freed:
+                slot = freed.pop()
+                self._clear(slot)  # what the removed series recorded after its removal, before it died
+                return slot
             self._kinds.append(kind)
             self._base.append(kind[0])
             return len(self._kinds) - 1
@@ -104,16 +125,34 @@ class ThreadCells:
                 self._base[slot] = update(value)
 
     def reset(self, slot: int) -> None:
-        """Put ``slot`` back to its initial value in the base and every thread's list (its series was removed).
-
-        The index is not reused: a thread still holding the removed series writes only to its own dead slot.
-        """
+        """Put ``slot`` back to its initial value in the base and every thread's list (its series was removed)."""
         with self._lock:
-            init = self._kinds[slot][0]
-            self._base[slot] = init
-            for _, cells in self._lists:
-                if len(cells) > slot:
-                    cells[slot] = init
+            self._clear(slot)
+
+    def retire(self, series: Series, slot: int) -> None:
+        """``series`` was removed: reset its slot, and let a new series reuse the slot once ``series`` is garbage.
+
+        While a caller still holds ``series`` the slot stays its own (recorded on again, it comes back), so memory
+        under series churn stays bounded by the live series, not by every series ever created.
+        """
+        self.reset(slot)
+        if slot in self._retiring:
+            return
+        freed, retiring, kind = self._freed, self._retiring, id(self._kinds[slot])
+
+        def died(_: object) -> None:  # a GC callback, in any thread, maybe while ``_lock`` is held: no lock here
+            retiring.pop(slot, None)
+            freed.setdefault(kind, []).append(slot)
+
+        retiring[slot] = weakref.ref(series, died)
+
+    def _clear(self, slot: int) -> None:
+        """Put ``slot`` back to its initial value everywhere (lock held)."""
+        init = self._kinds[slot][0]
+        self._base[slot] = init
+        for _, cells in self._lists:
+            if len(cells) > slot:
+                cells[slot] = init
 
     def clear_elsewhere(self, family: FamilyInfo, removed: set[LabelKey]) -> int:
         return 0  # one process: the family held every series

@@ -69,7 +69,7 @@ class Series(Labelled):
         """Forget every value recorded (the series was removed): a new cumulative stream starts from zero."""
         cells, slot = getattr(self, "_cells", None), getattr(self, "_slot", None)
         if cells is not None and slot is not None:
-            cells.reset(slot)
+            cells.retire(self, slot)  # reset now; the slot is reused once this series is garbage
 
     def drop_children(self) -> None:
         """Forget the series per-call labels selected (one of them was removed)."""

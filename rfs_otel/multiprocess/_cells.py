@@ -348,6 +348,10 @@ class SharedCells:
         """Not supported: other workers share the series' values (the family refuses removal before this)."""
         raise NotImplementedError("series cannot be removed in multiprocess mode")
 
+    def retire(self, series: Any, slot: int) -> None:
+        """Not supported, as ``reset``."""
+        self.reset(slot)
+
     def update_base(self, slot: int, update: Any) -> None:
         """Nothing to do: the base here is this process's mapped file, which holds no sample window."""
 
