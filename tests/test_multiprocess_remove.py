@@ -110,3 +110,14 @@ def test_series_idle_in_every_worker_expire_after_series_ttl(tmp_path: Path) -> 
         assert _values(collector, "jobs_total") == {(("queue", "busy"),): 2.0}
         collector.counter("jobs_total", labels={"queue": "idle"}).increment(4)
         assert _values(collector, "jobs_total")[(("queue", "idle"),)] == 4.0
+
+
+def test_clear_counts_only_series_still_there(tmp_path: Path) -> None:
+    """``clear()`` after a removal does not count the removed series again, until it is recorded on again."""
+    with MetricsCollector(multiprocess_dir=tmp_path) as collector:
+        series = collector.counter("jobs_total", labels={"queue": "a"})
+        series.increment()
+        assert series.remove()
+        assert collector.clear("jobs_total") == 0
+        series.increment()
+        assert collector.clear("jobs_total") == 1

@@ -29,7 +29,7 @@ from ._aggregate import aggregate
 from ._cells import SharedCells
 from ._expo import EXPONENTIAL
 from ._layout import layout, signature
-from ._removed import baseline_of
+from ._removed import Removals, baseline_of, since
 from ._removed import record as record_removal
 
 __all__ = [
@@ -233,6 +233,12 @@ class SharedBackend:
         directory = self.cells.directory
         merged = aggregate(directory, {family.name: signature(family.kind.value, family.bounds)}).get(family.name)
         others = {} if merged is None else {k: v for k, v in merged.series.items() if k not in removed}
+        earlier = Removals(directory).load()  # series removed before and not recorded on since are not there
+        width = len(family.bounds) + 1
+        kind = family.kind.value
+        for key in [k for k in others if (family.name, k) in earlier]:
+            if since(kind, width, [float(v) for v in others[key]], earlier[(family.name, key)][1]) is None:
+                del others[key]
         for key, vector in others.items():
             record_removal(directory, family.name, key, [float(v) for v in vector])
         return len(others)
