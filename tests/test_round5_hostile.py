@@ -1,0 +1,452 @@
+"""Hostile review of round 5: summary totals counted at seal time, and storages that serve one collector.
+
+A summary's cumulative count, sum, buckets, min and max must equal the exact totals of everything observed, from
+every reader, at every moment; a storage must be refused by a second collector, atomically and by name.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import os
+import random
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from opentelemetry.sdk.metrics.export import MetricReader
+from prometheus_client.parser import text_string_to_metric_families
+
+from rfs_otel import (
+    FileMetricsStorage,
+    MemoryMetricsStorage,
+    MetricsCollector,
+    MetricsStorage,
+    PrometheusStorage,
+    Summary,
+)
+from rfs_otel._engine.sketch import ALPHA
+from rfs_otel._engine.window import FOLD
+from rfs_otel._result import Result, Success
+from rfs_otel.testing import ManualClock, exported_points, retained_samples
+from tests.forking import FORK_WARNING
+
+#: Buckets whose every bucket receives exactly one of VALUES: a snapshot's sum is then fixed by its counts.
+BOUNDS = (1.0, 2.0, 4.0, 8.0, 16.0)
+VALUES = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+
+
+def _summary(collector: MetricsCollector, name: str = "work_seconds", **kwargs: Any) -> Summary:
+    kwargs.setdefault("buckets", BOUNDS)
+    return collector.summary(name, **kwargs)
+
+
+def _consistent(counts: Sequence[int], total: float) -> None:
+    """One reading's buckets and sum describe the same samples (each bucket holds one of VALUES)."""
+    assert math.fsum(c * v for c, v in zip(counts, VALUES)) == total, (list(counts), total)
+
+
+def _assert_totals(summary: Summary, observed: list[float]) -> None:
+    """The cumulative part equals the exact totals of ``observed`` (count, fsum, per-bucket, min, max)."""
+    snap = summary.snapshot()
+    assert sum(snap.counts) == len(observed)
+    assert snap.sum == math.fsum(observed)
+    if observed:
+        assert (snap.min, snap.max) == (min(observed), max(observed))
+        expected = [
+            sum(1 for v in observed if (BOUNDS[i - 1] if i else -math.inf) < v <= b)
+            for i, b in enumerate([*BOUNDS, math.inf])
+        ]
+        assert list(snap.counts) == expected
+
+
+def _run(threads: list[threading.Thread], timeout: float = 30) -> None:
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=timeout)
+        assert not t.is_alive()
+
+
+def test_totals_read_while_threads_observe_never_exceed_or_lag_what_was_observed() -> None:
+    """Four writers, a reader on every path: each reading lies between what had finished and what had begun."""
+    storage = MemoryMetricsStorage()
+    with MetricsCollector(storage=storage) as collector:
+        summary = _summary(collector, max_samples=1000, max_age=3600)
+        writers, per_writer = 4, 6_000
+        started, finished = [0] * writers, [0] * writers
+        barrier = threading.Barrier(writers + 1)
+        readings: list[str] = []
+
+        def write(i: int) -> None:
+            barrier.wait(timeout=10)
+            for n in range(per_writer):
+                started[i] += 1
+                summary.observe(VALUES[(n + i) % len(VALUES)])
+                finished[i] += 1
+
+        def bounded(read: Callable[[], float], how: str) -> None:
+            low = sum(finished)
+            got = read()
+            high = sum(started)
+            assert low <= got <= high, (how, low, got, high)
+            readings.append(how)
+
+        def otel_count() -> float:
+            (point,) = exported_points(storage.collect(), "work_seconds")
+            return float(point.count)
+
+        def read() -> None:
+            barrier.wait(timeout=10)
+            while any(finished[i] < per_writer for i in range(writers)):
+                snap = summary.snapshot()
+                _consistent(snap.counts, snap.sum)
+                bounded(lambda: sum(summary.snapshot().counts), "snapshot")
+                bounded(lambda: collector.get_sample_value("work_seconds_count") or 0.0, "sample")
+                bounded(otel_count, "otel")
+
+        _run([threading.Thread(target=write, args=(i,)) for i in range(writers)] + [threading.Thread(target=read)])
+        assert readings
+        observed = [VALUES[(n + i) % len(VALUES)] for i in range(writers) for n in range(per_writer)]
+        _assert_totals(summary, observed)
+        assert collector.get_sample_value("work_seconds_count") == len(observed)
+        assert collector.get_sample_value("work_seconds_sum") == math.fsum(observed)
+
+
+def test_totals_survive_thread_churn_while_collections_fold_ended_threads() -> None:
+    """Forty short threads (each leaves a sealed and a pending batch) end while collections fold them: exact."""
+    storage = MemoryMetricsStorage()
+    with MetricsCollector(storage=storage) as collector:
+        summary = _summary(collector, max_samples=500, max_age=3600)
+        observed: list[float] = []
+        lock = threading.Lock()
+        stop = threading.Event()
+        problems: list[str] = []
+
+        def write(seed: int) -> None:
+            rng = random.Random(seed)
+            mine = [rng.choice(VALUES) for _ in range(FOLD * 2 + seed)]
+            for v in mine:
+                summary.observe(v)
+            with lock:
+                observed.extend(mine)
+
+        def read() -> None:
+            while not stop.is_set():
+                with lock:
+                    low = len(observed)
+                count = collector.get_sample_value("work_seconds_count") or 0.0
+                snap = summary.snapshot()
+                if count < low:
+                    problems.append(f"count {count} below {low} finished")
+                _consistent(snap.counts, snap.sum)
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        for batch in range(4):
+            _run([threading.Thread(target=write, args=(batch * 10 + i,)) for i in range(10)])
+            collector.collect_and_store_sync()
+        stop.set()
+        reader.join(timeout=30)
+        assert not problems, problems[:3]
+        assert collector.thread_slot_count() <= 2
+        _assert_totals(summary, observed)
+        (point,) = exported_points(storage.collect(), "work_seconds")
+        assert (point.count, point.sum) == (len(observed), math.fsum(observed))
+
+
+@contextmanager
+def _fast_switching() -> Iterator[None]:
+    """Threads switch every microsecond, so the narrow races between a read and a collection happen often."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
+
+
+def test_a_read_racing_the_collection_that_folds_an_ended_thread_counts_it_exactly_once() -> None:
+    """Threads end one after another while collections fold them and a reader reads: the ended thread's samples
+    are read in its own cell or in the base, never in both (double) and never in neither (lost)."""
+    with MetricsCollector(storage=MemoryMetricsStorage()) as collector:
+        summary = _summary(collector, max_samples=10)
+        counter = collector.counter("jobs_total")
+        started, finished = [0], [0]
+        stop = threading.Event()
+        bad: list[tuple[int, float, float, int]] = []
+
+        def one() -> None:
+            started[0] += 1
+            summary.observe(1.0)
+            counter.increment()
+            finished[0] += 1
+
+        def churn() -> None:
+            while not stop.is_set():
+                _run([threading.Thread(target=one)])
+
+        def collect() -> None:
+            while not stop.is_set():
+                collector.collect_and_store_sync()
+
+        def read() -> None:
+            while not stop.is_set():
+                low = finished[0]
+                count, total = sum(summary.snapshot().counts), counter.get_value()
+                high = started[0]
+                if not (low <= count <= high and low <= total <= high):
+                    bad.append((low, count, total, high))
+
+        with _fast_switching():
+            threads = [threading.Thread(target=f) for f in (churn, collect, read)]
+            for t in threads:
+                t.start()
+            stop.wait(1.5)
+            stop.set()
+            for t in threads:
+                t.join(timeout=10)
+        assert finished[0] > 0
+        assert not bad, bad[:5]
+        assert sum(summary.snapshot().counts) == counter.get_value() == finished[0]
+
+
+@FORK_WARNING
+def test_a_forked_child_counts_from_zero_and_the_parent_keeps_its_totals() -> None:
+    """A child's summary starts empty (its parent's samples are the parent's); the parent's totals stay exact."""
+    with MetricsCollector(storage=MemoryMetricsStorage()) as collector:
+        summary = _summary(collector, max_samples=100, max_age=3600)
+        before = [VALUES[i % 6] for i in range(FOLD * 3 + 17)]  # sealed batches and a pending one at fork
+        for v in before:
+            summary.observe(v)
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child reports through the pipe
+            code = 1
+            try:
+                child = [VALUES[i % 5] for i in range(FOLD + 3)]
+                for v in child:
+                    summary.observe(v)
+                snap = summary.snapshot()
+                ok = sum(snap.counts) == len(child) and snap.sum == math.fsum(child)
+                os.write(write, f"{ok} {sum(snap.counts)} {snap.sum}".encode())
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(write)
+        with os.fdopen(read) as pipe:
+            answer = pipe.read()
+        _, status = os.waitpid(pid, 0)
+        assert os.WEXITSTATUS(status) == 0 and answer.startswith("True"), answer
+        after = [32.0] * 5
+        for v in after:
+            summary.observe(v)
+        _assert_totals(summary, before + after)
+
+
+def test_removed_cleared_and_expired_series_start_again_from_zero() -> None:
+    """remove(), clear() and TTL expiry end a stream; recorded on again, it counts only what came after."""
+    clock = ManualClock()
+    with MetricsCollector(storage=MemoryMetricsStorage(), clock=clock, series_ttl=60) as collector:
+        for end in ("remove", "clear", "ttl"):
+            name = f"{end}_seconds"
+            old = _summary(collector, name, labels={"k": "a"}, max_samples=50)
+            for i in range(FOLD + 40):
+                old.observe(VALUES[i % 6])
+            if end == "remove":
+                assert collector.remove(name, {"k": "a"})
+            elif end == "clear":
+                assert collector.clear(name) == 1
+            else:
+                collector.collect_and_store_sync()  # the sweep notes the series' activity ...
+                clock.advance(120)
+                collector.collect_and_store_sync()  # ... and expires it once idle past series_ttl
+            assert collector.get_sample_value(f"{name}_count", {"k": "a"}) is None
+            old.observe(32.0)  # the old handle starts the new stream
+            new = _summary(collector, name, labels={"k": "a"}, max_samples=50)
+            for v in (2.0, 4.0):
+                new.observe(v)
+            _assert_totals(new, [32.0, 2.0, 4.0])
+            assert new.get_statistics()["count"] == 3
+            assert collector.get_sample_value(f"{name}_count", {"k": "a"}) == 3
+            assert collector.get_sample_value(f"{name}_sum", {"k": "a"}) == 38.0
+
+
+def test_removal_while_another_thread_observes_keeps_only_samples_of_the_new_stream() -> None:
+    """A thread observes while the series is removed again and again: after each removal the totals hold at most
+    what that thread began since, and buckets and sum agree."""
+    with MetricsCollector(storage=MemoryMetricsStorage()) as collector:
+        summary = _summary(collector, labels={"k": "a"}, max_samples=64)
+        stop = threading.Event()
+        started, finished = [0], [0]
+
+        def hammer() -> None:
+            while not stop.is_set():
+                started[0] += 1
+                summary.observe(VALUES[started[0] % 6])
+                finished[0] += 1
+
+        thread = threading.Thread(target=hammer)
+        thread.start()
+        try:
+            for _ in range(30):
+                before = finished[0]
+                collector.remove("work_seconds", {"k": "a"})
+                snap = summary.snapshot()
+                assert sum(snap.counts) <= started[0] - before
+                _consistent(snap.counts, snap.sum)
+        finally:
+            stop.set()
+            thread.join(timeout=10)
+        summary.remove()
+        summary.observe(8.0)
+        _assert_totals(summary, [8.0])
+
+
+def test_expiry_and_a_clock_going_backwards_lose_and_double_nothing() -> None:
+    """Samples leaving the window (time and count) and a clock stepping back keep the cumulative totals exact."""
+    clock = ManualClock()
+    with MetricsCollector(storage=MemoryMetricsStorage(), clock=clock) as collector:
+        summary = _summary(collector, max_age=1.0, max_samples=300)
+        rng = random.Random(3)
+        observed: list[float] = []
+        latest = clock.now
+        for step in range(3_000):
+            v = rng.choice(VALUES)
+            summary.observe(v)
+            observed.append(v)
+            clock.advance(rng.choice([0.0, 0.001, 0.02, 0.4, 2.5, -0.7, -3.0]))
+            latest = max(latest, clock.now)
+            if step % 97 == 0:
+                stats = summary.get_statistics()
+                assert stats["count"] <= 300
+                _assert_totals(summary, observed)
+        clock.now = latest + 10  # past every time the window saw (a batch keeps the latest time seen)
+        assert summary.get_statistics()["count"] == 0
+        _assert_totals(summary, observed)
+        assert collector.get_sample_value("work_seconds_count") == len(observed)
+
+
+@pytest.mark.parametrize("max_samples", [1, 2, 129, 100_000])
+def test_tiny_and_huge_windows_keep_exact_totals_and_bounded_windows(max_samples: int) -> None:
+    """max_samples 1 and 2 hold one or two samples yet count everything; a huge window counts the same."""
+    with MetricsCollector(storage=MemoryMetricsStorage()) as collector:
+        summary = _summary(collector, max_samples=max_samples, max_age=3600)
+        observed = [VALUES[(i * 7) % 6] for i in range(FOLD * 5 + 3)]
+        for v in observed:
+            summary.observe(v)
+        stats = summary.get_statistics()
+        assert stats["count"] == min(max_samples, len(observed))
+        assert summary.window() == sorted(observed[-max_samples:])
+        _assert_totals(summary, observed)
+
+
+@pytest.mark.parametrize("max_samples", [1, 2, 129, 300])
+def test_an_ended_threads_window_folded_into_the_base_keeps_its_newest_samples(max_samples: int) -> None:
+    """Threads observe one after another and end; folded into the base, the window is still the newest samples."""
+    with MetricsCollector(storage=MemoryMetricsStorage()) as collector:
+        summary = _summary(collector, max_samples=max_samples, max_age=3600)
+        observed = [VALUES[(i * 7) % 6] for i in range(FOLD * 6 + 10)]
+        for part in (observed[: FOLD * 3 + 5], observed[FOLD * 3 + 5 :]):
+            _run([threading.Thread(target=lambda part=part: [summary.observe(v) for v in part])])
+            collector.collect_and_store_sync()  # folds the ended thread's cell into the base
+            assert collector.thread_slot_count() == 0
+        assert summary.window() == sorted(observed[-max_samples:])
+        _assert_totals(summary, observed)
+
+
+def test_time_based_seals_with_several_threads_count_every_sample_once() -> None:
+    """A tiny max_age seals batches by age (not size) in every thread; totals stay exact under a reader."""
+    with MetricsCollector(storage=MemoryMetricsStorage()) as collector:
+        summary = _summary(collector, max_age=0.002, max_samples=10_000)
+        parts = [[VALUES[(i + n) % 6] for n in range(4_000)] for i in range(3)]
+        barrier = threading.Barrier(len(parts) + 1)
+        done = threading.Event()
+
+        def write(values: list[float]) -> None:
+            barrier.wait(timeout=10)
+            for v in values:
+                summary.observe(v)
+
+        def read() -> None:
+            barrier.wait(timeout=10)
+            while not done.is_set():
+                snap = summary.snapshot()
+                _consistent(snap.counts, snap.sum)
+                summary.get_statistics()
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        _run([threading.Thread(target=write, args=(p,)) for p in parts])
+        done.set()
+        reader.join(timeout=10)
+        _assert_totals(summary, [v for p in parts for v in p])
+
+
+def test_prometheus_exposition_counts_equal_the_exact_totals() -> None:
+    """The scraped ``_count`` and ``_sum`` of a summary fed by threads equal the exact totals."""
+    storage = PrometheusStorage(dashboard=False)
+    with MetricsCollector(storage=storage) as collector:
+        summary = _summary(collector, max_samples=200)
+        parts = [[random.Random(i).lognormvariate(0, 1) for _ in range(3_000)] for i in range(3)]
+        _run([threading.Thread(target=lambda p=p: [summary.observe(v) for v in p]) for p in parts])
+        samples = {
+            s.name: s.value
+            for family in text_string_to_metric_families(storage.exposition().decode())
+            for s in family.samples
+        }
+        observed = [v for p in parts for v in p]
+        assert samples["work_seconds_count"] == len(observed)
+        assert samples["work_seconds_sum"] == pytest.approx(math.fsum(observed), rel=1e-12)
+
+
+def test_quantiles_of_a_threaded_window_stay_within_the_bound_under_concurrent_reads() -> None:
+    """Log-normal and bimodal data from three threads, read while recorded: quantiles within ALPHA of numpy."""
+    rng = random.Random(8)
+    parts = [
+        [
+            rng.lognormvariate(-1, 1.5) if i % 2 else rng.choice([rng.gauss(0.002, 2e-4), rng.gauss(0.5, 0.05)])
+            for _ in range(12_000)
+        ]
+        for i in range(3)
+    ]
+    with MetricsCollector(storage=MemoryMetricsStorage()) as collector:
+        summary = collector.summary("mixed_seconds", max_samples=100_000, max_age=3600)
+        done = threading.Event()
+
+        def read() -> None:
+            while not done.is_set():
+                summary.get_quantile(0.99)
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        _run([threading.Thread(target=lambda p=p: [summary.observe(v) for v in p]) for p in parts])
+        done.set()
+        reader.join(timeout=10)
+        data = [v for p in parts for v in p]
+        for q in (0.5, 0.9, 0.99, 0.999):
+            exact = float(np.percentile(data, q * 100))
+            assert abs(summary.get_quantile(q) - exact) <= (ALPHA + 1e-9) * abs(exact), q
+
+
+def test_memory_stays_bounded_with_no_reader_at_all() -> None:
+    """300k samples and no read: a thread holds about max_samples (count) or max_age (time) worth, not all."""
+    clock = ManualClock()
+    with MetricsCollector(storage=MemoryMetricsStorage(), clock=clock) as collector:
+        by_count = collector.summary("count_bound_seconds", max_samples=1_000, max_age=3600)
+        by_age = collector.summary("age_bound_seconds", max_samples=10_000_000, max_age=1.0)
+        peak = 0
+        for i in range(300_000):
+            by_count.observe(float(i))
+            by_age.observe(float(i))
+            if i % 1000 == 0:
+                clock.advance(0.1)  # 30 s in all, 10k samples a second: the age window is ~10k samples
+                peak = max(peak, retained_samples(by_count))
+        assert peak <= 1_000 + 2 * FOLD
+        assert retained_samples(by_age) <= 12_000
+        assert sum(by_count.snapshot().counts) == sum(by_age.snapshot().counts) == 300_000
