@@ -10,6 +10,7 @@ import gc
 import math
 import os
 import random
+import re
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -388,6 +389,19 @@ def test_time_based_seals_with_several_threads_count_every_sample_once() -> None
         _assert_totals(summary, [v for p in parts for v in p])
 
 
+def test_a_multiprocess_summary_fed_by_threads_exports_the_exact_totals(tmp_path: Path) -> None:
+    """Multiprocess mode: the shared distribution counts every sample once, while threads record and end."""
+    with MetricsCollector(storage=MemoryMetricsStorage(), multiprocess_dir=tmp_path) as collector:
+        summary = _summary(collector, max_samples=100, max_age=3600)
+        parts = [[VALUES[(i + n) % 6] for n in range(FOLD * 4 + i)] for i in range(4)]
+        _run([threading.Thread(target=lambda p=p: [summary.observe(v) for v in p]) for p in parts])
+        observed = [v for p in parts for v in p]
+        _assert_totals(summary, observed)
+        assert collector.get_sample_value("work_seconds_count") == len(observed)
+        assert collector.get_sample_value("work_seconds_sum") == math.fsum(observed)
+        assert summary.get_statistics()["count"] == 100
+
+
 def test_prometheus_exposition_counts_equal_the_exact_totals() -> None:
     """The scraped ``_count`` and ``_sum`` of a summary fed by threads equal the exact totals."""
     storage = PrometheusStorage(dashboard=False)
@@ -450,3 +464,160 @@ def test_memory_stays_bounded_with_no_reader_at_all() -> None:
         assert peak <= 1_000 + 2 * FOLD
         assert retained_samples(by_age) <= 12_000
         assert sum(by_count.snapshot().counts) == sum(by_age.snapshot().counts) == 300_000
+
+
+# -- a storage serves one collector ---------------------------------------------------------------------
+
+
+def _names(storage: MemoryMetricsStorage) -> list[str]:
+    data = storage.collect()
+    assert data is not None
+    return [m.name for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics]
+
+
+def _built_in(kind: str, tmp_path: Path) -> MetricsStorage:
+    from rfs_otel import OTLPStorage
+
+    makers: dict[str, Callable[[], MetricsStorage]] = {
+        "memory": MemoryMetricsStorage,
+        "file": lambda: FileMetricsStorage(str(tmp_path / "m.jsonl")),
+        "prometheus": lambda: PrometheusStorage(dashboard=False),
+        "prometheus-port": lambda: PrometheusStorage(port=0, dashboard=False),
+        "otlp-http": lambda: OTLPStorage("http://127.0.0.1:9/v1/metrics", protocol="http/protobuf", timeout=0.2),
+        "otlp-grpc": lambda: OTLPStorage("127.0.0.1:9", protocol="grpc", insecure=True, timeout=0.2),
+    }
+    return makers[kind]()
+
+
+@pytest.mark.parametrize("kind", ["memory", "file", "prometheus", "prometheus-port", "otlp-http", "otlp-grpc"])
+def test_every_built_in_storage_is_refused_by_a_second_collector_and_keeps_serving_the_first(
+    kind: str, tmp_path: Path
+) -> None:
+    """The second collector's ValueError names the storage's class; the first still records and exports."""
+    storage = _built_in(kind, tmp_path)
+    with MetricsCollector(storage=storage) as first:
+        with pytest.raises(ValueError, match=rf"already served another MetricsCollector.*new {type(storage).__name__}"):
+            MetricsCollector(storage=storage)
+        first.counter("jobs_total").increment(3)
+        assert first.get_sample_value("jobs_total") == 3
+        if isinstance(storage, PrometheusStorage):
+            assert re.search(rb"\njobs_total\{[^}]*\} 3\.0\n", storage.exposition())
+        if kind == "prometheus-port":
+            import urllib.request
+
+            with urllib.request.urlopen(storage.url, timeout=5) as response:  # type: ignore[attr-defined]
+                assert re.search(rb"\njobs_total\{[^}]*\} 3\.0\n", response.read())
+        if kind == "file":
+            assert first.collect_and_store_sync().is_success()
+            assert "jobs_total" in (tmp_path / "m.jsonl").read_text()
+
+
+def test_the_default_collector_s_storage_is_refused_to_a_new_collector() -> None:
+    """get_metrics_collector()'s own storage cannot be handed to another collector; set_metrics_collector of a
+    collector with a fresh storage works and the default keeps its storage."""
+    from rfs_otel import get_metrics_collector, set_metrics_collector
+
+    default = get_metrics_collector()
+    (storage,) = default.storages
+    with pytest.raises(ValueError, match="already served another MetricsCollector"):
+        MetricsCollector(storage=storage)
+    mine = MetricsCollector(storage=MemoryMetricsStorage())
+    previous = set_metrics_collector(mine)
+    try:
+        assert previous is default
+        get_metrics_collector().counter("round5_jobs_total").increment()
+        assert mine.get_sample_value("round5_jobs_total") == 1
+    finally:
+        set_metrics_collector(previous)
+        mine.shutdown()
+    assert storage.claimed
+
+
+def test_a_storage_whose_collector_was_garbage_collected_is_still_refused() -> None:
+    """Its OpenTelemetry reader stays registered for good, so the storage stays bound: a clear error, not OTel's."""
+    storage = MemoryMetricsStorage()
+    collector = MetricsCollector(storage=storage)
+    collector.shutdown()
+    del collector
+    gc.collect()
+    with pytest.raises(ValueError, match="already served another MetricsCollector.*new MemoryMetricsStorage"):
+        MetricsCollector(storage=storage)
+
+
+class _Slotted(MetricsStorage):
+    """A user's storage with __slots__, a __getattr__ that answers everything, and a frozen __setattr__."""
+
+    __slots__ = ("_reader",)
+
+    def __init__(self) -> None:
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+        object.__setattr__(self, "_reader", InMemoryMetricReader())
+
+    def __getattr__(self, name: str) -> Any:
+        return f"magic {name}"
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"frozen: {name}")
+
+    def __eq__(self, other: object) -> bool:  # unhashable (no __hash__): the library must not need hashing
+        return isinstance(other, _Slotted)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def readers(self) -> Sequence[MetricReader]:
+        return (self._reader,)
+
+    def store(self, timeout: float) -> Result[int, str]:
+        return Success(0)
+
+
+def test_a_user_storage_with_slots_getattr_frozen_setattr_and_no_hash_is_claimed_once() -> None:
+    """claim does not depend on the subclass's attribute hooks: the first collector gets it, a second is refused,
+    and two equal (but distinct) user storages are not mistaken for one."""
+    storage, twin = _Slotted(), _Slotted()
+    assert not storage.claimed
+    with MetricsCollector(storage=[storage, twin]) as collector:
+        assert storage.claimed and twin.claimed
+        with pytest.raises(ValueError, match="new _Slotted"):
+            MetricsCollector(storage=storage)
+        collector.counter("jobs_total").increment()
+        assert collector.collect_and_store_sync().is_success()
+
+
+def test_a_collector_refused_on_its_second_storage_frees_its_first() -> None:
+    """Refused because its second storage is taken, a collector leaves its first storage free for the next one."""
+    taken, free = MemoryMetricsStorage(), MemoryMetricsStorage()
+    with MetricsCollector(storage=taken):
+        with pytest.raises(ValueError, match="already served"):
+            MetricsCollector(storage=[free, taken])
+        assert not free.claimed
+        with MetricsCollector(storage=free) as third:
+            third.counter("jobs_total").increment()
+            assert _names(free) == ["jobs_total"]
+
+
+def test_threads_racing_two_collectors_onto_one_storage_leave_exactly_one_owner() -> None:
+    """Two collectors built at once on one storage: one wins, the other gets the ValueError (never OpenTelemetry's
+    error, never both), and the winner's storage still collects."""
+    with _fast_switching():
+        for _ in range(60):
+            storage = MemoryMetricsStorage()
+            barrier = threading.Barrier(2)
+            won: list[MetricsCollector] = []
+            errors: list[BaseException] = []
+
+            def build() -> None:
+                barrier.wait(timeout=10)
+                try:
+                    won.append(MetricsCollector(storage=storage))
+                except BaseException as error:  # noqa: BLE001 - the test checks which error it was
+                    errors.append(error)
+
+            _run([threading.Thread(target=build) for _ in range(2)])
+            assert len(won) == 1 and len(errors) == 1, (won, errors)
+            assert isinstance(errors[0], ValueError) and "already served" in str(errors[0])
+            assert storage.claimed
+            won[0].counter("jobs_total").increment()
+            assert _names(storage) == ["jobs_total"]
+            won[0].shutdown()
