@@ -66,6 +66,11 @@ def _assert_totals(summary: Summary, observed: list[float]) -> None:
         assert list(snap.counts) == expected
 
 
+def _feed(summary: Summary, values: list[float]) -> None:
+    for v in values:
+        summary.observe(v)
+
+
 def _run(threads: list[threading.Thread], timeout: float = 30) -> None:
     for t in threads:
         t.start()
@@ -309,6 +314,31 @@ def test_removal_while_another_thread_observes_keeps_only_samples_of_the_new_str
         _assert_totals(summary, [8.0])
 
 
+@pytest.mark.parametrize("end", ["remove", "series.remove", "clear"])
+def test_a_removed_series_recorded_on_again_is_removed_again_before_any_collection(end: str) -> None:
+    """Removed, recorded on through the old handle, removed again with no collection between: the second removal
+    drops what came in between (it used to be a no-op that let those samples come back)."""
+    with MetricsCollector(storage=MemoryMetricsStorage()) as collector:
+        summary = _summary(collector, labels={"k": "a"}, max_samples=16)
+        counter = collector.counter("jobs_total", labels={"k": "a"})
+        for _ in range(2):
+            summary.observe(2.0)
+            counter.increment()
+            if end == "remove":
+                assert collector.remove("work_seconds", {"k": "a"}) and collector.remove("jobs_total", {"k": "a"})
+            elif end == "series.remove":
+                assert summary.remove() and counter.remove()
+            else:
+                assert collector.clear("work_seconds") == collector.clear("jobs_total") == 1
+        assert collector.get_sample_value("work_seconds_count", {"k": "a"}) is None
+        assert collector.get_sample_value("jobs_total", {"k": "a"}) is None
+        summary.observe(8.0)
+        counter.increment(5)
+        _assert_totals(summary, [8.0])
+        assert collector.get_sample_value("work_seconds_count", {"k": "a"}) == 1
+        assert collector.get_sample_value("jobs_total", {"k": "a"}) == 5
+
+
 def test_expiry_and_a_clock_going_backwards_lose_and_double_nothing() -> None:
     """Samples leaving the window (time and count) and a clock stepping back keep the cumulative totals exact."""
     clock = ManualClock()
@@ -354,7 +384,7 @@ def test_an_ended_threads_window_folded_into_the_base_keeps_its_newest_samples(m
         summary = _summary(collector, max_samples=max_samples, max_age=3600)
         observed = [VALUES[(i * 7) % 6] for i in range(FOLD * 6 + 10)]
         for part in (observed[: FOLD * 3 + 5], observed[FOLD * 3 + 5 :]):
-            _run([threading.Thread(target=lambda part=part: [summary.observe(v) for v in part])])
+            _run([threading.Thread(target=_feed, args=(summary, part))])
             collector.collect_and_store_sync()  # folds the ended thread's cell into the base
             assert collector.thread_slot_count() == 0
         assert summary.window() == sorted(observed[-max_samples:])
@@ -394,7 +424,7 @@ def test_a_multiprocess_summary_fed_by_threads_exports_the_exact_totals(tmp_path
     with MetricsCollector(storage=MemoryMetricsStorage(), multiprocess_dir=tmp_path) as collector:
         summary = _summary(collector, max_samples=100, max_age=3600)
         parts = [[VALUES[(i + n) % 6] for n in range(FOLD * 4 + i)] for i in range(4)]
-        _run([threading.Thread(target=lambda p=p: [summary.observe(v) for v in p]) for p in parts])
+        _run([threading.Thread(target=_feed, args=(summary, p)) for p in parts])
         observed = [v for p in parts for v in p]
         _assert_totals(summary, observed)
         assert collector.get_sample_value("work_seconds_count") == len(observed)
@@ -408,7 +438,7 @@ def test_prometheus_exposition_counts_equal_the_exact_totals() -> None:
     with MetricsCollector(storage=storage) as collector:
         summary = _summary(collector, max_samples=200)
         parts = [[random.Random(i).lognormvariate(0, 1) for _ in range(3_000)] for i in range(3)]
-        _run([threading.Thread(target=lambda p=p: [summary.observe(v) for v in p]) for p in parts])
+        _run([threading.Thread(target=_feed, args=(summary, p)) for p in parts])
         samples = {
             s.name: s.value
             for family in text_string_to_metric_families(storage.exposition().decode())
@@ -439,7 +469,7 @@ def test_quantiles_of_a_threaded_window_stay_within_the_bound_under_concurrent_r
 
         reader = threading.Thread(target=read)
         reader.start()
-        _run([threading.Thread(target=lambda p=p: [summary.observe(v) for v in p]) for p in parts])
+        _run([threading.Thread(target=_feed, args=(summary, p)) for p in parts])
         done.set()
         reader.join(timeout=10)
         data = [v for p in parts for v in p]
@@ -540,7 +570,7 @@ def test_a_storage_whose_collector_was_garbage_collected_is_still_refused() -> N
     collector.shutdown()
     del collector
     gc.collect()
-    with pytest.raises(ValueError, match="already served another MetricsCollector.*new MemoryMetricsStorage"):
+    with pytest.raises(ValueError, match=r"already served another MetricsCollector.*new MemoryMetricsStorage"):
         MetricsCollector(storage=storage)
 
 
@@ -597,24 +627,30 @@ def test_a_collector_refused_on_its_second_storage_frees_its_first() -> None:
             assert _names(free) == ["jobs_total"]
 
 
+def _race_two_collectors(storage: MemoryMetricsStorage) -> tuple[list[MetricsCollector], list[BaseException]]:
+    """Two threads build a collector on ``storage`` at the same moment: (those built, errors raised)."""
+    barrier = threading.Barrier(2)
+    won: list[MetricsCollector] = []
+    errors: list[BaseException] = []
+
+    def build() -> None:
+        barrier.wait(timeout=10)
+        try:
+            won.append(MetricsCollector(storage=storage))
+        except BaseException as error:
+            errors.append(error)
+
+    _run([threading.Thread(target=build) for _ in range(2)])
+    return won, errors
+
+
 def test_threads_racing_two_collectors_onto_one_storage_leave_exactly_one_owner() -> None:
     """Two collectors built at once on one storage: one wins, the other gets the ValueError (never OpenTelemetry's
     error, never both), and the winner's storage still collects."""
     with _fast_switching():
         for _ in range(60):
             storage = MemoryMetricsStorage()
-            barrier = threading.Barrier(2)
-            won: list[MetricsCollector] = []
-            errors: list[BaseException] = []
-
-            def build() -> None:
-                barrier.wait(timeout=10)
-                try:
-                    won.append(MetricsCollector(storage=storage))
-                except BaseException as error:  # noqa: BLE001 - the test checks which error it was
-                    errors.append(error)
-
-            _run([threading.Thread(target=build) for _ in range(2)])
+            won, errors = _race_two_collectors(storage)
             assert len(won) == 1 and len(errors) == 1, (won, errors)
             assert isinstance(errors[0], ValueError) and "already served" in str(errors[0])
             assert storage.claimed
