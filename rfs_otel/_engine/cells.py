@@ -100,16 +100,17 @@ class ThreadCells:
 
     def values(self, slot: int) -> list[Any]:
         """The slot's value in the base list and in every live thread's list (None entries skipped)."""
-        out = [self._base[slot]]
-        out.extend(cells[slot] for _, cells in self._lists if len(cells) > slot)
+        with self._lock:  # as one with ``reap``: a folded thread is read in its list or in the base, once
+            out, lists = [self._base[slot]], self._lists
+        out.extend(cells[slot] for _, cells in lists if len(cells) > slot)
         return [v for v in out if v is not None]
 
     def totals(self, slots: list[int]) -> list[Any]:
         """``sum(values(slot))`` for many counter slots at once: one pass over each thread's list, not per slot."""
-        base = self._base
-        out = [base[slot] for slot in slots]
+        with self._lock:  # as one with ``reap`` (see ``values``)
+            out, lists = [self._base[slot] for slot in slots], list(self._lists)
         top = max(slots, default=-1)
-        for _, cells in list(self._lists):
+        for _, cells in lists:
             if top < len(cells):
                 out = [o if v is None else o + v for o, v in zip(out, [cells[slot] for slot in slots])]
             else:

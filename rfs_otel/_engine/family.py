@@ -223,13 +223,16 @@ class Family:
         key = check_labels(self.name, labels, _RESERVED[self.kind])
         if self.filters:
             key = apply_filters(self.filters, self.name, key, _RESERVED[self.kind])
-        series = self.series.get(key)
+        with self._lock:
+            self._wake(key)
+            series = self.series.get(key)
         return series is not None and self.remove_series(series)
 
     def remove_series(self, series: Series) -> bool:
         """Stop exporting ``series``: its values are reset and it waits, weakly held, in case it is used again."""
         self._removable()
         with self._lock:
+            self._wake(series.label_key)  # removed, recorded on again, not yet brought back: removed again
             if self.series.get(series.label_key) is not series:
                 return False
             self._drop(series)
@@ -239,9 +242,19 @@ class Family:
         """Remove every series of this metric; returns how many there were."""
         self._removable()
         with self._lock:
+            self._wake()
             removed = list(self.series.values())
             self._drop(*removed)
         return len(removed) + self._backend.clear_elsewhere(self, {series.label_key for series in removed})
+
+    def _wake(self, only: LabelKey | None = None) -> None:
+        """Bring back removed series (or the one ``only`` names) recorded on again since (lock held): each is a
+        new stream, exported again."""
+        dormant = list(self._dormant.items()) if only is None else [(only, self._dormant.get(only))]
+        for key, series in dormant:
+            if series is not None and series.recorded() and key not in self.series:
+                del self._dormant[key]
+                self.series[key] = series
 
     def _drop(self, *gone: Series) -> None:
         """Remove ``gone`` (lock held): unlisted, uncached, values reset, a new stream if one comes back.
@@ -271,10 +284,7 @@ class Family:
         if not self._removals and self.ttl is None:
             return
         with self._lock:
-            for key, series in list(self._dormant.items()):
-                if series.recorded() and key not in self.series:
-                    del self._dormant[key]
-                    self.series[key] = series
+            self._wake()
             if self.ttl is None or not (self._backend.removable and self._backend.expires_idle):
                 return
             idle = []

@@ -18,6 +18,7 @@ from array import array
 from bisect import bisect_right
 from collections.abc import Callable
 from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 from .backend import SlotKind
@@ -148,7 +149,8 @@ def _merged_cell(a: list[Any], b: list[Any], keep: int, cutoff: float) -> list[A
         sketches.append(copy)
     bounds = a[WINDOW][3].bounds
     merged = WindowSketch(bounds)
-    samples = sorted([*sketches[0].samples(), *sketches[1].samples()])
+    # By time only (stable): a batch's samples share one time and must leave oldest first, not smallest first.
+    samples = sorted([*sketches[0].samples(), *sketches[1].samples()], key=itemgetter(0))
     samples = [s for s in samples if s[0] >= cutoff][-keep:]
     if samples:
         values = array("d", [s[1] for s in samples])

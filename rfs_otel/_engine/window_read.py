@@ -11,7 +11,7 @@ from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Iterable
 from itertools import accumulate, repeat
-from operator import sub
+from operator import itemgetter, sub
 from typing import Any
 
 from .._model.quantile import exact_quantile, interpolate, statistics, total, window_statistics
@@ -316,7 +316,7 @@ def _walked(cells: list[list[Any]], cutoff: float, keep: int, exact_up_to: float
             samples.extend((t, v) for t, v, _ in sketch.samples() if t >= cutoff)
         samples.extend(zip(times, values))
     if len(samples) > keep:
-        samples.sort()
+        samples.sort(key=itemgetter(0))  # stable: samples of one time (a batch) stay in the order observed
         del samples[: len(samples) - keep]
     window = sorted(v for _, v in samples)
     extremes = (window[0], window[-1]) if window else (math.nan, math.nan)

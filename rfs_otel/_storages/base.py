@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -9,9 +10,14 @@ from collections.abc import Sequence
 from opentelemetry.sdk.metrics.export import MetricReader
 
 from .._result import Result
+from .._util.fork import reinit_in_child
 from .._web.source import MetricSource
 
 __all__ = ["MetricsStorage"]
+
+#: Makes a claim's check and mark one step: of two collectors racing onto one storage exactly one gets it.
+_claims = threading.Lock()
+reinit_in_child(_claims)
 
 
 class MetricsStorage(ABC):
@@ -40,14 +46,16 @@ class MetricsStorage(ABC):
     def claim(self, collector: object) -> None:
         """Mark this storage as serving ``collector``; a second collector is refused with a clear error, because
         OpenTelemetry registers a reader with one MeterProvider for good (even after that provider shut down)."""
-        owner = self.__dict__.get("_claimed_by")
-        if owner is not None and owner() is not collector:
-            raise ValueError(
-                f"{self!r} already served another MetricsCollector: a storage feeds one collector for its whole "
-                f"life (its OpenTelemetry reader stays registered with that collector's MeterProvider); "
-                f"create a new {type(self).__name__}(...) for this collector"
-            )
-        self.__dict__["_claimed_by"] = weakref.ref(collector)
+        with _claims:
+            owner = self.__dict__.get("_claimed_by")
+            if owner is None or owner() is collector:
+                self.__dict__["_claimed_by"] = weakref.ref(collector)
+                return
+        raise ValueError(
+            f"{self!r} already served another MetricsCollector: a storage feeds one collector for its whole "
+            f"life (its OpenTelemetry reader stays registered with that collector's MeterProvider); "
+            f"create a new {type(self).__name__}(...) for this collector"
+        )
 
     @property
     def claimed(self) -> bool:
@@ -56,9 +64,10 @@ class MetricsStorage(ABC):
 
     def unclaim(self, collector: object) -> None:
         """Undo ``claim`` (the collector failed to start, so its provider never registered this storage's readers)."""
-        owner = self.__dict__.get("_claimed_by")
-        if owner is not None and owner() is collector:
-            del self.__dict__["_claimed_by"]
+        with _claims:
+            owner = self.__dict__.get("_claimed_by")
+            if owner is not None and owner() is collector:
+                del self.__dict__["_claimed_by"]
 
     def attach(self, collector: MetricSource) -> None:  # noqa: B027 - optional hook
         """Called once by the collector that owns this storage (storages that need it keep a reference).
