@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from rfs_otel import (
     MemoryMetricsStorage,
     MetricsCollector,
     MetricsStorage,
+    OTLPStorage,
     PrometheusStorage,
 )
 
@@ -87,3 +89,16 @@ def test_a_prometheus_storage_no_collector_took_exposes_nothing_valid() -> None:
 def test_a_memory_storage_no_collector_took_collects_nothing() -> None:
     """Before a collector takes it, ``collect()`` returns None (nothing registered to collect from)."""
     assert MemoryMetricsStorage().collect() is None
+
+
+def test_a_periodic_otlp_storage_starts_its_export_thread_only_when_a_collector_takes_it() -> None:
+    """``interval=``: no background thread (and nothing to collect at exit) until a collector takes the storage."""
+
+    def exporting() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "OtelPeriodicExportingMetricReader"]
+
+    before = exporting()
+    storage = OTLPStorage(endpoint="http://127.0.0.1:9/v1/metrics", interval=60)
+    assert exporting() == before
+    with MetricsCollector(storage=storage):
+        assert len(exporting()) == len(before) + 1

@@ -281,13 +281,13 @@ class OTLPStorage(MetricsStorage):
         self._exporter = _RecordingExporter(self._new_exporter(), self._cause)
         self._lock = threading.Lock()
         self.interval = interval
-        self._reader: MetricReader
+        self._reader: MetricReader | None
         if interval is None and protocol != "grpc":  # HTTP: facade families encoded directly (otlp_direct)
             self._reader = DirectOTLPReader(*exporter_preferences(self._exporter))
         elif interval is None:
             self._reader = in_memory_reader(*exporter_preferences(self._exporter))
-        else:
-            self._reader = periodic_reader(self._exporter, interval, self.timeout)
+        else:  # started when a collector takes the storage (``readers``): an unused one runs no export thread
+            self._reader = None
         self._closed = False
         self.flush_on_shutdown = interval is None  # a periodic reader flushes itself at shutdown
         after_fork_in_child(self, "_after_fork")
@@ -305,7 +305,9 @@ class OTLPStorage(MetricsStorage):
         self._exporter.inner = self._new_exporter()
 
     def readers(self) -> Sequence[MetricReader]:
-        return (self._reader,)
+        if self._reader is None and self.interval is not None:
+            self._reader = periodic_reader(self._exporter, self.interval, self.timeout)
+        return () if self._reader is None else (self._reader,)
 
     def attach(self, collector: MetricSource) -> None:
         """Warn when the collector's (the app's) provider already exports OTLP: every metric would go out twice."""
@@ -336,11 +338,11 @@ class OTLPStorage(MetricsStorage):
                 if self._send_direct(seconds):
                     pass  # facade families encoded directly (otlp_direct), the rest by OTel's encoder
                 elif self.interval is None:
-                    data = self._reader.get_metrics_data()  # type: ignore[attr-defined]
+                    data = self._reader.get_metrics_data()  # type: ignore[union-attr]
                     if data is None:
                         return Success(0)
                     self._exporter.export(data, timeout_millis=seconds * 1000)
-                else:
+                elif self._reader is not None:  # periodic: started once a collector took the storage
                     self._exporter.last = None
                     self._reader.collect(timeout_millis=seconds * 1000)
             except Exception as exc:
