@@ -224,7 +224,7 @@ class Family:
         if self.filters:
             key = apply_filters(self.filters, self.name, key, _RESERVED[self.kind])
         with self._lock:
-            self._wake(key)
+            self._wake(key, removing=True)
             series = self.series.get(key)
         return series is not None and self.remove_series(series)
 
@@ -232,7 +232,7 @@ class Family:
         """Stop exporting ``series``: its values are reset and it waits, weakly held, in case it is used again."""
         self._removable()
         with self._lock:
-            self._wake(series.label_key)  # removed, recorded on again, not yet brought back: removed again
+            self._wake(series.label_key, removing=True)  # removed, recorded on again, not yet back: removed again
             if self.series.get(series.label_key) is not series:
                 return False
             self._drop(series)
@@ -242,14 +242,17 @@ class Family:
         """Remove every series of this metric; returns how many there were."""
         self._removable()
         with self._lock:
-            self._wake()
+            self._wake(removing=True)
             removed = list(self.series.values())
             self._drop(*removed)
         return len(removed) + self._backend.clear_elsewhere(self, {series.label_key for series in removed})
 
-    def _wake(self, only: LabelKey | None = None) -> None:
+    def _wake(self, only: LabelKey | None = None, removing: bool = False) -> None:
         """Bring back removed series (or the one ``only`` names) recorded on again since (lock held): each is a
-        new stream, exported again."""
+        new stream, exported again. Before a removal only where a removal resets values (not multiprocess, where
+        ``recorded()`` cannot tell and the shared removals file decides what a new removal covers)."""
+        if removing and not self._backend.expires_idle:
+            return
         dormant = list(self._dormant.items()) if only is None else [(only, self._dormant.get(only))]
         for key, series in dormant:
             if series is not None and series.recorded() and key not in self.series:
