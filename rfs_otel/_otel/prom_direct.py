@@ -18,7 +18,7 @@ from prometheus_client import exposition
 from prometheus_client.openmetrics import exposition as openmetrics
 
 from .._engine.family import Family
-from .._engine.source import Source
+from .._engine.source import Pairs, Source
 from .._model.records import MetricType
 from .direct_state import DirectState, as_is
 from .points import Stream
@@ -95,7 +95,7 @@ class DirectPrometheusReader(PrometheusMetricReader):
 
     def cached_series(self) -> int:
         """How many series' label texts the direct path holds (bounded: removed series are forgotten)."""
-        return sum(len(text.entries) for text in list(self._texts.values()))
+        return sum(text.cached() for text in list(self._texts.values()))
 
     def exposition(self, encoder: Encoder = exposition.generate_latest) -> bytes:
         """The scrape body ``encoder``'s format would give, facade families rendered directly where they can be."""
@@ -150,20 +150,12 @@ class DirectPrometheusReader(PrometheusMetricReader):
                 pairs = [(a, (snap.counts, snap.sum, marks)) for a, snap, marks in source.distributions(family)]
         else:
             pairs = keyed(family) if keyed is not None else source.values(family)
-        by_id = keyed is None
-        entries = text.entries
-        rows: list[list[Any]] = []
-        shapes: set[frozenset[str]] = set()
-        for key, _ in pairs:
-            found = entries.get(id(key) if by_id else key)
-            if found is None or (by_id and found[0] is not key):
-                found = entries[id(key) if by_id else key] = text.entry(key, dict(key) if not by_id else key)
-            rows.append(found)
-            shapes.add(found[1])
-        text.settle(shapes, rows)
-        text.prune(len(rows))
-        values = [value for _, value in pairs]
+        if isinstance(pairs, Pairs):
+            keys, values = pairs.keys, pairs.values
+        else:
+            keys, values = [key for key, _ in pairs], [value for _, value in pairs]
         del pairs  # its tuples are not needed while the lines are written (the peak is at the end)
+        rows = text.texts(keys, hashable=keyed is not None)
         chunks.write(header)
         for start in range(0, len(rows), _CHUNK):
             out: list[str] = []
