@@ -29,7 +29,6 @@ __all__ = ["DirectPrometheusReader", "encoder_for"]
 
 _DIRECT = (MetricType.COUNTER, MetricType.GAUGE, MetricType.HISTOGRAM)
 _ESCAPINGS = (openmetrics.UNDERSCORES, openmetrics.ALLOWUTF8)
-_CHUNK = 4096  # lines joined and encoded at a time: the text never exists twice in full
 
 
 class Producer(Protocol):
@@ -118,13 +117,13 @@ class DirectPrometheusReader(PrometheusMetricReader):
                 texts = [text for text in texts if text.name not in names]
                 with producer.direct.excluding([text.family for text in texts]):
                     body = encoder(self.registry)
-            chunks = io.BytesIO()  # written once: no list of chunks beside the joined body
-            chunks.write(body[: -len(b"# EOF\n")] if om and body.endswith(b"# EOF\n") else body)
+            sink = io.BytesIO()  # written once: no list of chunks beside the joined body
+            sink.write(body[: -len(b"# EOF\n")] if om and body.endswith(b"# EOF\n") else body)
             for text in texts:
-                self._render(text, source, encoder, form, om, chunks)
+                self._render(text, source, encoder, form, om, sink)
         if om:
-            chunks.write(b"# EOF\n")
-        return chunks.getvalue()  # the buffer itself, not a copy
+            sink.write(b"# EOF\n")
+        return sink.getvalue()  # the buffer itself, not a copy
 
     def _text(self, family: Family) -> FamilyText:
         text = self._texts.get(id(family))
@@ -134,7 +133,7 @@ class DirectPrometheusReader(PrometheusMetricReader):
         return text
 
     def _render(
-        self, text: FamilyText, source: Source, encoder: Encoder, form: Any, om: bool, chunks: io.BytesIO
+        self, text: FamilyText, source: Source, encoder: Encoder, form: Any, om: bool, sink: io.BytesIO
     ) -> None:
         header, names = text.form(encoder, form)
         family = text.family
@@ -155,13 +154,7 @@ class DirectPrometheusReader(PrometheusMetricReader):
         else:
             keys, values = [key for key, _ in pairs], [value for _, value in pairs]
         del pairs  # its tuples are not needed while the lines are written (the peak is at the end)
-        rows = text.texts(keys, hashable=keyed is not None)
-        chunks.write(header)
-        for start in range(0, len(rows), _CHUNK):
-            out: list[str] = []
-            part, vals = rows[start : start + _CHUNK], values[start : start + _CHUNK]
-            if histogram:
-                text.histogram_lines(names, part, vals, out, om)
-            else:
-                text.number_lines(names[0], part, vals, out)
-            chunks.write("".join(out).encode())
+        chunks = text.texts(keys, hashable=keyed is not None)
+        sink.write(header)
+        for lines in text.write(names, chunks, values, om):
+            sink.write(lines)
