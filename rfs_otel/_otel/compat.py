@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 from collections.abc import Callable, Sequence
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from opentelemetry.sdk.metrics import MeterProvider
@@ -106,9 +105,10 @@ _METHODS: dict[type, tuple[str, ...]] = {
 
 
 def _sdk_version() -> str:
+    metadata = importlib.import_module("importlib.metadata")  # only for an error message: ~1 MB of imports
     try:
-        return version("opentelemetry-sdk")
-    except PackageNotFoundError:  # pragma: no cover - the SDK is imported above, so it is installed
+        return str(metadata.version("opentelemetry-sdk"))
+    except metadata.PackageNotFoundError:  # pragma: no cover - the SDK is imported above, so it is installed
         return "unknown"
 
 

@@ -18,7 +18,7 @@ from prometheus_client import exposition
 from prometheus_client.openmetrics import exposition as openmetrics
 
 from .._engine.family import Family
-from .._engine.source import Source
+from .._engine.source import Pairs, Source
 from .._model.records import MetricType
 from .direct_state import DirectState, as_is
 from .points import Stream
@@ -30,7 +30,6 @@ __all__ = ["DirectPrometheusReader", "encoder_for"]
 
 _DIRECT = (MetricType.COUNTER, MetricType.GAUGE, MetricType.HISTOGRAM)
 _ESCAPINGS = (openmetrics.UNDERSCORES, openmetrics.ALLOWUTF8)
-_CHUNK = 4096  # lines joined and encoded at a time: the text never exists twice in full
 
 
 class Producer(Protocol):
@@ -97,7 +96,7 @@ class DirectPrometheusReader(PrometheusMetricReader):
 
     def cached_series(self) -> int:
         """How many series' label texts the direct path holds (bounded: removed series are forgotten)."""
-        return sum(len(text.entries) for text in list(self._texts.values()))
+        return sum(text.cached() for text in list(self._texts.values()))
 
     def exposition(self, encoder: Encoder = exposition.generate_latest) -> bytes:
         """The scrape body ``encoder``'s format would give, facade families rendered directly where they can be."""
@@ -123,13 +122,13 @@ class DirectPrometheusReader(PrometheusMetricReader):
                 texts = [text for text in texts if text.name not in names]
                 with producer.direct.excluding([text.family for text in texts]):
                     body = encoder(_Recording(self.registry, set(), exemplars))
-            chunks = io.BytesIO()  # written once: no list of chunks beside the joined body
-            chunks.write(body[: -len(b"# EOF\n")] if om and body.endswith(b"# EOF\n") else body)
+            sink = io.BytesIO()  # written once: no list of chunks beside the joined body
+            sink.write(body[: -len(b"# EOF\n")] if om and body.endswith(b"# EOF\n") else body)
             for text in texts:
-                self._render(text, source, encoder, form, om, chunks)
+                self._render(text, source, encoder, form, om, sink)
         if om:
-            chunks.write(b"# EOF\n")
-        return chunks.getvalue()  # the buffer itself, not a copy
+            sink.write(b"# EOF\n")
+        return sink.getvalue()  # the buffer itself, not a copy
 
     def _text(self, family: Family) -> FamilyText:
         text = self._texts.get(id(family))
@@ -139,7 +138,7 @@ class DirectPrometheusReader(PrometheusMetricReader):
         return text
 
     def _render(
-        self, text: FamilyText, source: Source, encoder: Encoder, form: Any, om: bool, chunks: io.BytesIO
+        self, text: FamilyText, source: Source, encoder: Encoder, form: Any, om: bool, sink: io.BytesIO
     ) -> None:
         header, names = text.form(encoder, form)
         family = text.family
@@ -155,26 +154,12 @@ class DirectPrometheusReader(PrometheusMetricReader):
                 pairs = [(a, (snap.counts, snap.sum, marks)) for a, snap, marks in source.distributions(family)]
         else:
             pairs = keyed(family) if keyed is not None else source.values(family)
-        by_id = keyed is None
-        entries = text.entries
-        rows: list[list[Any]] = []
-        shapes: set[frozenset[str]] = set()
-        for key, _ in pairs:
-            found = entries.get(id(key) if by_id else key)
-            if found is None or (by_id and found[0] is not key):
-                found = entries[id(key) if by_id else key] = text.entry(key, dict(key) if not by_id else key)
-            rows.append(found)
-            shapes.add(found[1])
-        text.settle(shapes, rows)
-        text.prune(len(rows))
-        values = [value for _, value in pairs]
+        if isinstance(pairs, Pairs):
+            keys, values = pairs.keys, pairs.values
+        else:
+            keys, values = [key for key, _ in pairs], [value for _, value in pairs]
         del pairs  # its tuples are not needed while the lines are written (the peak is at the end)
-        chunks.write(header)
-        for start in range(0, len(rows), _CHUNK):
-            out: list[str] = []
-            part, vals = rows[start : start + _CHUNK], values[start : start + _CHUNK]
-            if histogram:
-                text.histogram_lines(names, part, vals, out, om)
-            else:
-                text.number_lines(names[0], part, vals, out)
-            chunks.write("".join(out).encode())
+        chunks = text.texts(keys, hashable=keyed is not None)
+        sink.write(header)
+        for lines in text.write(names, chunks, values, om):
+            sink.write(lines)
