@@ -66,6 +66,9 @@ class SlotStore(Protocol):
     def reset(self, slot: int) -> None:
         """Put the slot back to its initial value in every thread's cells (its series was removed)."""
 
+    def ticks_of(self, slot: int) -> Any:
+        """The tick count a counter in ``slot`` advances for ``increment()`` with no argument (None: none)."""
+
     def retire(self, series: Any, slot: int) -> None:
         """``reset(slot)`` for the removed ``series``; the store may reuse the slot once ``series`` is garbage."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable
+from operator import add
 from typing import Any
 
 from .._model.records import MetricType
@@ -21,6 +22,7 @@ from .expo_series import ExponentialHistogram
 from .layout import COUNTER_SLOT, HISTOGRAM_SLOT
 from .numbers import INT64, exportable
 from .series import Counter, Gauge, Histogram, Series, Summary
+from .ticks import TICKING, new_ticks, read_tick, read_ticks
 from .window import summary_slot
 
 __all__ = ["ThreadCells", "counter_totals"]
@@ -32,7 +34,19 @@ class ThreadCells:
     removable = True
     expires_idle = True
 
-    __slots__ = ("__weakref__", "_base", "_freed", "_kinds", "_lists", "_lock", "_retiring", "_summaries", "local")
+    __slots__ = (
+        "__weakref__",
+        "_base",
+        "_freed",
+        "_kinds",
+        "_lists",
+        "_lock",
+        "_retiring",
+        "_summaries",
+        "_ticked",
+        "_ticks",
+        "local",
+    )
 
     def __init__(self) -> None:
         self.local = threading.local()
@@ -46,6 +60,10 @@ class ThreadCells:
         self._retiring: dict[int, weakref.ref[Series]] = {}
         #: One slot kind per summary window setting, so summaries' freed slots are reused too.
         self._summaries: dict[tuple[int, float, Callable[[], float]], SlotKind] = {}
+        #: Per slot: a counter's tick count (``increment()`` with no argument, see ``ticks``), else None.
+        self._ticks: list[Any] = []
+        #: Per counter slot: ticks that no longer count (before its series was removed, or before a fork).
+        self._ticked: dict[int, int] = {}
         after_fork_in_child(self, "_after_fork")
 
     def new_series(self, family: FamilyInfo, key: LabelKey) -> Series:
@@ -82,7 +100,12 @@ class ThreadCells:
                 return slot
             self._kinds.append(kind)
             self._base.append(kind[0])
+            self._ticks.append(new_ticks() if kind is COUNTER_SLOT else None)
             return len(self._kinds) - 1
+
+    def ticks_of(self, slot: int) -> Any:
+        """The tick count a counter in ``slot`` advances for ``increment()`` (None: it records in its cells)."""
+        return self._ticks[slot]
 
     def mine(self) -> list[Any]:
         """Return the calling thread's list, creating or extending it (the slow path)."""
@@ -101,7 +124,9 @@ class ThreadCells:
     def values(self, slot: int) -> list[Any]:
         """The slot's value in the base list and in every live thread's list (None entries skipped)."""
         with self._lock:  # as one with ``reap``: a folded thread is read in its list or in the base, once
-            out, lists = [self._base[slot]], self._lists
+            out, lists, ticks = [self._base[slot]], self._lists, self._ticks[slot]
+            if ticks is not None:
+                out.append(read_tick(ticks) - self._ticked.get(slot, 0))
         out.extend(cells[slot] for _, cells in lists if len(cells) > slot)
         return [v for v in out if v is not None]
 
@@ -109,6 +134,12 @@ class ThreadCells:
         """``sum(values(slot))`` for many counter slots at once: one pass over each thread's list, not per slot."""
         with self._lock:  # as one with ``reap`` (see ``values``)
             out, lists = [self._base[slot] for slot in slots], list(self._lists)
+            if TICKING:  # every counter slot has a tick count
+                ticks = read_ticks([self._ticks[slot] for slot in slots])
+                ticked = self._ticked
+                if ticked:
+                    ticks = [n - ticked.get(slot, 0) for n, slot in zip(ticks, slots)]
+                out = list(map(add, out, ticks))
         top = max(slots, default=-1)
         for _, cells in lists:
             if top < len(cells):
@@ -151,6 +182,9 @@ class ThreadCells:
         """Put ``slot`` back to its initial value everywhere (lock held)."""
         init = self._kinds[slot][0]
         self._base[slot] = init
+        ticks = self._ticks[slot]
+        if ticks is not None:
+            self._ticked[slot] = read_tick(ticks)
         for _, cells in self._lists:
             if len(cells) > slot:
                 cells[slot] = init
@@ -189,6 +223,8 @@ class ThreadCells:
         self.local.__dict__.pop("cells", None)
         self._lists = []
         self._base = [kind[0] for kind in self._kinds]
+        counters = [slot for slot, ticks in enumerate(self._ticks) if ticks is not None]
+        self._ticked = dict(zip(counters, read_ticks([self._ticks[slot] for slot in counters])))
 
 
 def counter_totals(series: list[Any]) -> list[float | int]:

@@ -106,22 +106,23 @@ class Series(Labelled):
 class Counter(Series):
     """A monotonically increasing total (requests, errors)."""
 
-    __slots__ = ("_cells", "_local", "_slot")
+    __slots__ = ("_cells", "_local", "_slot", "_ticks")
 
     def __init__(self, family: FamilyInfo, label_key: LabelKey, cells: SlotStore, slot: int) -> None:
         super().__init__(family, label_key)
         self._cells = cells
         self._local = cells.local
         self._slot = slot
+        self._ticks = cells.ticks_of(slot)
 
     def increment(self, amount: float = 1, labels: Labels | None = None) -> None:
         """Add ``amount`` (default 1) (to the child series ``labels`` selects, if given); a negative, NaN,
         infinite or non-number amount raises ValueError."""
-        if amount is ONE and labels is None:  # the common case first: one thread-local += and nothing else
+        if amount is ONE and labels is None:  # the common case first: one C-level tick, nothing else
             try:
-                self._local.cells[self._slot] += 1
+                next(self._ticks)
                 return
-            except (AttributeError, IndexError):
+            except TypeError:  # no tick count (multiprocess): recorded in the cells below
                 pass
         if labels:
             self.child(labels).increment(amount)

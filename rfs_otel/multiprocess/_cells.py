@@ -348,6 +348,10 @@ class SharedCells:
         """Not supported: other workers share the series' values (the family refuses removal before this)."""
         raise NotImplementedError("series cannot be removed in multiprocess mode")
 
+    def ticks_of(self, slot: int) -> None:
+        """None: a shared counter records every increment in its mapped cell."""
+        return None
+
     def retire(self, series: Any, slot: int) -> None:
         """Not supported, as ``reset``."""
         self.reset(slot)
