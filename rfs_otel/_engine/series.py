@@ -393,6 +393,7 @@ class Summary(Series):
         """In a forked child: unlock every window, in case another thread of the parent held one at fork time."""
         for cell in self._cells.values(self._slot):
             reinit(cell[WINDOW][3].lock)
+            reinit(cell[WINDOW][3].reading)
 
     def get_value(self) -> dict[str, float]:
         return self.get_statistics()

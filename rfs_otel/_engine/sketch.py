@@ -75,6 +75,7 @@ class WindowSketch:
         "lock",
         "lows",
         "pruned",
+        "reading",
         "removed",
         "sealed",
         "sealed_size",
@@ -85,7 +86,8 @@ class WindowSketch:
     )
 
     def __init__(self, bounds: tuple[float, ...] = ()) -> None:
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # the owner's hand-over (sealed batches, the pending batch): held briefly
+        self.reading = threading.Lock()  # readers, one at a time, over everything else: the owner never takes it
         self.bounds = bounds  # the summary's cumulative histogram buckets
         # Batches the owner sealed and no reader has folded yet: (time, values); readers fold them.
         self.sealed: deque[tuple[float, list[float]]] = deque()
@@ -294,7 +296,7 @@ class WindowSketch:
             head = 0
 
     def copy(self) -> WindowSketch:
-        """An independent copy (caller holds ``lock``)."""
+        """An independent copy (caller holds ``reading``)."""
         other = WindowSketch(self.bounds)
         other.sealed, other.sealed_size = deque(self.sealed), self.sealed_size
         other.chunks = deque(self.chunks)  # chunks are never mutated, only dropped

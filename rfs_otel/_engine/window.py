@@ -29,6 +29,7 @@ __all__ = [
     "DROP_BUDGET",
     "EXACT_UP_TO",
     "FOLD",
+    "Pending",
     "SLICES",
     "Window",
     "absorb",
@@ -116,34 +117,42 @@ def seal(cell: list[Any], now: float, max_age: float, keep: int) -> list[float]:
     return fresh
 
 
-def absorb(cell: list[Any], cutoff: float = -math.inf) -> None:
-    """Reader (holding the cell's sketch lock): fold the sealed batches younger than ``cutoff`` into the sketch
-    (their seal counted them in the cumulative part already)."""
+#: The pending batch as a reader took it: (a copy of its values, its time, the batch itself, for identity).
+Pending = tuple[list[float], float, list[float]]
+
+
+def absorb(cell: list[Any], cutoff: float = -math.inf) -> Pending:
+    """Reader (holding the sketch's ``reading`` lock): take the sealed batches and the pending batch's snapshot in
+    one brief hold of ``lock`` (so no sample is seen twice or missed), then fold the batches younger than
+    ``cutoff`` into the sketch without it: an owner sealing meanwhile never waits for a long read."""
     sketch: WindowSketch = cell[WINDOW][3]
-    sealed = sketch.sealed
-    while sealed:
-        start, values = sealed.popleft()
-        sketch.sealed_size -= len(values)
-        if start >= cutoff:
+    with sketch.lock:
+        batches = list(sketch.sealed)
+        sketch.sealed.clear()
+        sketch.sealed_size = 0
+        pending, _, start, _ = cell[WINDOW]
+        taken = (list(pending), start, pending)
+    for at, values in batches:  # their seal counted them in the cumulative part already
+        if at >= cutoff:
             batch = array("d", values)
-            sketch.fold(array("d", [start]) * len(batch), batch, min(batch), max(batch))
+            sketch.fold(array("d", [at]) * len(batch), batch, min(batch), max(batch))
+    return taken
 
 
-def pending_of(cell: list[Any]) -> tuple[array[float], array[float]]:
-    """The cell's pending (times, values): every pending sample carries its batch's time."""
-    pending, _, start, _ = cell[WINDOW]
-    values = array("d", pending)
-    return array("d", [start]) * len(values), values
+def pending_of(pending: Pending) -> tuple[array[float], array[float]]:
+    """A taken pending batch's (times, values): every pending sample carries its batch's time."""
+    values = array("d", pending[0])
+    return array("d", [pending[1]]) * len(values), values
 
 
 def _merged_cell(a: list[Any], b: list[Any], keep: int, cutoff: float) -> list[Any]:
     sketches = []
     for cell in (a, b):
         sketch = cell[WINDOW][3]
-        with sketch.lock:
-            absorb(cell)
+        with sketch.reading:
+            copy_pending = absorb(cell)
             copy = sketch.copy()
-            times, values = pending_of(cell)
+        times, values = pending_of(copy_pending)
         if values:
             copy.fold(times, values, min(values), max(values))
         sketches.append(copy)

@@ -17,7 +17,7 @@ from typing import Any
 from .._model.quantile import exact_quantile, interpolate, statistics, total, window_statistics
 from .layout import WINDOW
 from .sketch import WindowSketch, bucket_value, keys_of
-from .window import EXACT_UP_TO, absorb, pending_of
+from .window import EXACT_UP_TO, Pending, absorb, pending_of
 
 __all__ = ["WindowView", "read_window", "window_values"]
 
@@ -162,9 +162,8 @@ class _Tally:
             self.taking.update(keys)
 
 
-def _tally(cell: list[Any], sketch: WindowSketch, values: array[float]) -> _Tally:
-    """The cell's tally, reused when it counted a prefix of these same pending values (caller holds the lock)."""
-    batch = cell[WINDOW][0]
+def _tally(batch: list[float], sketch: WindowSketch, values: array[float]) -> _Tally:
+    """The tally of pending ``batch``, reused when it counted a prefix of these same values (caller: ``reading``)."""
     tally = sketch.tally
     if not (
         isinstance(tally, _Tally)
@@ -190,14 +189,14 @@ def _gathered(cells: list[list[Any]], cutoff: float, keep: int) -> WindowView:
     size, held, low, high = 0, 0.0, math.inf, -math.inf
     for cell in cells:
         sketch = cell[WINDOW][3]
-        with sketch.lock:  # the owner swaps its pending batch only under the lock: no sample is seen twice
-            absorb(cell, cutoff)
-            values = _pending_values(cell, cutoff, keep)
+        with sketch.reading:  # readers one at a time; the owner keeps recording and sealing meanwhile
+            pending = absorb(cell, cutoff)
+            values = _pending_values(pending, cutoff, keep)
             sketch.release(cutoff, keep, None)
             if len(sketch.added) > 2 * sketch.pruned + 256:
                 sketch.prune()
             parts.append(sketch.cumulative() if single else sketch.buckets())
-            tally = _tally(cell, sketch, values)
+            tally = _tally(pending[2], sketch, values)
             # The pending batch pushes this many of the oldest held samples out (left out, not released).
             excess = sketch.size + len(values) - keep
             tally.take(sketch, excess)
@@ -232,14 +231,14 @@ def _newest_cutoff(cells: list[list[Any]], cutoff: float, keep: int) -> float | 
     arrays = []
     for cell in cells:
         sketch = cell[WINDOW][3]
-        with sketch.lock:
-            absorb(cell, cutoff)
+        with sketch.reading:
+            pending = absorb(cell, cutoff)
             times = array("d")
             head = sketch.head
             for chunk in sketch.chunks:
                 times.extend(chunk[0][head:])
                 head = 0
-            times.extend(_pending(cell, cutoff, keep)[0])
+            times.extend(_pending(pending, cutoff, keep)[0])
         if times:
             arrays.append(times)
 
@@ -290,16 +289,15 @@ def _merged(parts: list[tuple[list[int], list[int]]]) -> tuple[list[int], list[i
     return keys, nets
 
 
-def _pending_values(cell: list[Any], cutoff: float, keep: int) -> array[float]:
-    """The cell's pending values inside the window (they share one time; caller holds its sketch's lock)."""
-    pending, _, start, _ = cell[WINDOW]
-    values = array("d", pending) if start >= cutoff else array("d")
+def _pending_values(pending: Pending, cutoff: float, keep: int) -> array[float]:
+    """A taken pending batch's values inside the window (they share one time)."""
+    values = array("d", pending[0]) if pending[1] >= cutoff else array("d")
     return values[len(values) - keep :] if len(values) > keep else values
 
 
-def _pending(cell: list[Any], cutoff: float, keep: int) -> tuple[array[float], array[float]]:
-    """The cell's pending samples inside the window (caller holds its sketch's lock)."""
-    times, values = pending_of(cell)
+def _pending(pending: Pending, cutoff: float, keep: int) -> tuple[array[float], array[float]]:
+    """A taken pending batch's samples inside the window."""
+    times, values = pending_of(pending)
     n = len(values)
     start = max(bisect_left(times, cutoff, 0, n), n - keep)
     return times[start:n], values[start:n]
@@ -310,9 +308,8 @@ def _walked(cells: list[list[Any]], cutoff: float, keep: int, exact_up_to: float
     samples: list[tuple[float, float]] = []
     for cell in cells:
         sketch = cell[WINDOW][3]
-        with sketch.lock:
-            absorb(cell, cutoff)
-            times, values = _pending(cell, cutoff, keep)
+        with sketch.reading:
+            times, values = _pending(absorb(cell, cutoff), cutoff, keep)
             samples.extend((t, v) for t, v, _ in sketch.samples() if t >= cutoff)
         samples.extend(zip(times, values))
     if len(samples) > keep:
