@@ -43,3 +43,13 @@ def test_a_collection_during_clear_never_gives_a_delta_reader_a_negative_delta(m
     provider.shutdown()
     assert min(deltas) >= 0
     assert deltas[-1] == 1
+
+
+def test_a_count_at_exactly_the_machine_word_limit_reads_back() -> None:
+    """CPython writes a count holding sys.maxsize as ``count(<NULL>)``: it still reads as sys.maxsize."""
+    at_limit = itertools.count(sys.maxsize - 1)
+    next(at_limit)
+    assert read_tick(at_limit) == sys.maxsize
+    assert read_ticks([itertools.count(3), at_limit, itertools.count(2**64)]) == [3, sys.maxsize, 2**64]
+    next(at_limit)
+    assert read_tick(at_limit) == sys.maxsize + 1
