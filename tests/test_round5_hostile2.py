@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import os
+import threading
+import warnings
 import sys
 from typing import Any
 
@@ -53,3 +56,54 @@ def test_a_count_at_exactly_the_machine_word_limit_reads_back() -> None:
     assert read_ticks([itertools.count(3), at_limit, itertools.count(2**64)]) == [3, sys.maxsize, 2**64]
     next(at_limit)
     assert read_tick(at_limit) == sys.maxsize + 1
+
+
+def _forked_value(counter: Any, depth: int) -> str:
+    """Fork (``depth`` times nested) while the caller's threads increment; the deepest child's value after 2 ticks."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: only this thread survives; its counter starts from zero
+        try:
+            counter.increment()
+            counter.increment(1.0) if depth == 1 else counter.increment()
+            text = str(counter.get_value())
+            if depth > 1:  # fork again: the grandchild starts from zero too, this child keeps its 2
+                text = f"{_forked_value(counter, depth - 1)}/{counter.get_value()}"
+            os.write(write, text.encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        text = pipe.read()
+    os.waitpid(pid, 0)
+    return text
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_forks_from_a_thread_while_others_tick_start_children_at_zero_and_keep_the_parent_exact() -> None:
+    """Threads tick while another thread forks a child and a grandchild: both start at zero, the parent loses none."""
+    with MetricsCollector() as collector:
+        counter = collector.counter("jobs_total")
+        for _ in range(7):
+            counter.increment()
+        start = threading.Barrier(4)
+        found: list[str] = []
+
+        def tick() -> None:
+            start.wait(10)
+            for _ in range(20_000):
+                counter.increment()
+
+        def fork() -> None:
+            start.wait(10)
+            found.extend([_forked_value(counter, 1), _forked_value(counter, 2)])
+
+        threads = [threading.Thread(target=tick) for _ in range(3)] + [threading.Thread(target=fork)]
+        with warnings.catch_warnings():  # Python 3.12 warns about forking a threaded process
+            warnings.simplefilter("ignore", DeprecationWarning)
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(30)
+        assert found == ["2.0", "2.0/2"]
+        assert counter.get_value() == 7 + 60_000
