@@ -107,3 +107,32 @@ def test_forks_from_a_thread_while_others_tick_start_children_at_zero_and_keep_t
                 thread.join(30)
         assert found == ["2.0", "2.0/2"]
         assert counter.get_value() == 7 + 60_000
+
+
+def test_a_removal_between_reading_a_value_and_its_start_never_gives_a_negative_delta(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A series re-created (smaller than its predecessor) and removed while a delta collection reads it: no negative."""
+    reader = InMemoryMetricReader(preferred_temporality={OtelCounter: AggregationTemporality.DELTA})
+    provider = MeterProvider(metric_readers=[reader])
+    deltas: list[Any] = []
+    with MetricsCollector(storage=[], meter_provider=provider) as collector:
+        first = collector.counter("jobs_total", labels={"queue": "a"})
+        first.increment(3)
+        deltas.extend(p.value for p in exported_points(reader.get_metrics_data(), "jobs_total"))
+        first.remove()
+        del first
+        again = collector.counter("jobs_total", labels={"queue": "a"})  # a new stream: 1 so far
+        again.increment()
+        family = type(collector._registry.get("jobs_total"))  # type: ignore[union-attr]  # noqa: SLF001
+        start_of = family.start_of
+
+        def removed_meanwhile(self: Any, attributes: Any) -> int:  # the series goes after its value was read
+            monkeypatch.setattr(family, "start_of", start_of)
+            again.remove()
+            return start_of(self, attributes)
+
+        monkeypatch.setattr(family, "start_of", removed_meanwhile)
+        deltas.extend(p.value for p in exported_points(reader.get_metrics_data(), "jobs_total"))
+    provider.shutdown()
+    assert deltas == [3, 1]

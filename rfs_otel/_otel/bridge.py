@@ -297,7 +297,7 @@ class SdkBridge:
                 if state is not None:
                     previous = state.get((stream.name, key))
                     state[(stream.name, key)] = ([], total, now)
-                    if previous is not None and previous[2] > start:  # not across a removed series' restart
+                    if previous is not None and previous[2] > start and total >= previous[1]:  # a total never drops in a stream
                         value, start = total - previous[1], previous[2]
                 points.append(NumberDataPoint(dict(key), start, now, value))
             out.append(Metric(stream.name, stream.description, family.unit, number_data(counter, points, delta)))
