@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from opentelemetry.sdk.metrics import Counter as OtelCounter
+from opentelemetry.sdk.metrics import Histogram as OtelHistogram
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader
 
@@ -136,3 +137,33 @@ def test_a_removal_between_reading_a_value_and_its_start_never_gives_a_negative_
         deltas.extend(p.value for p in exported_points(reader.get_metrics_data(), "jobs_total"))
     provider.shutdown()
     assert deltas == [3, 1]
+
+
+def test_a_histogram_removed_as_a_delta_collection_reads_it_never_gives_negative_counts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As for counters: a smaller re-created histogram removed mid-collection is a new stream, not negative counts."""
+    reader = InMemoryMetricReader(preferred_temporality={OtelHistogram: AggregationTemporality.DELTA})
+    provider = MeterProvider(metric_readers=[reader])
+    counts: list[Any] = []
+    with MetricsCollector(storage=[], meter_provider=provider) as collector:
+        first = collector.histogram("job_seconds", buckets=[1.0], labels={"queue": "a"})
+        for _ in range(3):
+            first.observe(0.5)
+        counts.extend(list(p.bucket_counts) for p in exported_points(reader.get_metrics_data(), "job_seconds"))
+        first.remove()
+        del first
+        again = collector.histogram("job_seconds", buckets=[1.0], labels={"queue": "a"})
+        again.observe(0.5)
+        family = type(collector._registry.get("job_seconds"))  # type: ignore[union-attr]  # noqa: SLF001
+        start_of = family.start_of
+
+        def removed_meanwhile(self: Any, attributes: Any) -> int:  # the series goes after its value was read
+            monkeypatch.setattr(family, "start_of", start_of)
+            again.remove()
+            return start_of(self, attributes)
+
+        monkeypatch.setattr(family, "start_of", removed_meanwhile)
+        counts.extend(list(p.bucket_counts) for p in exported_points(reader.get_metrics_data(), "job_seconds"))
+    provider.shutdown()
+    assert counts == [[3, 0], [1, 0]]

@@ -344,9 +344,9 @@ class SdkBridge:
         for key, (cumulative_counts, cumulative_sum, low, high) in merged.items():
             start, counts, total = family.start_of(dict(key)), cumulative_counts, cumulative_sum
             if state is not None:
-                previous = state.get((stream.name, key))
+                previous = state.get((stream.name, key)) or ([], 0.0, start)  # across a restart: counts dropped
                 state[(stream.name, key)] = (cumulative_counts, cumulative_sum, now)
-                if previous is not None and previous[2] > start:  # not across a removed series' restart
+                if previous[2] > start and all(c >= p for c, p in zip(cumulative_counts, previous[0])):
                     counts = [c - p for c, p in zip(cumulative_counts, previous[0])]
                     total = cumulative_sum - previous[1]
                     start = previous[2]
