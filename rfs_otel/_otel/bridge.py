@@ -295,9 +295,9 @@ class SdkBridge:
             for key, total in merged.items():
                 start, value = family.start_of(dict(key)), total
                 if state is not None:
-                    previous = state.get((stream.name, key))
+                    previous = state.get((stream.name, key)) or ([], 0.0, start)  # across a restart: total dropped
                     state[(stream.name, key)] = ([], total, now)
-                    if previous is not None and previous[2] > start and total >= previous[1]:  # a total never drops in a stream
+                    if previous[2] > start and total >= previous[1]:
                         value, start = total - previous[1], previous[2]
                 points.append(NumberDataPoint(dict(key), start, now, value))
             out.append(Metric(stream.name, stream.description, family.unit, number_data(counter, points, delta)))
