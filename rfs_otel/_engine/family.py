@@ -264,7 +264,6 @@ class Family:
 
         The family-wide clean-up runs once for all of them, so clearing n series is O(n), not O(n²).
         """
-        now = time.time_ns()
         for series in gone:
             key = series.label_key
             del self.series[key]
@@ -273,9 +272,12 @@ class Family:
                 self.overflow = None
             series.drop_children()
             series.reset()
+        # Stamped after every reset: a collection that read a value before its reset came earlier (delta readers).
+        now = time.time_ns()
+        for series in gone:
             series.start_time_ns = now  # the stream it starts if it is recorded on again
-            self._dormant[key] = series
-            self._removals += 1
+            self._dormant[series.label_key] = series
+        self._removals += len(gone)
         if self._aliases:
             dropped = {id(series) for series in gone}
             self._aliases = {raw: s for raw, s in self._aliases.items() if id(s) not in dropped}

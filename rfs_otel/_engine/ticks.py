@@ -7,6 +7,7 @@ no thread-local lookup (the costliest step of ``local.cells[slot] += 1``). A cou
 
 from __future__ import annotations
 
+import sys
 from itertools import count
 from typing import Any
 
@@ -28,13 +29,22 @@ def new_ticks() -> count[int] | None:
     return count() if TICKING else None
 
 
+#: How a count at exactly ``sys.maxsize`` writes its value (CPython, between its machine-word and big-int modes).
+_AT_MAXSIZE = "<NULL>"
+
+
 def read_tick(ticks: Any) -> int:
     """The ticks one count holds."""
-    return int(repr(ticks)[6:-1])
+    text = repr(ticks)[6:-1]
+    return sys.maxsize if text == _AT_MAXSIZE else int(text)
 
 
 def read_ticks(ticks: list[Any]) -> list[int]:
     """The ticks of many counts, read from one repr (``[count(3), count(0)]``)."""
     if not ticks:
         return []
-    return list(map(int, repr(ticks)[7:-2].split("), count(")))
+    text = repr(ticks)[7:-2]
+    try:
+        return list(map(int, text.split("), count(")))
+    except ValueError:  # a count at exactly sys.maxsize (rare: checked only on failure)
+        return list(map(int, text.replace(_AT_MAXSIZE, str(sys.maxsize)).split("), count(")))

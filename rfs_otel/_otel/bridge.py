@@ -295,9 +295,9 @@ class SdkBridge:
             for key, total in merged.items():
                 start, value = family.start_of(dict(key)), total
                 if state is not None:
-                    previous = state.get((stream.name, key))
+                    previous = state.get((stream.name, key)) or ([], 0.0, start)  # across a restart: total dropped
                     state[(stream.name, key)] = ([], total, now)
-                    if previous is not None and previous[2] > start:  # not across a removed series' restart
+                    if previous[2] > start and total >= previous[1]:
                         value, start = total - previous[1], previous[2]
                 points.append(NumberDataPoint(dict(key), start, now, value))
             out.append(Metric(stream.name, stream.description, family.unit, number_data(counter, points, delta)))
@@ -344,9 +344,9 @@ class SdkBridge:
         for key, (cumulative_counts, cumulative_sum, low, high) in merged.items():
             start, counts, total = family.start_of(dict(key)), cumulative_counts, cumulative_sum
             if state is not None:
-                previous = state.get((stream.name, key))
+                previous = state.get((stream.name, key)) or ([], 0.0, start)  # across a restart: counts dropped
                 state[(stream.name, key)] = (cumulative_counts, cumulative_sum, now)
-                if previous is not None and previous[2] > start:  # not across a removed series' restart
+                if previous[2] > start and all(c >= p for c, p in zip(cumulative_counts, previous[0])):
                     counts = [c - p for c, p in zip(cumulative_counts, previous[0])]
                     total = cumulative_sum - previous[1]
                     start = previous[2]
