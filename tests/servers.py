@@ -98,8 +98,10 @@ def pushgateway(tmp_path: Path, port: int | None = None) -> Iterator[str]:
 
 
 @contextmanager
-def prometheus(tmp_path: Path, scrape_target: str, metrics_path: str = "/metrics") -> Iterator[str]:
-    """A Prometheus scraping ``host:port`` every second; yields its base URL."""
+def prometheus(
+    tmp_path: Path, scrape_target: str, metrics_path: str = "/metrics", features: tuple[str, ...] = ()
+) -> Iterator[str]:
+    """A Prometheus scraping ``host:port`` every second (``features``: ``--enable-feature`` names); yields its URL."""
     exe = binary("prometheus")
     port = free_port()
     config = tmp_path / "prometheus.yml"
@@ -114,6 +116,7 @@ def prometheus(tmp_path: Path, scrape_target: str, metrics_path: str = "/metrics
         f"--config.file={config}",
         f"--web.listen-address=127.0.0.1:{port}",
         f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+        *(f"--enable-feature={feature}" for feature in features),
     ]
     with _process(args, f"{url}/-/ready", tmp_path / "prometheus.log"):
         yield url
