@@ -1,0 +1,262 @@
+"""Hostile review of round 5: summary readers fold under a lock of their own, apart from the owner's hand-over.
+
+Every read must see each thread's samples as an exact prefix of what that thread observed (none lost, none
+twice), whatever other readers, sealing owners, ending threads and forks do meanwhile.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import select
+import sys
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import pytest
+
+from rfs_otel import MemoryMetricsStorage, MetricsCollector, Summary
+from rfs_otel._engine.sketch import ALPHA, WindowSketch
+from rfs_otel._engine.window import EXACT_UP_TO, FOLD
+from tests.forking import FORK_WARNING
+
+#: Values of owner thread ``t`` are ``t * SPAN + i`` for i = 0, 1, ...: a window's values name who recorded them.
+SPAN = 1_000_000
+
+
+def _prefixes(window: list[float], owners: int) -> list[int]:
+    """Per owner, how many of its first samples the window holds; fails unless they are exactly 0..n-1."""
+    seen: list[list[int]] = [[] for _ in range(owners)]
+    for value in window:
+        owner, i = divmod(int(value), SPAN)
+        seen[owner].append(i)
+    for owner, indices in enumerate(seen):
+        assert sorted(indices) == list(range(len(indices))), f"owner {owner}: {sorted(indices)[:20]}..."
+    return [len(indices) for indices in seen]
+
+
+def _owners(summary: Summary, owners: int, per_owner: int, start: threading.Barrier) -> list[threading.Thread]:
+    def run(t: int) -> None:
+        start.wait(10)
+        for i in range(per_owner):
+            summary.observe(float(t * SPAN + i))
+
+    return [threading.Thread(target=run, args=(t,)) for t in range(owners)]
+
+
+@pytest.fixture(autouse=True)
+def _fast_switching() -> Any:
+    """Threads switch every few microseconds, so the narrow races between owners and readers happen often."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(5e-6)
+    yield
+    sys.setswitchinterval(before)
+
+
+def _check_prefix_stats(stats: dict[str, float], n: int) -> None:
+    """One owner's window holding its first ``n`` samples 0..n-1: count, sum, min and max exactly."""
+    assert stats["count"] == n
+    assert stats["sum"] == n * (n - 1) / 2
+    if n:
+        assert (stats["min"], stats["max"]) == (0.0, n - 1.0)
+
+
+@pytest.mark.parametrize("max_samples", [100_000, 300])
+def test_racing_readers_see_every_owner_s_samples_as_an_exact_prefix(max_samples: int) -> None:
+    """Readers racing each other and the sealing owners never see a sample twice or miss an older one."""
+    owners, per_owner, readers = 3, FOLD * 80 + 17, 3
+    with MetricsCollector(storage=MemoryMetricsStorage()) as collector:
+        summary = collector.summary("work_seconds", max_samples=max_samples)
+        start = threading.Barrier(owners + readers)
+        writing = _owners(summary, owners, per_owner, start)
+        errors: list[BaseException] = []
+        stop = threading.Event()
+        reads = [0]
+
+        def read(kind: int) -> None:
+            start.wait(10)
+            deadline = time.monotonic() + 10
+            while not stop.is_set() and time.monotonic() < deadline:
+                try:
+                    if kind == 0:
+                        window = summary.window()
+                        assert len(window) <= max_samples
+                        if max_samples >= owners * per_owner:
+                            _prefixes(window, owners)
+                    elif kind == 1:
+                        stats = summary.get_statistics()
+                        assert stats["count"] <= max_samples
+                    else:
+                        collector.collect_and_store_sync()
+                        assert (collector.get_sample_value("work_seconds_count") or 0) <= owners * per_owner
+                    reads[0] += 1
+                except BaseException as error:  # reported by the main thread
+                    errors.append(error)
+                    return
+
+        reading = [threading.Thread(target=read, args=(k,)) for k in range(readers)]
+        for thread in writing + reading:
+            thread.start()
+        for thread in writing:
+            thread.join(20)
+        stop.set()
+        for thread in reading:
+            thread.join(20)
+        assert not errors, errors[0]
+        assert reads[0] > 3  # the windows were read while the owners observed
+        window = summary.window()
+        expected = sorted(float(t * SPAN + i) for t in range(owners) for i in range(per_owner))
+        if max_samples >= len(expected):
+            assert window == expected
+        else:
+            assert len(window) == max_samples
+            assert set(window) <= set(expected)
+        stats = summary.get_statistics()
+        assert stats["count"] == len(window)
+        assert stats["sum"] == math.fsum(window)
+        for q in (0.0, 0.25, 0.5, 0.9, 0.99, 1.0):
+            exact = float(np.percentile(window, q * 100))
+            if len(window) <= EXACT_UP_TO:
+                assert summary.get_quantile(q) == pytest.approx(exact, rel=1e-12)
+            else:
+                assert summary.get_quantile(q) == pytest.approx(exact, rel=2 * ALPHA)
+
+
+def test_one_owner_s_window_read_concurrently_is_always_its_newest_samples_exactly() -> None:
+    """With one owner observing 0, 1, 2, ...: every concurrent read's count, sum, min and max are of a prefix."""
+    per_owner = FOLD * 80
+    with MetricsCollector(storage=MemoryMetricsStorage()) as collector:
+        summary = collector.summary("work_seconds", max_samples=100_000)
+        start = threading.Barrier(4)
+        (writer,) = _owners(summary, 1, per_owner, start)
+        errors: list[BaseException] = []
+        stop = threading.Event()
+        reads: list[int] = []
+
+        def read() -> None:
+            start.wait(10)
+            last = 0
+            deadline = time.monotonic() + 10
+            while not stop.is_set() and time.monotonic() < deadline:
+                try:
+                    stats = summary.get_statistics()
+                    n = int(stats["count"])
+                    _check_prefix_stats(stats, n)
+                    assert n >= last, (n, last)
+                    last = n
+                    reads.append(n)
+                except BaseException as error:  # reported by the main thread
+                    errors.append(error)
+                    return
+
+        reading = [threading.Thread(target=read) for _ in range(3)]
+        for thread in [writer, *reading]:
+            thread.start()
+        writer.join(20)
+        stop.set()
+        for thread in reading:
+            thread.join(20)
+        assert not errors, errors[0]
+        assert len({n for n in reads if 0 < n < per_owner}) > 3  # several reads while the owner observed
+        _check_prefix_stats(summary.get_statistics(), per_owner)
+
+
+def test_threads_ending_while_readers_read_are_counted_once() -> None:
+    """Owners that end (their windows folded into the base at collection) while others read lose and double nothing."""
+    rounds, owners, per_owner = 4, 3, FOLD * 2 + 5
+    with MetricsCollector(storage=MemoryMetricsStorage()) as collector:
+        summary = collector.summary("work_seconds", max_samples=100_000)
+        errors: list[BaseException] = []
+        stop = threading.Event()
+
+        def read() -> None:
+            deadline = time.monotonic() + 20
+            while not stop.is_set() and time.monotonic() < deadline:
+                try:
+                    collector.collect_and_store_sync()  # folds ended threads' windows
+                    window = summary.window()
+                    assert max(Counter(window).values(), default=0) <= rounds  # each value once per round
+                except BaseException as error:  # reported by the main thread
+                    errors.append(error)
+                    return
+
+        reading = [threading.Thread(target=read) for _ in range(2)]
+        for thread in reading:
+            thread.start()
+        expected: list[float] = []
+        for _ in range(rounds):
+            start = threading.Barrier(owners)
+            writing = _owners(summary, owners, per_owner, start)
+            for thread in writing:
+                thread.start()
+            for thread in writing:
+                thread.join(20)
+            expected.extend(float(t * SPAN + i) for t in range(owners) for i in range(per_owner))
+        stop.set()
+        for thread in reading:
+            thread.join(20)
+        assert not errors, errors[0]
+        collector.collect_and_store_sync()
+        # Every round reuses the same values: each must be held exactly ``rounds`` times.
+        window = summary.window()
+        assert window == sorted(expected)
+        assert summary.get_statistics()["count"] == len(expected)
+        assert sum(summary.snapshot().counts) == len(expected)
+
+
+@FORK_WARNING
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_fork_while_a_reader_is_folding_gives_a_child_that_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reader held inside ``WindowSketch.fold`` when another thread forks: the child reads its summary at once."""
+    folding, release = threading.Event(), threading.Event()
+    fold = WindowSketch.fold
+
+    def held_fold(self: WindowSketch, *args: Any) -> None:
+        if threading.current_thread().name == "held-reader":
+            folding.set()
+            release.wait(10)
+        fold(self, *args)
+
+    with MetricsCollector(storage=MemoryMetricsStorage()) as collector:
+        summary = collector.summary("work_seconds", max_samples=1000)
+        for i in range(FOLD * 3):
+            summary.observe(float(i))
+        monkeypatch.setattr(WindowSketch, "fold", held_fold)
+        reader = threading.Thread(target=summary.get_statistics, name="held-reader")
+        reader.start()
+        assert folding.wait(10)
+        r, w = os.pipe()
+        result: list[int] = []
+
+        def fork() -> None:
+            pid = os.fork()
+            if pid == 0:  # the child: read, report, leave without running the parent's cleanup
+                code = 1
+                try:
+                    summary.observe(5.0)
+                    stats = summary.get_statistics()
+                    os.write(w, f"{stats['count']:.0f} {stats['sum']:.0f}".encode())
+                    code = 0
+                finally:
+                    os._exit(code)
+            result.append(pid)
+
+        forker = threading.Thread(target=fork)
+        forker.start()
+        forker.join(10)
+        try:
+            ready, _, _ = select.select([r], [], [], 10)
+            assert ready, "the forked child did not answer within 10 s (deadlocked on a window lock?)"
+            assert os.read(r, 100).decode() == "1 5"  # the child starts from zero
+        finally:
+            release.set()
+            reader.join(10)
+            _, status = os.waitpid(result[0], 0)
+            os.close(r)
+            os.close(w)
+        monkeypatch.setattr(WindowSketch, "fold", fold)
+        assert status == 0
+        assert summary.get_statistics()["count"] == FOLD * 3
