@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ import pytest
 from rfs_otel import MemoryMetricsStorage, MetricsCollector, Summary
 from rfs_otel._engine.sketch import ALPHA, WindowSketch
 from rfs_otel._engine.window import EXACT_UP_TO, FOLD
+from rfs_otel.testing import retained_samples
 from tests.forking import FORK_WARNING
 
 #: Values of owner thread ``t`` are ``t * SPAN + i`` for i = 0, 1, ...: a window's values name who recorded them.
@@ -38,11 +40,17 @@ def _prefixes(window: list[float], owners: int) -> list[int]:
     return [len(indices) for indices in seen]
 
 
-def _owners(summary: Summary, owners: int, per_owner: int, start: threading.Barrier) -> list[threading.Thread]:
+def _owners(
+    summary: Summary, owners: int, per_owner: int, start: threading.Barrier, pace: Callable[[], object] = lambda: None
+) -> list[threading.Thread]:
+    """Owner threads observing their own values, calling ``pace`` every few batches (to let reads happen)."""
+
     def run(t: int) -> None:
         start.wait(10)
         for i in range(per_owner):
             summary.observe(float(t * SPAN + i))
+            if i % (4 * FOLD + 29) == 0:
+                pace()
 
     return [threading.Thread(target=run, args=(t,)) for t in range(owners)]
 
@@ -54,6 +62,13 @@ def _fast_switching() -> Any:
     sys.setswitchinterval(5e-6)
     yield
     sys.setswitchinterval(before)
+
+
+def _wait_for_reads(progress: threading.Condition, reads: Callable[[], int], more: int) -> None:
+    """Let readers read ``more`` times (or 2 s pass): the owners' samples are read mid-way, not only at the end."""
+    with progress:
+        seen = reads()
+        progress.wait_for(lambda: reads() >= seen + more, timeout=2)
 
 
 def _check_prefix_stats(stats: dict[str, float], n: int) -> None:
@@ -71,10 +86,15 @@ def test_racing_readers_see_every_owner_s_samples_as_an_exact_prefix(max_samples
     with MetricsCollector(storage=MemoryMetricsStorage()) as collector:
         summary = collector.summary("work_seconds", max_samples=max_samples)
         start = threading.Barrier(owners + readers)
-        writing = _owners(summary, owners, per_owner, start)
         errors: list[BaseException] = []
         stop = threading.Event()
         reads = [0]
+        progress = threading.Condition()
+
+        def pace() -> None:
+            _wait_for_reads(progress, lambda: reads[0] - len(errors), 1)
+
+        writing = _owners(summary, owners, per_owner, start, pace)
 
         def read(kind: int) -> None:
             start.wait(10)
@@ -92,7 +112,9 @@ def test_racing_readers_see_every_owner_s_samples_as_an_exact_prefix(max_samples
                     else:
                         collector.collect_and_store_sync()
                         assert (collector.get_sample_value("work_seconds_count") or 0) <= owners * per_owner
-                    reads[0] += 1
+                    with progress:
+                        reads[0] += 1
+                        progress.notify_all()
                 except BaseException as error:  # reported by the main thread
                     errors.append(error)
                     return
@@ -106,38 +128,46 @@ def test_racing_readers_see_every_owner_s_samples_as_an_exact_prefix(max_samples
         for thread in reading:
             thread.join(20)
         assert not errors, errors[0]
-        assert reads[0] > 3  # the windows were read while the owners observed
-        window = summary.window()
-        expected = sorted(float(t * SPAN + i) for t in range(owners) for i in range(per_owner))
-        if max_samples >= len(expected):
-            assert window == expected
+        assert reads[0] > 10  # the windows were read while the owners observed
+        _check_final(summary, sorted(float(t * SPAN + i) for t in range(owners) for i in range(per_owner)), max_samples)
+
+
+def _check_final(summary: Summary, expected: list[float], max_samples: int) -> None:
+    """Writers stopped: the window is the newest samples, its statistics and quantiles those of numpy."""
+    window = summary.window()
+    if max_samples >= len(expected):
+        assert window == expected
+    else:
+        assert len(window) == max_samples
+        assert set(window) <= set(expected)
+    stats = summary.get_statistics()
+    assert stats["count"] == len(window)
+    assert stats["sum"] == math.fsum(window)
+    for q in (0.0, 0.25, 0.5, 0.9, 0.99, 1.0):
+        exact = float(np.percentile(window, q * 100))
+        if len(window) <= EXACT_UP_TO:
+            assert summary.get_quantile(q) == pytest.approx(exact, rel=1e-12)
         else:
-            assert len(window) == max_samples
-            assert set(window) <= set(expected)
-        stats = summary.get_statistics()
-        assert stats["count"] == len(window)
-        assert stats["sum"] == math.fsum(window)
-        for q in (0.0, 0.25, 0.5, 0.9, 0.99, 1.0):
-            exact = float(np.percentile(window, q * 100))
-            if len(window) <= EXACT_UP_TO:
-                assert summary.get_quantile(q) == pytest.approx(exact, rel=1e-12)
-            else:
-                assert summary.get_quantile(q) == pytest.approx(exact, rel=2 * ALPHA)
+            assert summary.get_quantile(q) == pytest.approx(exact, rel=2 * ALPHA)
 
 
 def test_one_owner_s_window_read_concurrently_is_always_its_newest_samples_exactly() -> None:
     """With one owner observing 0, 1, 2, ...: every concurrent read's count, sum, min and max are of a prefix."""
-    per_owner = FOLD * 80
+    per_owner, step = FOLD * 80, 3 * FOLD + 41  # the owner lets a read happen every ``step`` samples (mid-batch)
     with MetricsCollector(storage=MemoryMetricsStorage()) as collector:
         summary = collector.summary("work_seconds", max_samples=100_000)
-        start = threading.Barrier(4)
-        (writer,) = _owners(summary, 1, per_owner, start)
         errors: list[BaseException] = []
         stop = threading.Event()
         reads: list[int] = []
+        progress = threading.Condition()
+
+        def write() -> None:
+            for i in range(per_owner):
+                summary.observe(float(i))
+                if i % step == 0:
+                    _wait_for_reads(progress, lambda: len(reads) - len(errors), 2)
 
         def read() -> None:
-            start.wait(10)
             last = 0
             deadline = time.monotonic() + 10
             while not stop.is_set() and time.monotonic() < deadline:
@@ -147,20 +177,23 @@ def test_one_owner_s_window_read_concurrently_is_always_its_newest_samples_exact
                     _check_prefix_stats(stats, n)
                     assert n >= last, (n, last)
                     last = n
-                    reads.append(n)
                 except BaseException as error:  # reported by the main thread
                     errors.append(error)
                     return
+                finally:
+                    with progress:
+                        reads.append(last)
+                        progress.notify_all()
 
-        reading = [threading.Thread(target=read) for _ in range(3)]
-        for thread in [writer, *reading]:
+        threads = [threading.Thread(target=f) for f in (write, read, read, read)]
+        for thread in threads:
             thread.start()
-        writer.join(20)
+        threads[0].join(30)
         stop.set()
-        for thread in reading:
+        for thread in threads[1:]:
             thread.join(20)
         assert not errors, errors[0]
-        assert len({n for n in reads if 0 < n < per_owner}) > 3  # several reads while the owner observed
+        assert len({n for n in reads if 0 < n < per_owner}) > 10  # reads while the owner observed
         _check_prefix_stats(summary.get_statistics(), per_owner)
 
 
@@ -260,3 +293,18 @@ def test_a_fork_while_a_reader_is_folding_gives_a_child_that_reads(monkeypatch: 
         monkeypatch.setattr(WindowSketch, "fold", fold)
         assert status == 0
         assert summary.get_statistics()["count"] == FOLD * 3
+
+
+def test_memory_stays_bounded_when_only_window_values_are_read() -> None:
+    """``window()`` (what alert rules read) releases what it folds beyond the window, as get_statistics() does."""
+    with MetricsCollector(storage=MemoryMetricsStorage()) as collector:
+        summary = collector.summary("work_seconds", max_samples=1000)
+        peak = 0
+        for _ in range(20):
+            for i in range(5 * FOLD * 10):
+                summary.observe(float(i))
+            window = summary.window()
+            assert window == sorted(float(i) for i in range(5 * FOLD * 10 - 1000, 5 * FOLD * 10))
+            peak = max(peak, retained_samples(summary))
+        # The window, plus what the owner sealed since the last read and its pending batch.
+        assert peak <= 1000 + 2 * FOLD, peak
