@@ -14,6 +14,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,8 +22,8 @@ import pytest
 
 from rfs_otel import MemoryMetricsStorage, MetricsCollector, Summary
 from rfs_otel._engine.sketch import ALPHA, WindowSketch
-from rfs_otel._engine.window import EXACT_UP_TO, FOLD
-from rfs_otel.testing import retained_samples
+from rfs_otel._engine.window import EXACT_UP_TO, FOLD, SLICES
+from rfs_otel.testing import ManualClock, retained_samples
 from tests.forking import FORK_WARNING
 
 #: Values of owner thread ``t`` are ``t * SPAN + i`` for i = 0, 1, ...: a window's values name who recorded them.
@@ -308,3 +309,182 @@ def test_memory_stays_bounded_when_only_window_values_are_read() -> None:
             peak = max(peak, retained_samples(summary))
         # The window, plus what the owner sealed since the last read and its pending batch.
         assert peak <= 1000 + 2 * FOLD, peak
+
+
+def _contiguous(window: list[float], owners: int) -> None:
+    """Per owner, the window holds a run of consecutive samples: expiry and cuts took its oldest, nothing else."""
+    seen: list[list[int]] = [[] for _ in range(owners)]
+    for value in window:
+        owner, i = divmod(int(value), SPAN)
+        seen[owner].append(i)
+    for owner, indices in enumerate(seen):
+        indices.sort()
+        gaps = [(a, b) for a, b in zip(indices, indices[1:]) if b != a + 1]
+        assert not gaps, (owner, len(indices), indices[:3], indices[-3:], gaps[:5])
+
+
+def test_expiry_and_cuts_with_concurrent_reads_keep_each_owner_s_newest_run() -> None:
+    """With ``max_age`` expiring and ``max_samples`` cutting while readers read, every read holds at most
+    ``max_samples``, each owner's part is a run of consecutive samples, and at the end exactly the young ones."""
+    clock = ManualClock()
+    owners, per_owner, max_age, max_samples = 2, FOLD * 40, 4.0, 600
+    with MetricsCollector(storage=MemoryMetricsStorage(), clock=clock) as collector:
+        summary = collector.summary("work_seconds", max_samples=max_samples, max_age=max_age)
+        errors: list[BaseException] = []
+        stop = threading.Event()
+        reads = [0]
+        progress = threading.Condition()
+        times: dict[float, tuple[float, float]] = {}  # each sample's clock just before and just after observe()
+        start = threading.Barrier(owners + 2)
+
+        def run(t: int) -> None:
+            start.wait(10)
+            for i in range(per_owner):
+                if t == 0:
+                    clock.advance(0.01)  # one owner moves time: the other's batches age by it
+                before = clock()
+                summary.observe(float(t * SPAN + i))
+                times[float(t * SPAN + i)] = (before, clock())
+                if i % (4 * FOLD + 29) == 0:
+                    _wait_for_reads(progress, lambda: reads[0] - len(errors), 1)
+
+        def read(kind: int) -> None:
+            start.wait(10)
+            deadline = time.monotonic() + 10
+            while not stop.is_set() and time.monotonic() < deadline:
+                try:
+                    if kind:
+                        assert summary.get_statistics()["count"] <= max_samples
+                    else:
+                        window = summary.window()
+                        assert len(window) <= max_samples
+                        _contiguous(window, owners)
+                except BaseException as error:  # reported by the main thread
+                    errors.append(error)
+                    return
+                finally:
+                    with progress:
+                        reads[0] += 1
+                        progress.notify_all()
+
+        threads = [threading.Thread(target=run, args=(t,)) for t in range(owners)]
+        threads += [threading.Thread(target=read, args=(k,)) for k in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads[:owners]:
+            thread.join(30)
+        stop.set()
+        for thread in threads[owners:]:
+            thread.join(20)
+        assert not errors, errors[0]
+        assert reads[0] > 10
+        _check_expired(summary, collector, clock, times)
+
+
+def _check_expired(
+    summary: Summary, collector: MetricsCollector, clock: ManualClock, times: dict[float, tuple[float, float]]
+) -> None:
+    """Writers stopped: the window holds no sample older than max_age, every young one unless cut; then none."""
+    max_age, max_samples = 4.0, 600
+    window = summary.window()
+    _contiguous(window, 2)
+    now = clock()
+    # A batch's samples carry its first one's time, so a sample leaves up to max_age / SLICES early, never late.
+    assert all(times[v][1] >= now - max_age for v in window)
+    young = [v for v, (at, _) in times.items() if at >= now - max_age + max_age / SLICES]
+    if len(window) < max_samples:  # nothing was cut by count
+        assert set(young) <= set(window)
+    stats = summary.get_statistics()
+    assert (stats["count"], stats["sum"]) == (len(window), math.fsum(window))
+    clock.advance(max_age * 2)
+    assert summary.get_statistics()["count"] == 0
+    collector.collect_and_store_sync()  # the ended owners' windows (and pending batches) folded away
+    assert retained_samples(summary) == 0
+
+
+def test_a_multiprocess_summary_read_while_threads_observe_and_end_counts_each_sample_once(tmp_path: Path) -> None:
+    """Multiprocess mode: reads (each reaps ended threads' windows) racing owners that end lose and double nothing."""
+    owners, per_owner = 3, FOLD * 10 + 3
+    with MetricsCollector(storage=MemoryMetricsStorage(), multiprocess_dir=tmp_path) as collector:
+        summary = collector.summary("work_seconds", max_samples=100_000)
+        errors: list[BaseException] = []
+        stop = threading.Event()
+        reads = [0]
+        progress = threading.Condition()
+
+        def pace() -> None:
+            _wait_for_reads(progress, lambda: reads[0] - len(errors), 1)
+
+        def read() -> None:
+            deadline = time.monotonic() + 20
+            while not stop.is_set() and time.monotonic() < deadline:
+                try:
+                    stats = summary.get_statistics()
+                    assert stats["count"] <= owners * per_owner
+                    _prefixes(summary.window(), owners)
+                except BaseException as error:  # reported by the main thread
+                    errors.append(error)
+                    return
+                finally:
+                    with progress:
+                        reads[0] += 1
+                        progress.notify_all()
+
+        readers = [threading.Thread(target=read) for _ in range(2)]
+        for thread in readers:
+            thread.start()
+        writing = _owners(summary, owners, per_owner, threading.Barrier(owners), pace)
+        for thread in writing:
+            thread.start()
+        for thread in writing:
+            thread.join(20)
+        stop.set()
+        for thread in readers:
+            thread.join(20)
+        assert not errors, errors[0]
+        expected = sorted(float(t * SPAN + i) for t in range(owners) for i in range(per_owner))
+        _check_final(summary, expected, 100_000)
+        assert collector.get_sample_value("work_seconds_count") == len(expected)
+
+
+class _StallingClock(ManualClock):
+    """A manual clock that, read by the thread named ``stale-reader``, waits before answering: the read then
+    works with a time the owner has since moved past, as a reader preempted after reading the clock does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.read, self.go = threading.Event(), threading.Event()
+
+    def __call__(self) -> float:
+        now = self.now
+        if threading.current_thread().name == "stale-reader":
+            self.read.set()
+            self.go.wait(10)
+        return now
+
+
+def test_a_read_whose_time_the_owner_passed_leaves_no_gap_where_the_owner_dropped_batches() -> None:
+    """Batches the owner drops unread (expired by its later clock) take the older samples a reader folded with
+    them: a read that started before the drop answers a run of consecutive samples, not old ones, a gap, new ones."""
+    clock = _StallingClock()
+    with MetricsCollector(storage=MemoryMetricsStorage(), clock=clock) as collector:
+        summary = collector.summary("work_seconds", max_samples=100_000, max_age=4.0)
+
+        def observe(values: range) -> None:
+            for i in values:
+                clock.advance(0.1)  # slices of 4 / SLICES = 0.125 s: a batch seals every other sample
+                summary.observe(float(i))
+
+        observe(range(60))
+        assert summary.window() == [float(i) for i in range(20, 60)]  # folded into the sketch
+        observe(range(60, 70))  # sealed, unread
+        window: list[float] = []
+        reader = threading.Thread(target=lambda: window.extend(summary.window()), name="stale-reader")
+        reader.start()
+        assert clock.read.wait(10)
+        observe(range(70, 110))  # the owner's seals drop the unread batches of 60..69: expired by now
+        clock.go.set()
+        reader.join(10)
+        assert window, "the stale read answered nothing"
+        _contiguous(window, 1)
+        assert window[-1] == 109.0
