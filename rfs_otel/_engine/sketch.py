@@ -68,6 +68,7 @@ class WindowSketch:
         "cached",
         "chunks",
         "compensation",
+        "dropped",
         "head",
         "head_sum",
         "highs",
@@ -92,6 +93,8 @@ class WindowSketch:
         # Batches the owner sealed and no reader has folded yet: (time, values); readers fold them.
         self.sealed: deque[tuple[float, list[float]]] = deque()
         self.sealed_size = 0
+        # The time of the newest batch the owner dropped unread (or -inf): readers release what is as old.
+        self.dropped = -math.inf
         self.chunks: deque[Chunk] = deque()
         # Sliding-window minimum/maximum: chunks whose low (high) is below (above) every later chunk's.
         self.lows: deque[Chunk] = deque()

@@ -111,7 +111,9 @@ def seal(cell: list[Any], now: float, max_age: float, keep: int) -> list[float]:
         for _ in range(DROP_BUDGET):
             if not (sealed and (sealed[0][0] < cutoff or sketch.sealed_size - len(sealed[0][1]) >= keep)):
                 break
-            sketch.sealed_size -= len(sealed.popleft()[1])
+            at, values = sealed.popleft()
+            sketch.sealed_size -= len(values)
+            sketch.dropped = at  # the older samples readers folded left the window too
         # Readers take the tuple under the lock, so no sample is seen both pending and sealed.
         cell[WINDOW] = (fresh, now + max_age / SLICES, now, sketch)
     return fresh
@@ -132,6 +134,9 @@ def absorb(cell: list[Any], cutoff: float = -math.inf) -> Pending:
         sketch.sealed_size = 0
         pending, _, start, _ = cell[WINDOW]
         taken = (list(pending), start, pending)
+        dropped, sketch.dropped = sketch.dropped, -math.inf
+    if sketch.size and dropped > -math.inf:  # samples older than one the owner dropped: gone as well, not a gap
+        sketch.release(math.nextafter(dropped, math.inf), sketch.size, None)
     for at, values in batches:  # their seal counted them in the cumulative part already
         if at >= cutoff:
             batch = array("d", values)

@@ -177,6 +177,13 @@ def _tally(batch: list[float], sketch: WindowSketch, values: array[float]) -> _T
     return tally
 
 
+def _release(sketch: WindowSketch, cutoff: float, keep: int) -> None:
+    """Release the samples older than ``cutoff`` or beyond the newest ``keep``; forget emptied buckets now and then."""
+    sketch.release(cutoff, keep, None)
+    if len(sketch.added) > 2 * sketch.pruned + 256:
+        sketch.prune()
+
+
 def _gathered(cells: list[list[Any]], cutoff: float, keep: int) -> WindowView:
     """Every cell's counts after releasing its samples older than ``cutoff`` or beyond its newest ``keep``.
 
@@ -192,9 +199,7 @@ def _gathered(cells: list[list[Any]], cutoff: float, keep: int) -> WindowView:
         with sketch.reading:  # readers one at a time; the owner keeps recording and sealing meanwhile
             pending = absorb(cell, cutoff)
             values = _pending_values(pending, cutoff, keep)
-            sketch.release(cutoff, keep, None)
-            if len(sketch.added) > 2 * sketch.pruned + 256:
-                sketch.prune()
+            _release(sketch, cutoff, keep)
             parts.append(sketch.cumulative() if single else sketch.buckets())
             tally = _tally(pending[2], sketch, values)
             # The pending batch pushes this many of the oldest held samples out (left out, not released).
@@ -310,6 +315,7 @@ def _walked(cells: list[list[Any]], cutoff: float, keep: int, exact_up_to: float
         sketch = cell[WINDOW][3]
         with sketch.reading:
             times, values = _pending(absorb(cell, cutoff), cutoff, keep)
+            _release(sketch, cutoff, keep)  # what it folded beyond the window: window() may be the only reader
             samples.extend((t, v) for t, v, _ in sketch.samples() if t >= cutoff)
         samples.extend(zip(times, values))
     if len(samples) > keep:
