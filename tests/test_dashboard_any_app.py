@@ -157,6 +157,20 @@ def test_proc_fallback_agrees_with_psutil() -> None:
     assert from_proc == pytest.approx(psutil.Process().create_time(), abs=1.5)
 
 
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="Linux /proc: elsewhere psutil is the source")
+def test_the_start_time_comes_from_proc_before_psutil(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where /proc exists the start time needs no import (a forked child looks it up again, and an import there
+    could wait forever on a module another parent thread was importing at the fork)."""
+    from rfs_otel._web import process
+
+    def no_psutil() -> float:
+        raise AssertionError("psutil asked although /proc has the start time")
+
+    monkeypatch.setattr(process, "_from_psutil", no_psutil)
+    monkeypatch.setattr(process, "_started", {})
+    assert process.process_start_time() == process._from_proc()
+
+
 def test_names_are_checked(collector: MetricsCollector) -> None:
     """names= must be a DashboardNames; the error names what it got."""
     with pytest.raises(TypeError, match="DashboardNames, got 'http_requests_total'"):

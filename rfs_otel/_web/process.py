@@ -1,8 +1,10 @@
 """This process's start time, CPU share and resident memory, for the dashboard's system block.
 
-The start time is the kernel's (psutil when installed, else Linux ``/proc/self/stat`` with ``/proc/stat``'s boot
-time), so uptime counts from the process start, not from when a dashboard was made; where neither is available
-it falls back to the moment ``rfs_otel`` was first imported (the documented lower bound).
+The start time is the kernel's (Linux ``/proc/self/stat`` with ``/proc/stat``'s boot time, else psutil when
+installed), so uptime counts from the process start, not from when a dashboard was made; where neither is
+available it falls back to the moment ``rfs_otel`` was first imported (the documented lower bound). ``/proc`` comes
+first because it needs no import: a forked child asks again (its own start time), and importing psutil there could
+wait forever on the module lock of an import another parent thread was in the middle of at the fork.
 """
 
 from __future__ import annotations
@@ -43,11 +45,11 @@ def _from_proc() -> float | None:
 
 
 def process_start_time() -> float:
-    """Unix time this process started: psutil, else ``/proc``, else when ``rfs_otel`` was imported."""
+    """Unix time this process started: ``/proc``, else psutil, else when ``rfs_otel`` was imported."""
     pid = os.getpid()  # a forked child started later than its parent: looked up per process
     started = _started.get(pid)
     if started is None:
-        started = _from_psutil() or _from_proc() or IMPORTED_AT
+        started = _from_proc() or _from_psutil() or IMPORTED_AT
         _started.clear()
         _started[pid] = started
     return started
