@@ -223,9 +223,7 @@ class Family:
         key = check_labels(self.name, labels, _RESERVED[self.kind])
         if self.filters:
             key = apply_filters(self.filters, self.name, key, _RESERVED[self.kind])
-        with self._lock:
-            self._wake(key, removing=True)
-            series = self.series.get(key)
+        series = self.series.get(key) or self._dormant.get(key)  # a dormant one recorded on again is woken there
         return series is not None and self.remove_series(series)
 
     def remove_series(self, series: Series) -> bool:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping
-from json import dumps
 from typing import Any, Protocol
 
 from prometheus_client.core import HistogramMetricFamily
@@ -23,6 +22,7 @@ from .._model.names import map_unit, sanitize_name
 from .._model.records import MetricType
 from .._model.validation import prometheus_label
 from .points import Stream
+from .prom_text import label_value
 
 __all__ = ["ExemplarIndex", "exemplar_index", "with_exemplars"]
 
@@ -35,11 +35,6 @@ class Streams(Protocol):
 
     def streams(self, name: str, unit: str, description: str, kind: MetricType, **scope: Any) -> tuple[Stream, ...]:
         """The streams the provider's Views make of a family (``scope=``: a meter's, where families have one)."""
-
-
-def _label_value(value: Any) -> str:
-    """An attribute value as OTel's exporter writes a label value (non-strings as JSON)."""
-    return value if value.__class__ is str else dumps(value, default=str)
 
 
 def _prometheus_name(name: str, unit: str) -> str:
@@ -63,7 +58,7 @@ def exemplar_index(producer: Streams, source: Source, families: Iterable[Family]
                 continue
             by_labels = index.setdefault(_prometheus_name(stream.name, family.unit), {})
             for attributes, marks in series:
-                key = frozenset((prometheus_label(k), _label_value(v)) for k, v in attributes.items())
+                key = frozenset((prometheus_label(k), label_value(v)) for k, v in attributes.items())
                 by_labels[key] = list(marks.values())
     return index
 

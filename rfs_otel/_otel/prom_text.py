@@ -24,7 +24,7 @@ from .._model.names import map_unit, sanitize_name
 from .._model.records import MetricType
 from .._model.validation import prometheus_label
 
-__all__ = ["CHUNK", "Encoder", "FamilyText", "scope_labels"]
+__all__ = ["CHUNK", "Encoder", "FamilyText", "label_value", "scope_labels"]
 
 #: Series whose label texts are kept joined in one string, and whose lines are written (and encoded) at a time.
 CHUNK = 4096
@@ -51,7 +51,7 @@ class _One:
         return [self._metric]
 
 
-def _text(value: Any) -> str:
+def label_value(value: Any) -> str:
     """An attribute value as OTel's exporter writes a label value (non-strings as JSON)."""
     return value if value.__class__ is str else dumps(value, default=str)
 
@@ -86,7 +86,7 @@ class FamilyText:
         self.kind = family.kind
         #: The exporter's ``sanitize_attribute`` for keys the facade accepts (never a leading digit).
         self._sanitize: Callable[[str], str] = prometheus_label
-        self._scope = {self._sanitize(k): _text(v) for k, v in scope.items()}
+        self._scope = {self._sanitize(k): label_value(v) for k, v in scope.items()}
         self._keys: dict[str, str] = {}
         unit = map_unit(family.unit or "")  # the exporter's rules, mirrored in _model.names and tested against it
         self._make: Callable[[], Any] = lambda: _KINDS[family.kind](
@@ -133,7 +133,7 @@ class FamilyText:
             if name is None:
                 name = keys[key] = self._sanitize(key)
                 self._collides = self._collides or name in self._scope
-            out[name] = _text(value)
+            out[name] = label_value(value)
         return out
 
     def _shape(self, key: Any) -> frozenset[str]:
