@@ -165,7 +165,8 @@ def test_fork_during_memory_collection_never_deadlocks_the_child(busy: Busy) -> 
                 collector.collect_and_store_sync().is_success() and collector.counter("forked_total").get_value() == 1
             )
 
-        assert _fork_many(child) == [0] * FORKS
+        statuses = _fork_many(child)
+        assert statuses == [0] * FORKS, sorted(set(statuses))
 
 
 def test_fork_during_prometheus_scrapes_never_deadlocks_the_child(busy: Busy) -> None:
@@ -194,7 +195,8 @@ def test_fork_during_prometheus_scrapes_never_deadlocks_the_child(busy: Busy) ->
             counter.increment()
             return b"forked_total" in storage.exposition() and collector.collect_and_store_sync().is_success()
 
-        assert _fork_many(child) == [0] * FORKS
+        statuses = _fork_many(child)
+        assert statuses == [0] * FORKS, sorted(set(statuses))
         assert b"forked_total" in scrape()  # the parent's endpoint still serves
 
 
@@ -207,7 +209,8 @@ def test_fork_during_file_export_never_deadlocks_the_child(busy: Busy, tmp_path:
             collector.counter("forked_total").increment()
             return collector.collect_and_store_sync().is_success()
 
-        assert _fork_many(child) == [0] * FORKS
+        statuses = _fork_many(child)
+        assert statuses == [0] * FORKS, sorted(set(statuses))
 
 
 @pytest.fixture
@@ -233,7 +236,8 @@ def test_fork_during_otlp_export_never_deadlocks_the_child(busy: Busy, refused_p
             result = collector.collect_and_store_sync()
             return result.is_failure() and str(refused_port) in result.unwrap_err()
 
-        assert _fork_many(child) == [0] * FORKS
+        statuses = _fork_many(child)
+        assert statuses == [0] * FORKS, sorted(set(statuses))
 
 
 def test_fork_during_default_collector_use_never_deadlocks_the_child(busy: Busy) -> None:
@@ -429,7 +433,8 @@ def test_fork_during_alert_evaluation_and_dashboard_sampling_never_deadlocks_the
             get_alert_manager()
             return bool(dashboard.data()) and manager.active_alerts()[0].name == "deep"
 
-        assert _fork_many(child) == [0] * FORKS
+        statuses = _fork_many(child)
+        assert statuses == [0] * FORKS, sorted(set(statuses))
 
 
 # periodic: the reader thread exists but does not export while the test forks (a fork during a gRPC call is
