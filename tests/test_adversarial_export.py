@@ -516,8 +516,8 @@ def test_a_grpc_tls_mismatch_says_what_it_looks_like() -> None:
     from .otlp_receivers import grpc_receiver
 
     with grpc_receiver() as (endpoint, received):
-        storage = OTLPStorage(endpoint=endpoint, protocol="grpc", insecure=False, timeout=1)
-        with MetricsCollector(storage=storage, export_timeout=2) as collector:
+        storage = OTLPStorage(endpoint=endpoint, protocol="grpc", insecure=False, timeout=3)
+        with MetricsCollector(storage=storage, export_timeout=4) as collector:
             collector.counter("jobs_total").increment()
             result = collector.collect_and_store_sync()
             skip_shutdown_flush(collector)
