@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import math
+import subprocess
+import sys
+import textwrap
 import time
 import urllib.parse
 import urllib.request
@@ -201,19 +205,64 @@ def test_an_empty_window_exports_nan_quantiles_and_the_cumulative_count() -> Non
 
 
 def test_the_exporter_names_the_summary_hooks_use_exist_in_the_installed_versions() -> None:
-    """Every private exporter name the hooks rely on is present (compat checks this when it installs them)."""
-    from rfs_otel._otel import compat
+    """Every private exporter name the hooks rely on is present (checked again when the hooks install)."""
+    from rfs_otel._otel import exporter_hooks
 
-    for module in compat.SUMMARY_HOOK_NAMES:
-        assert compat._exporter_module(module) is not None, module
+    for module in exporter_hooks.SUMMARY_HOOK_NAMES:
+        importlib.import_module(module)
+        assert exporter_hooks.imported_exporter(module) is not None, module
 
 
 def test_a_renamed_exporter_name_fails_loudly_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
     """If an exporter release drops a name the hooks use, installing them raises ImportError naming it."""
     import opentelemetry.exporter.prometheus._mapping as mapping
 
-    from rfs_otel._otel import compat
+    from rfs_otel._otel import exporter_hooks
 
     monkeypatch.delattr(mapping, "sanitize_attribute")
     with pytest.raises(ImportError, match="sanitize_attribute"):
-        compat._exporter_module("opentelemetry.exporter.prometheus._mapping")
+        exporter_hooks.imported_exporter("opentelemetry.exporter.prometheus._mapping")
+
+
+def test_an_exporter_module_still_being_imported_is_left_for_the_next_collection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A module another thread is importing (names not there yet) is skipped, not reported as incompatible."""
+    import types
+
+    from rfs_otel._otel import exporter_hooks
+
+    name = "opentelemetry.exporter.prometheus._mapping"
+    half = types.ModuleType(name)
+    half.__spec__ = types.SimpleNamespace(_initializing=True)  # type: ignore[assignment]
+    monkeypatch.setitem(sys.modules, name, half)
+    assert exporter_hooks.imported_exporter(name) is None
+
+
+def test_an_exporter_imported_after_the_first_summary_collection_still_writes_native_summaries(
+    tmp_path: Path,
+) -> None:
+    """Summaries scraped before any OTLP exporter was imported do not import one; one imported later is taught."""
+    script = textwrap.dedent(
+        f"""
+        import json, sys
+        from rfs_otel import FileMetricsStorage, MetricsCollector, PrometheusStorage
+        scraped = PrometheusStorage()
+        with MetricsCollector(scraped) as first:
+            first.summary("early_seconds").observe(1.0)
+            assert b'quantile="0.5"' in scraped.exposition()
+        print("otlp imported by the scrape:", "opentelemetry.exporter.otlp.json.common" in sys.modules)
+        with MetricsCollector(FileMetricsStorage({str(tmp_path / "out.jsonl")!r})) as second:
+            second.summary("late_seconds").observe(2.0)
+            assert second.collect_and_store_sync().is_success()
+        lines = open({str(tmp_path / "out.jsonl")!r}).read().splitlines()
+        metrics = [m for line in lines for rm in json.loads(line)["resourceMetrics"]
+                   for sm in rm["scopeMetrics"] for m in sm["metrics"]]
+        print([(m["name"], sorted(k for k in m if k not in ("name", "description", "unit"))) for m in metrics])
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    first, second = result.stdout.splitlines()
+    assert first == "otlp imported by the scrape: False"
+    assert "('late_seconds', ['summary'])" in second

@@ -57,6 +57,7 @@ __all__ = [
     "reinit_sdk_locks",
     "remove_reader",
     "send_encoded",
+    "sdk_version",
     "set_exporter_deadline",
     "view_aggregation",
     "view_attribute_keys",
@@ -65,7 +66,6 @@ __all__ = [
     "view_description",
     "view_matches",
     "view_name",
-    "install_summary_hooks",
     "wrap_collect",
     "wrap_consumer_collect",
 ]
@@ -104,7 +104,8 @@ _METHODS: dict[type, tuple[str, ...]] = {
 }
 
 
-def _sdk_version() -> str:
+def sdk_version() -> str:
+    """The installed opentelemetry-sdk version, for error messages."""
     metadata = importlib.import_module("importlib.metadata")  # only for an error message: ~1 MB of imports
     try:
         return str(metadata.version("opentelemetry-sdk"))
@@ -124,7 +125,7 @@ def check_sdk(
         missing += [f"{cls.__module__}.{cls.__qualname__}.{n}()" for n in names if not callable(getattr(cls, n, None))]
     if missing:
         raise ImportError(
-            f"rfs_otel does not support opentelemetry-sdk {_sdk_version()}: it relies on {missing}, "
+            f"rfs_otel does not support opentelemetry-sdk {sdk_version()}: it relies on {missing}, "
             "which this version does not have; install a supported opentelemetry-sdk (see pyproject.toml)"
         )
 
@@ -294,107 +295,3 @@ def set_exporter_deadline(exporter: Any, seconds: float) -> None:
     holder = getattr(exporter, "_client", None) if not hasattr(exporter, "_timeout") else exporter
     if holder is not None and isinstance(getattr(holder, "_timeout", None), (int, float)):
         holder._timeout = seconds
-
-
-# -- native summaries in the optional exporters ---------------------------------------------------
-
-#: Private names of the optional exporters the summary hooks use, per module (checked when hooks install).
-SUMMARY_HOOK_NAMES: dict[str, tuple[str, ...]] = {
-    "opentelemetry.exporter.otlp.proto.common._internal.metrics_encoder": ("_encode_metric", "_encode_attributes"),
-    "opentelemetry.exporter.otlp.json.common._internal.metrics_encoder": ("_encode_metric", "_encode_attributes"),
-    "opentelemetry.exporter.prometheus": ("_CustomCollector",),
-    "opentelemetry.exporter.prometheus._mapping": ("sanitize_attribute", "map_unit"),
-}
-_PROMETHEUS_METHODS = ("_translate_metric", "_resolve_metric_name", "_check_value")
-
-
-def _exporter_module(name: str) -> Any:
-    """The installed exporter module ``name`` with the private names the hooks use, or None when not installed.
-
-    Raises ImportError naming the installed versions when the module is there but a name is gone.
-    """
-    try:
-        module = importlib.import_module(name)
-    except ImportError:
-        return None
-    missing = [f"{name}.{n}" for n in SUMMARY_HOOK_NAMES[name] if not hasattr(module, n)]
-    if name == "opentelemetry.exporter.prometheus":
-        collector = getattr(module, "_CustomCollector", None)
-        missing += [f"_CustomCollector.{n}()" for n in _PROMETHEUS_METHODS if not callable(getattr(collector, n, None))]
-    if missing:
-        raise ImportError(
-            f"rfs_otel cannot export native summaries with these OpenTelemetry exporters (sdk {_sdk_version()}): "
-            f"it relies on {missing}, which they do not have; install the versions pyproject.toml names"
-        )
-    return module
-
-
-def install_summary_hooks(
-    kind: type, encode_pb2: Callable[..., None], encode_json: Callable[..., Any], render: Any
-) -> None:
-    """Teach the installed exporters to write ``kind`` metrics (rfs_otel's summary data) as native summaries.
-
-    OTLP protobuf and JSON encode them as ``Summary`` points; the Prometheus exporter renders them with
-    ``render(name, documentation, unit, label_names, rows)`` (same name, unit and scope-label handling as its
-    own families). Idempotent; exporters that are not installed are skipped.
-    """
-    pb2 = _exporter_module("opentelemetry.exporter.otlp.proto.common._internal.metrics_encoder")
-    if pb2 is not None and not getattr(pb2._encode_metric, "rfs_summary", False):
-        pb2_original, pb2_attributes = pb2._encode_metric, pb2._encode_attributes
-
-        def encode_metric_pb2(metric: Any, pb2_metric: Any) -> None:
-            if isinstance(metric.data, kind):
-                encode_pb2(metric, pb2_metric, pb2_attributes)
-            else:
-                pb2_original(metric, pb2_metric)
-
-        encode_metric_pb2.rfs_summary = True  # type: ignore[attr-defined]
-        pb2._encode_metric = encode_metric_pb2
-    as_json = _exporter_module("opentelemetry.exporter.otlp.json.common._internal.metrics_encoder")
-    if as_json is not None and not getattr(as_json._encode_metric, "rfs_summary", False):
-        json_original, json_attributes = as_json._encode_metric, as_json._encode_attributes
-
-        def encode_metric_json(metric: Any) -> Any:
-            if isinstance(metric.data, kind):
-                return encode_json(metric, json_attributes)
-            return json_original(metric)
-
-        encode_metric_json.rfs_summary = True  # type: ignore[attr-defined]
-        as_json._encode_metric = encode_metric_json
-    prometheus = _exporter_module("opentelemetry.exporter.prometheus")
-    mapping = _exporter_module("opentelemetry.exporter.prometheus._mapping")
-    if prometheus is not None and mapping is not None:
-        _hook_prometheus(prometheus._CustomCollector, mapping, kind, render)
-
-
-def _hook_prometheus(collector: Any, mapping: Any, kind: type, render: Any) -> None:
-    original = collector._translate_metric
-    if getattr(original, "rfs_summary", False):
-        return
-
-    def translate_metric(
-        self: Any,
-        metric: Any,
-        scope_attrs: dict[str, Any],
-        resource_attrs: dict[str, Any],
-        metric_family_id_metric_family: dict[str, Any],
-    ) -> None:
-        if not isinstance(metric.data, kind):
-            original(self, metric, scope_attrs, resource_attrs, metric_family_id_metric_family)
-            return
-        name, unit = self._resolve_metric_name(metric.name), mapping.map_unit(metric.unit or "")
-        data: Any = metric.data
-        label_rows: list[dict[str, str]] = []
-        for point in data.data_points:
-            merged = {**resource_attrs, **scope_attrs, **point.attributes}
-            label_rows.append({mapping.sanitize_attribute(k): self._check_value(v) for k, v in merged.items()})
-        names = sorted({k for row in label_rows for k in row})
-        rows = [
-            ([row.get(k, "") for k in names], point.count, point.sum, point.quantile_values)
-            for row, point in zip(label_rows, data.data_points)
-        ]
-        family_id = "|".join((name, metric.description or "", unit, "summary"))
-        metric_family_id_metric_family[family_id] = render(name, metric.description or "", unit, names, rows)
-
-    translate_metric.rfs_summary = True  # type: ignore[attr-defined]
-    collector._translate_metric = translate_metric

@@ -1,7 +1,7 @@
 """Native summaries: OTel has no Summary point type, so rfs_otel brings one and teaches the exporters to write it.
 
 A summary family exports one ``Metric`` whose data is :class:`SummaryData`: per series the cumulative count and
-sum of every observation and the configured quantiles over the window. ``compat.install_summary_hooks`` makes
+sum of every observation and the configured quantiles over the window. ``exporter_hooks.hook_imported_exporters`` makes
 OTLP (protobuf and JSON) encode it as an OTLP ``Summary`` and the Prometheus exporter render it as a
 ``summary`` family (``{quantile="0.95"}`` samples plus ``_sum`` and ``_count``), with :func:`prometheus_summary`.
 """
@@ -20,7 +20,7 @@ from opentelemetry.sdk.metrics.export import Metric
 from .._engine.family import Family
 from .._engine.layout import HistogramSnapshot
 from .._model.quantile import quantile_key
-from . import compat
+from .exporter_hooks import hook_imported_exporters
 from .points import Stream, filtered
 
 __all__ = [
@@ -31,8 +31,6 @@ __all__ = [
     "prometheus_summary",
     "summary_metric",
 ]
-
-_hooked = False
 
 
 @dataclass(frozen=True)
@@ -84,10 +82,7 @@ def summary_metric(
     Series a View folds together (it dropped the attributes telling them apart) add their counts and sums and
     keep the quantiles of the busiest one (quantiles of separate windows do not combine exactly).
     """
-    global _hooked
-    if not _hooked:  # on first use, not at import: the exporters are optional and costly to import
-        compat.install_summary_hooks(SummaryData, encode_pb2, encode_json, prometheus_summary)
-        _hooked = True
+    hook_imported_exporters(SummaryData, encode_pb2, encode_json, prometheus_summary)  # the ones imported by now
     cumulative = {_key(attributes): snap for attributes, snap, _ in snapshots}
     merged: dict[tuple[tuple[str, Any], ...], SummaryPoint] = {}
     for attributes, values in stats:

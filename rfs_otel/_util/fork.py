@@ -7,12 +7,15 @@ sets: an owner that is garbage-collected simply drops out, and creating objects 
 Around ``os.fork()`` the CPython pattern (``logging``'s ``_at_fork_reinit``) applies: before the fork the
 forking thread takes the owners' short locks so the child gets a consistent copy of what they guard; after
 the fork the parent releases them and the child re-initialises every lock (a lock another thread held at
-fork time would otherwise stay held forever in the child, which has only the forking thread).
+fork time would otherwise stay held forever in the child, which has only the forking thread). Before taking
+them, the forking thread also waits for imports other threads are in the middle of (``imports``): a module
+half imported at the fork could never be imported in the child.
 """
 
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import threading
 import time
@@ -20,6 +23,8 @@ import weakref
 from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any, Protocol, TypeVar
+
+from .imports import wait_for_imports
 
 __all__ = [
     "FORK_LOCK_BUDGET",
@@ -34,9 +39,12 @@ __all__ = [
 
 T = TypeVar("T")
 
-#: Seconds the forking thread waits, in total, for the short locks it holds across a fork. A lock still
-#: busy after that is not held (the fork is never blocked for longer) and is simply reset in the child.
+#: Seconds the forking thread waits, in total, for imports in flight and the short locks it holds across a
+#: fork. A lock still busy after that is not held (the fork is never blocked for longer) and is simply reset
+#: in the child; an import still running is reported by the child (importing that module there would hang).
 FORK_LOCK_BUDGET = 0.5
+
+_log = logging.getLogger("rfs_otel")
 
 
 class Reinitialisable(Protocol):
@@ -132,6 +140,7 @@ def _before() -> None:
     deadline = time.monotonic() + FORK_LOCK_BUDGET
     held: list[Reinitialisable] = []
     _held.locks = held
+    _held.imports = wait_for_imports(deadline)  # first: an importing module may need the locks taken below
     for owner, method in _owners(_lock_providers):
         locks: Iterable[Reinitialisable] = getattr(owner, method)()
         for lock in locks:
@@ -142,12 +151,21 @@ def _before() -> None:
 def _after_in_parent() -> None:
     held: list[Reinitialisable] = getattr(_held, "locks", [])
     _held.locks = []
+    _held.imports = {}
     for lock in reversed(held):
         lock.release()
 
 
 def _after_in_child() -> None:
     _held.locks = []  # the child resets every lock itself; nothing to release
+    stuck: dict[str, object] = getattr(_held, "imports", {})
+    if stuck:
+        _log.warning(
+            "rfs_otel: the process forked while another thread was importing %s (a fork waits at most %.1f s "
+            "for imports); importing it in this child process would wait forever: import it before forking",
+            ", ".join(sorted(stuck)),
+            FORK_LOCK_BUDGET,
+        )
     for lock in _static_locks:
         reinit(lock)
     _call_each([getattr(owner, method) for owner, methods in _owners(_child_hooks) for method in methods])

@@ -4,7 +4,8 @@ The start time is the kernel's (Linux ``/proc/self/stat`` with ``/proc/stat``'s 
 installed), so uptime counts from the process start, not from when a dashboard was made; where neither is
 available it falls back to the moment ``rfs_otel`` was first imported (the documented lower bound). ``/proc`` comes
 first because it needs no import: a forked child asks again (its own start time), and importing psutil there could
-wait forever on the module lock of an import another parent thread was in the middle of at the fork.
+wait forever on the module lock of an import another parent thread was in the middle of at the fork. For the same
+reason ``/proc`` is read as bytes: a text read looks its codec up, whose first use imports ``encodings.ascii``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,11 @@ from __future__ import annotations
 import importlib
 import os
 import time
+
+try:
+    import resource
+except ImportError:  # Windows: no getrusage, and no /proc either
+    resource = None  # type: ignore[assignment]
 
 __all__ = ["IMPORTED_AT", "ProcessStats", "process_start_time"]
 
@@ -35,10 +41,10 @@ def _from_psutil() -> float | None:
 def _from_proc() -> float | None:
     """Linux: the start time in clock ticks after boot (``/proc/self/stat`` field 22) plus the boot time."""
     try:
-        with open("/proc/self/stat", encoding="ascii", errors="replace") as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()  # the command name may hold spaces and ")"
-        with open("/proc/stat", encoding="ascii", errors="replace") as handle:
-            boot = next(float(line.split()[1]) for line in handle if line.startswith("btime "))
+        with open("/proc/self/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()  # the command name may hold spaces and ")"
+        with open("/proc/stat", "rb") as handle:
+            boot = next(float(line.split()[1]) for line in handle if line.startswith(b"btime "))
         return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError, StopIteration):
         return None
@@ -70,9 +76,9 @@ class ProcessStats:
     @staticmethod
     def memory_bytes() -> float:
         try:
-            with open("/proc/self/statm", encoding="ascii") as handle:
+            with open("/proc/self/statm", "rb") as handle:
                 return float(int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE"))
         except (OSError, ValueError, IndexError):
-            import resource
-
+            if resource is None:
+                return 0.0
             return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
