@@ -13,18 +13,25 @@ from __future__ import annotations
 import sys
 import threading
 import time
+import weakref
 from typing import Any
 
-__all__ = ["held_elsewhere", "wait_for_imports"]
+__all__ = ["forked", "held_elsewhere", "wait_for_imports"]
 
-#: (lock id, owner) of imports a fork already waited the whole budget for: an import that never ends (a module
-#: whose top level serves forever) delays one fork, not every fork.
+#: (lock id, owner) of imports a fork already waited the whole budget for. While one runs, its thread is not
+#: waited for again: an import that never ends delays one fork, and so do the many imports nested in a long one.
 _given_up: set[tuple[int, int]] = set()
+#: Threads between the before and after hooks of a fork: their imports go on only once their fork is done.
+_forking: set[int] = set()
+
+
+def _bootstrap_table(name: str) -> Any:
+    return getattr(sys.modules.get("importlib._bootstrap"), name, None)
 
 
 def held_elsewhere() -> dict[str, tuple[int, int]]:
     """Modules another thread is importing now: name -> (lock id, owner thread id)."""
-    locks: Any = getattr(sys.modules.get("importlib._bootstrap"), "_module_locks", None)
+    locks: Any = _bootstrap_table("_module_locks")
     if not isinstance(locks, dict):
         return {}
     me = threading.get_ident()
@@ -46,14 +53,54 @@ def held_elsewhere() -> dict[str, tuple[int, int]]:
 def wait_for_imports(deadline: float) -> dict[str, tuple[int, int]]:
     """Wait until no other thread is importing, or until ``deadline``; the imports still in flight then.
 
-    An import still running at the deadline is remembered and not waited for again while it runs.
+    Imports that cannot end before this fork are not waited for: those of a thread that is forking itself or
+    is waiting (in the import system) for an import of this thread's, and those of a thread with an import
+    still running that a fork already waited the whole budget for. Call ``forked`` once the fork is done.
     """
+    me = threading.get_ident()
+    _forking.add(me)
     while True:
         busy = held_elsewhere()
         _given_up.intersection_update(busy.values())  # an import that ended is forgotten
-        if _given_up.issuperset(busy.values()):
+        hopeless = _hopeless({owner for _, owner in busy.values()}, me)
+        pending = {entry for entry in busy.values() if entry[1] not in hopeless}
+        if not pending:
             return busy
         if time.monotonic() >= deadline:
-            _given_up.update(busy.values())
+            _given_up.update(pending)
             return busy
         time.sleep(0.0005)  # lets the importing thread run (it needs the GIL this thread gives up)
+
+
+def forked(child: bool) -> dict[str, tuple[int, int]]:
+    """End the calling thread's fork; in a child, the imports other threads were in (they never end there)."""
+    if not child:
+        _forking.discard(threading.get_ident())
+        return {}
+    _forking.clear()
+    stuck = held_elsewhere()
+    _given_up.update(stuck.values())  # a grandchild's fork does not wait for them either
+    return stuck
+
+
+def _hopeless(owners: set[int], me: int) -> set[int]:
+    """The threads among ``owners`` (and around them) whose imports cannot end before this fork does."""
+    stuck = {me, *_forking, *(owner for _, owner in _given_up)}
+    table: Any = _bootstrap_table("_blocking_on")  # thread -> the module lock(s) it waits for
+    table = getattr(table, "data", table)  # 3.12+: a weak-value dictionary
+    waiting = owners - stuck
+    while waiting and isinstance(table, dict):
+        newly = {owner for owner in waiting if _lock_owners(table.get(owner)) & stuck}
+        if not newly:
+            break
+        stuck |= newly
+        waiting -= newly
+    return stuck
+
+
+def _lock_owners(entry: Any) -> set[int]:
+    """Owners of the module lock(s) a ``_blocking_on`` entry names (3.10: a lock; 3.12+: a weak ref to a list)."""
+    if isinstance(entry, weakref.ref):
+        entry = entry()
+    locks = entry if isinstance(entry, list) else [entry]
+    return {owner for lock in locks if isinstance(owner := getattr(lock, "owner", None), int)}

@@ -1,0 +1,225 @@
+"""Never hurt the host: a fork waits for imports in flight only where waiting can help, and only once per import.
+
+A fork waits (within FORK_LOCK_BUDGET) for other threads' imports so that its child can import those modules.
+That wait is pointless, and only delays the fork, when the import cannot end before the fork does: a thread
+nested deep in a long import a fork already gave up on, a thread waiting in the import system for the forking
+thread's own import, a thread that is forking itself. And it is futile if another library's fork hook already
+holds a lock the import needs, as ``concurrent.futures``' does when it runs first.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import types
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rfs_otel import MetricsCollector
+from rfs_otel._util.fork import FORK_LOCK_BUDGET
+from rfs_otel._util.imports import held_elsewhere
+
+pytestmark = [
+    pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork"),
+    pytest.mark.filterwarnings("ignore:This process .*is multi-threaded:DeprecationWarning"),
+]
+
+CHILD_ALARM = 10
+QUICK = FORK_LOCK_BUDGET / 2  # a fork that did not wait the budget
+
+
+@pytest.fixture
+def module_dir(tmp_path: Path) -> Iterator[Path]:
+    """A directory on ``sys.path`` for the test's own modules, removed (with the modules) afterwards."""
+    sys.path.insert(0, str(tmp_path))
+    before = set(sys.modules)
+    yield tmp_path
+    sys.path.remove(str(tmp_path))
+    for name in set(sys.modules) - before:
+        if name.startswith("_rfs_hfork_"):
+            del sys.modules[name]
+
+
+@pytest.fixture
+def gate() -> Iterator[types.SimpleNamespace]:
+    """A module the test's modules import to meet the test (``_rfs_hfork_gate``), with a stop event set at the end."""
+    namespace = types.SimpleNamespace(stop=threading.Event(), fork=_fork, out=[])
+    sys.modules["_rfs_hfork_gate"] = namespace  # type: ignore[assignment]
+    yield namespace
+    namespace.stop.set()
+    del sys.modules["_rfs_hfork_gate"]
+
+
+def _fork(child: Callable[[], bool] = lambda: True) -> tuple[int, float]:
+    """Fork a child running ``child()`` under an alarm (exit 0 if it returned True); its exit status, fork time."""
+    started = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        code = 4
+        try:
+            signal.signal(signal.SIGALRM, signal.SIG_DFL)
+            signal.alarm(CHILD_ALARM)
+            code = 0 if child() else 3
+        finally:
+            os._exit(code)
+    forked = time.monotonic() - started
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), forked
+
+
+def _wait_until(condition: Callable[[], object], what: str) -> None:
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.001)
+
+
+def _start_import(name: str) -> threading.Thread:
+    thread = threading.Thread(target=__import__, args=(name,), daemon=True)
+    thread.start()
+    return thread
+
+
+def _waits_in_import_system_for(tid: int, owner: int) -> bool:
+    """True when thread ``tid`` waits for a module lock ``owner`` holds (``_blocking_on``: 3.10 a lock, 3.12+ list)."""
+    table: Any = sys.modules["importlib._bootstrap"]._blocking_on
+    entry = getattr(table, "data", table).get(tid)
+    entry = entry() if callable(entry) else entry
+    return any(getattr(lock, "owner", None) == owner for lock in (entry if isinstance(entry, list) else [entry]))
+
+
+def test_forks_during_a_long_package_import_wait_for_it_once_not_each(
+    module_dir: Path, gate: types.SimpleNamespace
+) -> None:
+    """A package importing submodule after submodule for seconds delays the first fork by the budget, not each."""
+    package = module_dir / "_rfs_hfork_pkg"
+    package.mkdir()
+    modules = 400
+    (package / "__init__.py").write_text(
+        "import importlib\nimport _rfs_hfork_gate as gate\n"
+        f"for i in range({modules}):\n"
+        "    if gate.stop.is_set():\n        break\n"
+        "    importlib.import_module(f'_rfs_hfork_pkg.m{i}')\n"
+    )
+    for i in range(modules):
+        (package / f"m{i}.py").write_text("import time\ntime.sleep(0.005)\n")
+    with MetricsCollector():
+        thread = _start_import("_rfs_hfork_pkg")
+        _wait_until(lambda: "_rfs_hfork_pkg" in held_elsewhere(), "the package never started importing")
+        forks = [_fork() for _ in range(3)]
+        gate.stop.set()
+        thread.join(timeout=10)
+    assert [status for status, _ in forks] == [0, 0, 0]
+    assert forks[0][1] >= FORK_LOCK_BUDGET * 0.9
+    assert [seconds < QUICK for _, seconds in forks[1:]] == [True, True], forks  # was the whole budget each
+
+
+def test_a_fork_inside_an_import_does_not_wait_for_a_thread_waiting_on_that_import(
+    module_dir: Path, gate: types.SimpleNamespace
+) -> None:
+    """A thread importing a module that imports the forking thread's module cannot finish first: no wait."""
+    gate.waiting = threading.Event()
+    (module_dir / "_rfs_hfork_b.py").write_text(
+        "import _rfs_hfork_gate as gate\ngate.waiting.set()\nimport _rfs_hfork_a\n"
+    )
+    (module_dir / "_rfs_hfork_a.py").write_text(
+        textwrap.dedent(
+            """
+            import threading
+            import _rfs_hfork_gate as gate
+            other = threading.Thread(target=__import__, args=("_rfs_hfork_b",), daemon=True)
+            other.start()
+            gate.waiting.wait(10)
+            gate.until(lambda: gate.blocked(other.ident, threading.get_ident()), "B never waited for A")
+            gate.out.append(gate.fork())
+            gate.other = other
+            """
+        )
+    )
+    gate.until, gate.blocked = _wait_until, _waits_in_import_system_for
+    with MetricsCollector():
+        forking = _start_import("_rfs_hfork_a")
+        forking.join(timeout=10)
+        gate.other.join(timeout=10)
+    [(status, seconds)] = gate.out
+    assert status == 0
+    assert seconds < QUICK  # was FORK_LOCK_BUDGET: the wait for B, which waited for A
+
+
+def _two_forkers_inside_imports(module_dir: Path, gate: types.SimpleNamespace, child: Callable[[], bool]) -> None:
+    """Two threads fork at the same moment, each from inside its own import; ``gate.out`` gets both results."""
+    gate.barrier = threading.Barrier(2)
+    gate.child = child
+    for name in ("_rfs_hfork_x", "_rfs_hfork_y"):
+        (module_dir / f"{name}.py").write_text(
+            "import _rfs_hfork_gate as gate\ngate.barrier.wait(10)\ngate.out.append(gate.fork(gate.child))\n"
+        )
+    with MetricsCollector():
+        threads = [_start_import("_rfs_hfork_x"), _start_import("_rfs_hfork_y")]
+        for thread in threads:
+            thread.join(timeout=10)
+
+
+def test_two_threads_forking_inside_imports_do_not_wait_for_each_other(
+    module_dir: Path, gate: types.SimpleNamespace
+) -> None:
+    """A thread that is forking finishes its import only after its fork: another fork does not wait for it."""
+    _two_forkers_inside_imports(module_dir, gate, lambda: True)
+    assert sorted(status for status, _ in gate.out) == [0, 0]
+    assert [seconds < QUICK for _, seconds in gate.out] == [True, True], gate.out  # were the whole budget each
+
+
+def test_a_child_forking_again_does_not_wait_for_imports_its_parent_was_in(
+    module_dir: Path, gate: types.SimpleNamespace
+) -> None:
+    """In a child, the other threads' imports never end: a grandchild's fork does not wait for them."""
+
+    def child() -> bool:
+        status, seconds = _fork()
+        return status == 0 and seconds < QUICK  # was FORK_LOCK_BUDGET: the wait for the other forker's import
+
+    _two_forkers_inside_imports(module_dir, gate, child)
+    assert sorted(status for status, _ in gate.out) == [0, 0]
+
+
+def test_an_import_that_submits_to_a_thread_pool_finishes_before_the_fork(tmp_path: Path) -> None:
+    """The import wait runs before concurrent.futures' fork hook takes its lock, so such an import can finish.
+
+    A fresh interpreter, as a service has: OTel's ``Resource.create()`` imports ``concurrent.futures.thread`` when
+    the first collector is built, after rfs_otel registered its fork hooks, so its hook would run first.
+    """
+    (tmp_path / "_rfs_hfork_pool.py").write_text(
+        "from concurrent.futures import ThreadPoolExecutor\nimport gate\ngate.inside.set()\ngate.go.wait(10)\n"
+        "with ThreadPoolExecutor(1) as pool:\n    VALUE = pool.submit(int, '7').result()\n"
+    )
+    script = textwrap.dedent(
+        f"""
+        import os, signal, sys, threading, time, types
+        sys.path.insert(0, {str(tmp_path)!r})
+        from rfs_otel import MetricsCollector
+        collector = MetricsCollector()
+        sys.modules["gate"] = types.SimpleNamespace(inside=threading.Event(), go=threading.Event())
+        import gate
+        threading.Thread(target=__import__, args=("_rfs_hfork_pool",), daemon=True).start()
+        gate.inside.wait(10)
+        gate.go.set()
+        pid = os.fork()  # the importing thread needs the GIL to go on: it gets it only once the fork hooks wait
+        if pid == 0:
+            signal.alarm(5)
+            import _rfs_hfork_pool
+            os._exit(0 if _rfs_hfork_pool.VALUE == 7 else 3)
+        print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "0", result.stderr  # was -14: the child waited forever on the half import
