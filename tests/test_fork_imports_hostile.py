@@ -223,3 +223,63 @@ def test_an_import_that_submits_to_a_thread_pool_finishes_before_the_fork(tmp_pa
         [sys.executable, "-W", "ignore", "-c", script], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip() == "0", result.stderr  # was -14: the child waited forever on the half import
+
+
+def _first_use_imports(script: str) -> str:
+    """Run ``script`` in a fresh interpreter (nothing imported yet by earlier tests); what it prints."""
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", textwrap.dedent(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return result.stdout.strip()
+
+
+def test_a_plain_callback_notifiers_first_alert_imports_nothing() -> None:
+    """The alert loop's thread does not import asyncio (30 modules) to call a plain function for the first alert."""
+    printed = _first_use_imports(
+        """
+        import sys
+        from rfs_otel import AlertManager, AlertRule, MetricsCollector
+        collector = MetricsCollector()
+        collector.gauge("queue_depth").set(50)
+        fired = []
+        manager = AlertManager(collector, [AlertRule("deep", "queue_depth", ">", 10)], notifiers=[fired.append])
+        before = set(sys.modules)
+        manager.evaluate_once()
+        print(len(fired), sorted(set(sys.modules) - before))
+        """
+    )
+    assert printed == "1 []"  # was asyncio and its submodules
+
+
+def test_a_first_webhook_delivery_to_a_hostile_peer_imports_nothing() -> None:
+    """Neither the host name lookup (idna codec) nor escaping the peer's control characters imports a codec."""
+    printed = _first_use_imports(
+        """
+        import socket, sys, threading
+        from rfs_otel import AlertManager, AlertRule, MetricsCollector
+        from rfs_otel._alerting.notifiers import WebhookNotifier
+        listener = socket.create_server(("127.0.0.1", 0))
+        def answer():
+            connection, _ = listener.accept()
+            connection.recv(65536)
+            connection.sendall(b"HTTP/1.1 500 Boom\\x1b[31m\\r\\nContent-Length: 0\\r\\nConnection: close\\r\\n\\r\\n")
+            connection.close()
+        threading.Thread(target=answer, daemon=True).start()
+        collector = MetricsCollector()
+        collector.gauge("queue_depth").set(50)
+        url = "http://127.0.0.1:%d/hook" % listener.getsockname()[1]
+        manager = AlertManager(
+            collector, [AlertRule("deep", "queue_depth", ">", 10)], notifiers=[WebhookNotifier(url, retries=0)]
+        )
+        before = set(sys.modules)
+        manager.evaluate_once()
+        print(sorted(set(sys.modules) - before))
+        from rfs_otel._util.http import printable
+        print(printable("Boom\\x1b[31m\\u2028"))
+        """
+    )
+    assert printed.splitlines() == ["[]", "Boom\\x1b[31m\\u2028"]  # was encodings.idna, unicode_escape, ...
