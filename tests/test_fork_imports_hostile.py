@@ -283,3 +283,20 @@ def test_a_first_webhook_delivery_to_a_hostile_peer_imports_nothing() -> None:
         """
     )
     assert printed.splitlines() == ["[]", "Boom\\x1b[31m\\u2028"]  # was encodings.idna, unicode_escape, ...
+
+
+def test_a_multiprocess_collector_writes_its_instance_id_without_a_codec_lookup(tmp_path: Path) -> None:
+    """The shared ``service.instance.id`` file is written as bytes: a text file's codec lookup imported a module."""
+    printed = _first_use_imports(
+        f"""
+        import sys
+        import rfs_otel.multiprocess._series, rfs_otel.multiprocess._source  # what pre-fork mode imports anyway
+        from rfs_otel import MetricsCollector
+        before = set(sys.modules)
+        collector = MetricsCollector(multiprocess_dir={str(tmp_path)!r})
+        collector.gauge("depth").set(1, labels={{"queue": "a"}})
+        removed = collector.remove("depth", {{"queue": "a"}})
+        print(removed, sorted(set(sys.modules) - before))
+        """
+    )
+    assert printed == "True []"  # was encodings.ascii (write_text(..., encoding="ascii"))
