@@ -21,6 +21,9 @@ __all__ = ["forked", "held_elsewhere", "wait_for_imports"]
 #: (lock id, owner) of imports a fork already waited the whole budget for. While one runs, its thread is not
 #: waited for again: an import that never ends delays one fork, and so do the many imports nested in a long one.
 _given_up: set[tuple[int, int]] = set()
+#: In a forked child, (lock id, owner) of the imports the parent's other threads were in: they never end. Kept
+#: per lock, not per thread: a new thread of the child may get the id of one the child does not have.
+_ghosts: set[tuple[int, int]] = set()
 #: Threads between the before and after hooks of a fork: their imports go on only once their fork is done.
 _forking: set[int] = set()
 
@@ -62,8 +65,9 @@ def wait_for_imports(deadline: float) -> dict[str, tuple[int, int]]:
     while True:
         busy = held_elsewhere()
         _given_up.intersection_update(busy.values())  # an import that ended is forgotten
+        _ghosts.intersection_update(busy.values())
         hopeless = _hopeless({owner for _, owner in busy.values()}, me)
-        pending = {entry for entry in busy.values() if entry[1] not in hopeless}
+        pending = {entry for entry in busy.values() if entry[1] not in hopeless and entry not in _ghosts}
         if not pending:
             return busy
         if time.monotonic() >= deadline:
@@ -78,22 +82,25 @@ def forked(child: bool) -> dict[str, tuple[int, int]]:
         _forking.discard(threading.get_ident())
         return {}
     _forking.clear()
+    _given_up.clear()  # the threads that were importing are not in this process
     stuck = held_elsewhere()
-    _given_up.update(stuck.values())  # a grandchild's fork does not wait for them either
+    _ghosts.update(stuck.values())  # a grandchild's fork does not wait for them either
     return stuck
 
 
 def _hopeless(owners: set[int], me: int) -> set[int]:
     """The threads among ``owners`` (and around them) whose imports cannot end before this fork does."""
     stuck = {me, *_forking, *(owner for _, owner in _given_up)}
+    dead = stuck | {owner for _, owner in _ghosts}  # a thread waiting for one of these waits for good
     table: Any = _bootstrap_table("_blocking_on")  # thread -> the module lock(s) it waits for
     table = getattr(table, "data", table)  # 3.12+: a weak-value dictionary
     waiting = owners - stuck
     while waiting and isinstance(table, dict):
-        newly = {owner for owner in waiting if _lock_owners(table.get(owner)) & stuck}
+        newly = {owner for owner in waiting if _lock_owners(table.get(owner)) & dead}
         if not newly:
             break
         stuck |= newly
+        dead |= newly
         waiting -= newly
     return stuck
 
