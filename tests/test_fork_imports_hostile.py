@@ -122,6 +122,36 @@ def test_forks_during_a_long_package_import_wait_for_it_once_not_each(
     assert [seconds < QUICK for _, seconds in forks[1:]] == [True, True], forks  # was the whole budget each
 
 
+def test_a_thread_deep_in_an_import_given_up_on_is_still_waited_for_the_imports_it_was_in_at_the_fork(
+    module_dir: Path, gate: types.SimpleNamespace
+) -> None:
+    """A module whose top level serves forever still has its lazy imports waited for: those in flight at a fork."""
+    gate.first, gate.inside = threading.Event(), threading.Event()
+    (module_dir / "_rfs_hfork_lazy.py").write_text(
+        "import time\nimport _rfs_hfork_gate as gate\ngate.inside.set()\ntime.sleep(0.1)\nVALUE = 42\n"
+    )
+    (module_dir / "_rfs_hfork_forever.py").write_text(
+        "import _rfs_hfork_gate as gate\ngate.first.wait(10)\nimport _rfs_hfork_lazy\ngate.stop.wait(10)\n"
+    )
+
+    def child() -> bool:
+        import _rfs_hfork_lazy  # type: ignore[import-not-found]
+
+        return bool(_rfs_hfork_lazy.VALUE == 42)
+
+    with MetricsCollector():
+        thread = _start_import("_rfs_hfork_forever")
+        _wait_until(lambda: "_rfs_hfork_forever" in held_elsewhere(), "the module never started importing")
+        first = _fork()  # waits the budget, then gives the import up
+        gate.first.set()
+        gate.inside.wait(10)
+        second = _fork(child)
+        gate.stop.set()
+        thread.join(timeout=10)
+    assert first[0] == 0
+    assert second[0] == 0  # -14 if the fork skipped every import of that thread: the child hung on the lazy one
+
+
 def test_a_fork_inside_an_import_does_not_wait_for_a_thread_waiting_on_that_import(
     module_dir: Path, gate: types.SimpleNamespace
 ) -> None:

@@ -18,8 +18,9 @@ from typing import Any
 
 __all__ = ["forked", "held_elsewhere", "wait_for_imports"]
 
-#: (lock id, owner) of imports a fork already waited the whole budget for. While one runs, its thread is not
-#: waited for again: an import that never ends delays one fork, and so do the many imports nested in a long one.
+#: (lock id, owner) of imports a fork already waited the whole budget for: an import that never ends delays one
+#: fork. While one runs, a fork waits only for the imports its thread was in when that fork began, not for those
+#: it starts meanwhile: a package importing submodule after submodule for seconds does not delay every fork.
 _given_up: set[tuple[int, int]] = set()
 #: In a forked child, (lock id, owner) of the imports the parent's other threads were in: they never end. Kept
 #: per lock, not per thread: a new thread of the child may get the id of one the child does not have.
@@ -57,17 +58,25 @@ def wait_for_imports(deadline: float) -> dict[str, tuple[int, int]]:
     """Wait until no other thread is importing, or until ``deadline``; the imports still in flight then.
 
     Imports that cannot end before this fork are not waited for: those of a thread that is forking itself or
-    is waiting (in the import system) for an import of this thread's, and those of a thread with an import
-    still running that a fork already waited the whole budget for. Call ``forked`` once the fork is done.
+    waits (in the import system) for an import that cannot end, and those given up on before. Call ``forked``
+    once the fork is done.
     """
     me = threading.get_ident()
     _forking.add(me)
+    began: set[tuple[int, int]] | None = None  # the imports in flight when this wait began
     while True:
         busy = held_elsewhere()
-        _given_up.intersection_update(busy.values())  # an import that ended is forgotten
-        _ghosts.intersection_update(busy.values())
-        hopeless = _hopeless({owner for _, owner in busy.values()}, me)
-        pending = {entry for entry in busy.values() if entry[1] not in hopeless and entry not in _ghosts}
+        entries = set(busy.values())
+        _given_up.intersection_update(entries)  # an import that ended is forgotten
+        _ghosts.intersection_update(entries)
+        began = entries if began is None else began
+        hopeless = _hopeless({owner for _, owner in entries}, me)
+        deep = {owner for _, owner in _given_up}  # threads inside an import given up on
+        pending = {
+            entry
+            for entry in entries - _given_up - _ghosts
+            if entry[1] not in hopeless and (entry[1] not in deep or entry in began)
+        }
         if not pending:
             return busy
         if time.monotonic() >= deadline:
@@ -89,25 +98,28 @@ def forked(child: bool) -> dict[str, tuple[int, int]]:
 
 
 def _hopeless(owners: set[int], me: int) -> set[int]:
-    """The threads among ``owners`` (and around them) whose imports cannot end before this fork does."""
-    stuck = {me, *_forking, *(owner for _, owner in _given_up)}
-    dead = stuck | {owner for _, owner in _ghosts}  # a thread waiting for one of these waits for good
+    """This thread, the forking ones, and those among ``owners`` waiting for an import that cannot end first."""
+    stuck = {me, *_forking}
+    never = _given_up | _ghosts
     table: Any = _bootstrap_table("_blocking_on")  # thread -> the module lock(s) it waits for
     table = getattr(table, "data", table)  # 3.12+: a weak-value dictionary
     waiting = owners - stuck
     while waiting and isinstance(table, dict):
-        newly = {owner for owner in waiting if _lock_owners(table.get(owner)) & dead}
+        newly = {
+            owner
+            for owner in waiting
+            if any(entry in never or entry[1] in stuck for entry in _awaited(table.get(owner)))
+        }
         if not newly:
             break
         stuck |= newly
-        dead |= newly
         waiting -= newly
     return stuck
 
 
-def _lock_owners(entry: Any) -> set[int]:
-    """Owners of the module lock(s) a ``_blocking_on`` entry names (3.10: a lock; 3.12+: a weak ref to a list)."""
+def _awaited(entry: Any) -> set[tuple[int, int]]:
+    """(lock id, owner) of the module lock(s) a ``_blocking_on`` entry names (3.10: a lock; 3.12+: a weak list)."""
     if isinstance(entry, weakref.ref):
         entry = entry()
     locks = entry if isinstance(entry, list) else [entry]
-    return {owner for lock in locks if isinstance(owner := getattr(lock, "owner", None), int)}
+    return {(id(lock), owner) for lock in locks if isinstance(owner := getattr(lock, "owner", None), int)}
