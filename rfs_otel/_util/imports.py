@@ -5,7 +5,8 @@ per-module import lock belongs to a thread the child does not have, so the child
 code's, a codec lookup's) waits for good. CPython resets only its global import lock after a fork, not these, so
 the forking thread waits (briefly) for them instead. They are read from ``importlib._bootstrap._module_locks``
 (name -> weak reference to a lock whose ``owner`` is the importing thread's id, the same from 3.10 to 3.14); a
-Python without that table just has no imports in flight to report.
+Python without that table just has no imports in flight to report. ``_blocking_on`` (thread -> the module lock or
+locks it waits for) tells which of them cannot end before the fork, so that the fork does not wait for those.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ _forking: set[int] = set()
 
 
 def _bootstrap_table(name: str) -> Any:
+    """One of the import system's tables (None on a Python without it)."""
     return getattr(sys.modules.get("importlib._bootstrap"), name, None)
 
 
