@@ -17,6 +17,7 @@ import textwrap
 import threading
 import time
 import types
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -150,6 +151,48 @@ def test_a_thread_deep_in_an_import_given_up_on_is_still_waited_for_the_imports_
         thread.join(timeout=10)
     assert first[0] == 0
     assert second[0] == 0  # -14 if the fork skipped every import of that thread: the child hung on the lazy one
+
+
+def test_an_import_given_up_on_that_ended_does_not_stand_for_the_next_one_at_its_lock_address() -> None:
+    """Imports are told apart by name too: the next module's lock often gets the address of the one before.
+
+    The reuse is made certain here: one real module lock of the import system, taken by a thread for module A
+    (given up on by a fork), released, then taken again by the same thread for module B, as importlib would.
+    """
+    bootstrap: Any = sys.modules["importlib._bootstrap"]
+    lock = bootstrap._ModuleLock("_rfs_hfork_a")
+    taken, release, done = threading.Event(), threading.Event(), threading.Event()
+
+    def hold(name: str) -> None:
+        lock.name = name
+        bootstrap._module_locks[name] = weakref.ref(lock)
+        lock.acquire()
+        taken.set()
+        release.wait(10)
+        lock.release()
+        del bootstrap._module_locks[name]
+
+    def importer() -> None:
+        hold("_rfs_hfork_a")
+        release.clear()
+        hold("_rfs_hfork_b")
+        done.set()
+
+    with MetricsCollector():
+        thread = threading.Thread(target=importer, daemon=True)
+        thread.start()
+        taken.wait(10)
+        _fork()  # waits the budget for A, then gives it up
+        taken.clear()
+        release.set()
+        _wait_until(lambda: "_rfs_hfork_b" in held_elsewhere(), "B was never taken")
+        timer = threading.Timer(0.2, release.set)  # B ends 0.2 s from now
+        timer.start()
+        status, seconds = _fork()
+        thread.join(timeout=10)
+    assert status == 0
+    assert done.is_set()
+    assert seconds >= 0.15  # was ~0: B, at A's lock address, was taken for A and not waited for
 
 
 def test_a_fork_inside_an_import_does_not_wait_for_a_thread_waiting_on_that_import(

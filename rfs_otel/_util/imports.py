@@ -19,13 +19,17 @@ from typing import Any
 
 __all__ = ["forked", "held_elsewhere", "wait_for_imports"]
 
-#: (lock id, owner) of imports a fork already waited the whole budget for: an import that never ends delays one
-#: fork. While one runs, a fork waits only for the imports its thread was in when that fork began, not for those
-#: it starts meanwhile: a package importing submodule after submodule for seconds does not delay every fork.
-_given_up: set[tuple[int, int]] = set()
-#: In a forked child, (lock id, owner) of the imports the parent's other threads were in: they never end. Kept
-#: per lock, not per thread: a new thread of the child may get the id of one the child does not have.
-_ghosts: set[tuple[int, int]] = set()
+#: An import in flight: (module name, lock id, owner thread id). The name is part of it: the next module's lock
+#: often gets the address of the lock of the module imported just before.
+Import = tuple[str, int, int]
+
+#: Imports a fork already waited the whole budget for: an import that never ends delays one fork. While one runs,
+#: a fork waits only for the imports its thread was in when that fork began, not for those it starts meanwhile:
+#: a package importing submodule after submodule for seconds does not delay every fork.
+_given_up: set[Import] = set()
+#: In a forked child, the imports the parent's other threads were in: they never end. Kept per import, not per
+#: thread: a new thread of the child may get the id of one the child does not have.
+_ghosts: set[Import] = set()
 #: Threads between the before and after hooks of a fork: their imports go on only once their fork is done.
 _forking: set[int] = set()
 
@@ -65,19 +69,19 @@ def wait_for_imports(deadline: float) -> dict[str, tuple[int, int]]:
     """
     me = threading.get_ident()
     _forking.add(me)
-    began: set[tuple[int, int]] | None = None  # the imports in flight when this wait began
+    began: set[Import] | None = None  # the imports in flight when this wait began
     while True:
         busy = held_elsewhere()
-        entries = set(busy.values())
+        entries = {(name, lock, owner) for name, (lock, owner) in busy.items()}
         _given_up.intersection_update(entries)  # an import that ended is forgotten
         _ghosts.intersection_update(entries)
         began = entries if began is None else began
-        hopeless = _hopeless({owner for _, owner in entries}, me)
-        deep = {owner for _, owner in _given_up}  # threads inside an import given up on
+        hopeless = _hopeless({owner for _, _, owner in entries}, me)
+        deep = {owner for _, _, owner in _given_up}  # threads inside an import given up on
         pending = {
             entry
             for entry in entries - _given_up - _ghosts
-            if entry[1] not in hopeless and (entry[1] not in deep or entry in began)
+            if entry[2] not in hopeless and (entry[2] not in deep or entry in began)
         }
         if not pending:
             return busy
@@ -95,7 +99,7 @@ def forked(child: bool) -> dict[str, tuple[int, int]]:
     _forking.clear()
     _given_up.clear()  # the threads that were importing are not in this process
     stuck = held_elsewhere()
-    _ghosts.update(stuck.values())  # a grandchild's fork does not wait for them either
+    _ghosts.update((name, lock, owner) for name, (lock, owner) in stuck.items())  # a grandchild's fork does not wait
     return stuck
 
 
@@ -110,7 +114,7 @@ def _hopeless(owners: set[int], me: int) -> set[int]:
         newly = {
             owner
             for owner in waiting
-            if any(entry in never or entry[1] in stuck for entry in _awaited(table.get(owner)))
+            if any(entry in never or entry[2] in stuck for entry in _awaited(table.get(owner)))
         }
         if not newly:
             break
@@ -119,9 +123,13 @@ def _hopeless(owners: set[int], me: int) -> set[int]:
     return stuck
 
 
-def _awaited(entry: Any) -> set[tuple[int, int]]:
-    """(lock id, owner) of the module lock(s) a ``_blocking_on`` entry names (3.10: a lock; 3.12+: a weak list)."""
+def _awaited(entry: Any) -> set[Import]:
+    """The imports whose module lock(s) a ``_blocking_on`` entry names (3.10: a lock; 3.12+: a weak list)."""
     if isinstance(entry, weakref.ref):
         entry = entry()
     locks = entry if isinstance(entry, list) else [entry]
-    return {(id(lock), owner) for lock in locks if isinstance(owner := getattr(lock, "owner", None), int)}
+    return {
+        (str(getattr(lock, "name", "")), id(lock), owner)
+        for lock in locks
+        if isinstance(owner := getattr(lock, "owner", None), int)
+    }
