@@ -77,7 +77,7 @@ def wait_for_imports(deadline: float) -> dict[str, tuple[int, int]]:
         _ghosts.intersection_update(entries)
         began = entries if began is None else began
         hopeless = _hopeless({owner for _, _, owner in entries}, me)
-        deep = {owner for _, _, owner in _given_up}  # threads inside an import given up on
+        deep = {owner for _, _, owner in tuple(_given_up)}  # inside an import given up on (a copy: two may fork)
         pending = {
             entry
             for entry in entries - _given_up - _ghosts
