@@ -46,10 +46,12 @@ class CallbackNotifier(Notifier):
         self.name = name or str(getattr(callback, "__qualname__", "callback"))
 
     def notify(self, alert: Alert) -> None:
-        import asyncio  # only here: importing rfs_otel does not import asyncio
-
         result = self.callback(alert)
         if inspect.isawaitable(result):
+            # Only here: a plain callback's first alert (in the alert loop's thread) imports nothing that a fork
+            # at that moment could leave half imported in the child.
+            import asyncio
+
             try:
                 loop = asyncio.get_running_loop()
             except RuntimeError:

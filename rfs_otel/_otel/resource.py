@@ -49,7 +49,7 @@ def shared_instance_id(directory: Path) -> str:
         return found
     candidate = directory / f".{INSTANCE_ID_FILE}.{os.getpid()}.{uuid.uuid4().hex}"
     try:
-        candidate.write_text(str(uuid.uuid4()), encoding="ascii")
+        candidate.write_bytes(str(uuid.uuid4()).encode())  # bytes: a text file's codec lookup may import a module
         os.link(candidate, final)  # atomic: exactly one worker's complete file becomes the id
     except FileExistsError:
         pass

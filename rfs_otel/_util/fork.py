@@ -9,12 +9,16 @@ forking thread takes the owners' short locks so the child gets a consistent copy
 the fork the parent releases them and the child re-initialises every lock (a lock another thread held at
 fork time would otherwise stay held forever in the child, which has only the forking thread). Before taking
 them, the forking thread also waits for imports other threads are in the middle of (``imports``): a module
-half imported at the fork could never be imported in the child.
+half imported at the fork could never be imported in the child. Hooks run before the fork in the reverse order
+of registration, so the modules whose hooks take locks (``logging``, ``concurrent.futures.thread``) are imported
+first: their locks are taken after the wait, and an import that needs one (a module whose top level submits to a
+thread pool, as OTel's ``Resource.create()`` does) can still finish.
 """
 
 from __future__ import annotations
 
 import atexit
+import concurrent.futures.thread  # noqa: F401 - before ours: its fork hook (a lock) runs after the import wait
 import logging
 import os
 import threading
@@ -24,7 +28,7 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any, Protocol, TypeVar
 
-from .imports import wait_for_imports
+from .imports import forked, wait_for_imports
 
 __all__ = [
     "FORK_LOCK_BUDGET",
@@ -140,7 +144,7 @@ def _before() -> None:
     deadline = time.monotonic() + FORK_LOCK_BUDGET
     held: list[Reinitialisable] = []
     _held.locks = held
-    _held.imports = wait_for_imports(deadline)  # first: an importing module may need the locks taken below
+    wait_for_imports(deadline)  # first: an importing module may need the locks taken below
     for owner, method in _owners(_lock_providers):
         locks: Iterable[Reinitialisable] = getattr(owner, method)()
         for lock in locks:
@@ -151,14 +155,14 @@ def _before() -> None:
 def _after_in_parent() -> None:
     held: list[Reinitialisable] = getattr(_held, "locks", [])
     _held.locks = []
-    _held.imports = {}
     for lock in reversed(held):
         lock.release()
+    forked(child=False)
 
 
 def _after_in_child() -> None:
     _held.locks = []  # the child resets every lock itself; nothing to release
-    stuck: dict[str, object] = getattr(_held, "imports", {})
+    stuck = forked(child=True)  # what the parent's other threads were importing, waited for or not
     if stuck:
         _log.warning(
             "rfs_otel: the process forked while another thread was importing %s (a fork waits at most %.1f s "

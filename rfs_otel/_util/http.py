@@ -2,10 +2,15 @@
 
 urllib, requests and urllib3 bound each socket operation, so a server trickling one byte per second keeps a
 request alive forever. Here every socket operation gets the time left until one deadline instead.
+
+``encodings.idna`` is imported here, as requests does: ``getaddrinfo`` and a TLS ``server_hostname`` encode a
+host name with that codec, whose first lookup would otherwise import it (and ``unicodedata``) in the thread
+making the first request, where a fork at that moment would leave it half imported in the child.
 """
 
 from __future__ import annotations
 
+import encodings.idna  # noqa: F401 - see above
 import http.client
 import socket
 import ssl
@@ -22,7 +27,9 @@ MAX_BODY = 1024 * 1024
 
 def printable(text: str, limit: int = 300) -> str:
     """``text`` safe for a log line: control characters escaped (a peer's bytes carry no terminal codes), bounded."""
-    shown = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+    # repr's escapes are unicode_escape's, without that codec's first-use import (in an exporting thread, a fork
+    # at that moment would leave it half imported in the child)
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
     return shown if len(shown) <= limit else shown[: limit - 3] + "..."
 
 

@@ -73,7 +73,7 @@ def record(directory: Path, name: str, key: LabelKey, baseline: list[float], at_
         entries = {k: v for k, v in _read(directory / FILE).items() if _parsed(k, v) is not None}
         entries[_entry_key(name, key)] = {"at": at, "baseline": [v if math.isfinite(v) else str(v) for v in baseline]}
         temporary = directory / f"{FILE}.{os.getpid()}.tmp"
-        temporary.write_text(json.dumps(entries))
+        temporary.write_bytes(json.dumps(entries).encode())  # bytes: a text file's codec lookup may import one
         temporary.replace(directory / FILE)
 
 
