@@ -144,7 +144,7 @@ def _before() -> None:
     deadline = time.monotonic() + FORK_LOCK_BUDGET
     held: list[Reinitialisable] = []
     _held.locks = held
-    wait_for_imports(deadline)  # first: an importing module may need the locks taken below
+    _held.imports = wait_for_imports(deadline)  # first: an importing module may need the locks taken below
     for owner, method in _owners(_lock_providers):
         locks: Iterable[Reinitialisable] = getattr(owner, method)()
         for lock in locks:
@@ -157,19 +157,21 @@ def _after_in_parent() -> None:
     _held.locks = []
     for lock in reversed(held):
         lock.release()
-    forked(child=False)
+    stuck = forked(False, getattr(_held, "imports", {}))
+    _held.imports = {}
+    if stuck:  # logged here, not in the child: a handler there could wait on a lock another thread held
+        _log.warning(
+            "rfs_otel: the process forked while another thread was importing %s (a fork waits at most %.1f s "
+            "for imports); importing it in the child process would wait forever: import it before forking",
+            ", ".join(stuck),
+            FORK_LOCK_BUDGET,
+        )
 
 
 def _after_in_child() -> None:
     _held.locks = []  # the child resets every lock itself; nothing to release
-    stuck = forked(child=True)  # what the parent's other threads were importing, waited for or not
-    if stuck:
-        _log.warning(
-            "rfs_otel: the process forked while another thread was importing %s (a fork waits at most %.1f s "
-            "for imports); importing it in this child process would wait forever: import it before forking",
-            ", ".join(sorted(stuck)),
-            FORK_LOCK_BUDGET,
-        )
+    forked(True, getattr(_held, "imports", {}))
+    _held.imports = {}
     for lock in _static_locks:
         reinit(lock)
     _call_each([getattr(owner, method) for owner, methods in _owners(_child_hooks) for method in methods])

@@ -32,6 +32,8 @@ _given_up: set[Import] = set()
 _ghosts: set[Import] = set()
 #: Threads between the before and after hooks of a fork: their imports go on only once their fork is done.
 _forking: set[int] = set()
+#: Imports a fork left in flight that were reported already (in the parent: a child's logging could hang).
+_reported: set[Import] = set()
 
 
 def _bootstrap_table(name: str) -> Any:
@@ -91,16 +93,26 @@ def wait_for_imports(deadline: float) -> dict[str, tuple[int, int]]:
         time.sleep(0.0005)  # lets the importing thread run (it needs the GIL this thread gives up)
 
 
-def forked(child: bool) -> dict[str, tuple[int, int]]:
-    """End the calling thread's fork; in a child, the imports other threads were in (they never end there)."""
-    if not child:
-        _forking.discard(threading.get_ident())
-        return {}
-    _forking.clear()
-    _given_up.clear()  # the threads that were importing are not in this process
-    stuck = held_elsewhere()
-    _ghosts.update((name, lock, owner) for name, (lock, owner) in stuck.items())  # a grandchild's fork does not wait
-    return stuck
+def forked(child: bool, in_flight: dict[str, tuple[int, int]]) -> list[str]:
+    """End the calling thread's fork, ``in_flight`` being what ``wait_for_imports`` returned.
+
+    In the parent: the modules of ``in_flight`` not reported before, each of which the child cannot import (it
+    would wait forever). In a child: nothing; the imports the parent's other threads were in are remembered, so
+    that a fork of this child does not wait for them (they never end here).
+    """
+    entries = {(name, lock, owner) for name, (lock, owner) in in_flight.items()}
+    if child:
+        _forking.clear()
+        _given_up.clear()  # the threads that were importing are not in this process
+        _reported.clear()
+        stuck = held_elsewhere()
+        _ghosts.update((name, lock, owner) for name, (lock, owner) in stuck.items())
+        return []
+    _forking.discard(threading.get_ident())
+    _reported.intersection_update(entries | _given_up)  # an import that ended is forgotten
+    new = entries - _reported
+    _reported.update(new)
+    return sorted(name for name, _, _ in new)
 
 
 def _hopeless(owners: set[int], me: int) -> set[int]:
