@@ -253,8 +253,9 @@ class AlertManager(Periodic):
             alert.value = value
             holds = tracked.condition.holds(value, tracked.threshold)
             if advance(alert, holds, now, tracked.for_seconds, tracked.repeat_interval):
-                sent = alert.snapshot()  # a notification must not change when the alert moves on
-                outbox.extend((n, sent) for n in [*self._notifiers, *tracked.notifiers])
+                # each notifier its own snapshot: it must not change when the alert moves on or another
+                # notifier edits its copy (a callback adding a label must not reach the webhook's)
+                outbox.extend((n, alert.snapshot()) for n in [*self._notifiers, *tracked.notifiers])
             advanced.append(alert)
         return advanced
 

@@ -7,7 +7,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .._model.practices import CAMEL_CASE_LABEL, UNBOUNDED_LABELS, is_camel_case, looks_like_id, name_problems
+from .._model.practices import (
+    CAMEL_CASE_LABEL,
+    UNBOUNDED_LABELS,
+    is_camel_case,
+    label_value_problem,
+    looks_like_id,
+    name_problems,
+)
 
 __all__ = ["Problem", "lint_exposition"]
 
@@ -67,17 +74,7 @@ def _lint_family(family: Any, max_series: int) -> Iterable[Problem]:
         for key, value in labels.items():
             values[key].add(value)
     for label in sorted(values):
-        if is_camel_case(label):
-            yield Problem("warning", shown, CAMEL_CASE_LABEL)
-        if label.lower() in UNBOUNDED_LABELS:
-            yield Problem(
-                "error",
-                shown,
-                f"label {label!r} is unbounded ({len(values[label])} values so far): "
-                "user ids, request ids and timestamps explode cardinality",
-            )
-        elif len(values[label]) > 10 and all(looks_like_id(v) for v in values[label]):
-            yield Problem("error", shown, f"label {label!r} holds ids ({len(values[label])} distinct values)")
+        yield from _label_problems(shown, label, values[label])
     if len(series) > max_series:
         top = max(values, key=lambda k: len(values[k])) if values else "?"
         yield Problem(
@@ -86,3 +83,22 @@ def _lint_family(family: Any, max_series: int) -> Iterable[Problem]:
             f"{len(series)} series (more than {max_series}); "
             f"label {top!r} has the most values ({len(values.get(top, ()))})",
         )
+
+
+def _label_problems(shown: str, label: str, values: set[str]) -> Iterable[Problem]:
+    """A label's naming and cardinality problems, by the rules collectors apply at creation."""
+    if is_camel_case(label):
+        yield Problem("warning", shown, CAMEL_CASE_LABEL)
+    if label.lower() in UNBOUNDED_LABELS:
+        yield Problem(
+            "error",
+            shown,
+            f"label {label!r} is unbounded ({len(values)} values so far): "
+            "user ids, request ids and timestamps explode cardinality",
+        )
+    elif len(values) > 10 and all(looks_like_id(v) for v in values):
+        yield Problem("error", shown, f"label {label!r} holds ids ({len(values)} distinct values)")
+    else:  # one id-like value is what collectors warn about at creation: say so here too
+        problem = next(filter(None, (label_value_problem(label, v) for v in sorted(values))), None)
+        if problem is not None:
+            yield Problem("warning", shown, problem)

@@ -6,8 +6,11 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .._errors import InvalidLabelError, InvalidMetricNameError
+from .._model.names import family_name
 from .._model.quantile import quantile_key
 from .._model.records import Metric, MetricType
+from .._model.validation import prometheus_label
 
 __all__ = ["sample_value"]
 
@@ -43,20 +46,32 @@ def _pick(record: Metric, suffix: str, extra: Mapping[str, str]) -> float | None
 def sample_value(records: Iterable[Metric], name: str, labels: Mapping[str, object] | None = None) -> float | None:
     """The value of sample ``name{labels}`` as Prometheus would expose it, or None when there is no such sample.
 
-    ``name`` is the metric's name (``requests_total``) or a sample of it: ``<histogram>_count``, ``_sum``,
-    ``_bucket`` (with an ``le`` label), ``<summary>_count``/``_sum`` or ``<summary>`` with a ``quantile`` label.
+    ``name`` is the metric's name (``requests_total``) or its exposed name (with the unit suffix: ``lat_seconds``
+    for ``unit="s"``), or a sample of either: ``<histogram>_count``, ``_sum``, ``_bucket`` (with an ``le``
+    label), ``<summary>_count``/``_sum`` or ``<summary>`` with a ``quantile`` label. Label names may be given as
+    recorded (``http.route``) or as exposed (``http_route``).
     """
+    if not isinstance(name, str):
+        raise InvalidMetricNameError(f"get_sample_value: name must be a str such as 'requests_total', got {name!r}")
+    if labels is not None and not isinstance(labels, Mapping):
+        raise InvalidLabelError(f"get_sample_value({name!r}): labels must be a dict of str to str, got {labels!r}")
     wanted = {str(k): str(v) for k, v in (labels or {}).items()}
     for record in records:
-        for suffix in _SUFFIXES:
-            if name != record.name + suffix:
-                continue
-            if suffix == "_total" and record.name.endswith("_total"):
-                continue
-            special = {k: v for k, v in wanted.items() if k in ("le", "quantile") and k not in record.labels}
-            if {k: v for k, v in wanted.items() if k not in special} != record.labels:
-                continue
-            found = _pick(record, suffix, special)
-            if found is not None:
-                return found
+        exposed = family_name(record.name, record.unit, record.metric_type is MetricType.COUNTER)
+        for base in dict.fromkeys((record.name, exposed)):
+            for suffix in _SUFFIXES:
+                if name != base + suffix or (suffix == "_total" and base.endswith("_total")):
+                    continue
+                found = _match(record, suffix, wanted)
+                if found is not None:
+                    return found
+    return None
+
+
+def _match(record: Metric, suffix: str, wanted: dict[str, str]) -> float | None:
+    """The sample ``suffix`` of ``record`` when ``wanted`` are its labels (as recorded or as exposed), else None."""
+    for own in (record.labels, {prometheus_label(k): v for k, v in record.labels.items()}):
+        special = {k: v for k, v in wanted.items() if k in ("le", "quantile") and k not in own}
+        if {k: v for k, v in wanted.items() if k not in special} == own:
+            return _pick(record, suffix, special)
     return None

@@ -17,7 +17,7 @@ from .quantile import quantile_key
 from .records import MetricType
 from .validation import is_utf8
 
-__all__ = ["ExposedNames", "check_quantile_keys", "exposed_names", "map_unit", "sanitize_name"]
+__all__ = ["ExposedNames", "check_quantile_keys", "exposed_names", "family_name", "map_unit", "sanitize_name"]
 
 _SANITIZE_NAME_RE = re.compile(r"[^a-zA-Z0-9:]+")
 _UNIT_ANNOTATION = re.compile(r"{.*}")
@@ -79,7 +79,8 @@ def map_unit(unit: str) -> str:
     return _SANITIZE_NAME_RE.sub("_", unit).strip("_")
 
 
-def _family_name(otel_name: str, unit: str, counter: bool) -> str:
+def family_name(otel_name: str, unit: str, counter: bool) -> str:
+    """The family name the exporter gives a metric: sanitized, unit-suffixed, a counter's ``_total`` taken off."""
     name = sanitize_name(otel_name)
     if counter and name.endswith("_total"):
         name = name[: -len("_total")]
@@ -92,9 +93,9 @@ def _family_name(otel_name: str, unit: str, counter: bool) -> str:
 def _names_of(otel_name: str, unit: str, kind: MetricType) -> tuple[str, ...]:
     """Family and sample names of one exported OTel metric, in both exposition formats."""
     if kind is MetricType.COUNTER:
-        base = _family_name(otel_name, unit, counter=True)
+        base = family_name(otel_name, unit, counter=True)
         return base, base + "_total"
-    base = _family_name(otel_name, unit, counter=False)
+    base = family_name(otel_name, unit, counter=False)
     if kind is MetricType.GAUGE:
         return (base,)
     return base, base + "_bucket", base + "_count", base + "_sum"

@@ -207,6 +207,10 @@ def check_quantile(metric: str, q: object) -> float:
 
 def check_quantiles(metric: str, quantiles: Iterable[object]) -> tuple[float, ...]:
     """Validate a summary's quantile list: each in [0, 1], no duplicates."""
+    if isinstance(quantiles, (str, bytes)) or not isinstance(quantiles, Iterable):
+        raise InvalidValueError(
+            f"summary {metric!r}: quantiles must be a list of numbers in [0, 1] such as (0.5, 0.99), got {quantiles!r}"
+        )
     values = tuple(sorted({check_quantile(metric, q) for q in quantiles}))
     if not values:
         raise InvalidValueError(f"summary {metric!r}: quantiles must not be empty")
