@@ -13,6 +13,7 @@ from rfs_otel import (
     InvalidLabelError,
     InvalidMetricNameError,
     InvalidValueError,
+    MetricConflictError,
     MetricsCollector,
     PrometheusStorage,
 )
@@ -98,3 +99,30 @@ def test_lint_warns_about_an_id_like_value_as_the_collector_does(caplog: pytest.
     assert any("'item' has an id-like value" in record.getMessage() for record in caplog.records)
     problems = [str(p) for p in lint_exposition(page) if p.metric == "shop_hits_total"]
     assert any("label 'item' has an id-like value" in p for p in problems), problems
+
+
+def test_record_summary_observes_into_a_summary_defined_with_its_own_window() -> None:
+    """Asked again with every layout argument at its default (as record_summary does), a summary keeps its layout."""
+    from rfs_otel import record_summary, set_metrics_collector
+
+    with MetricsCollector() as collector:
+        custom = collector.summary("job_seconds", max_age=60, quantiles=(0.5,), export="histogram_and_gauges")
+        previous = set_metrics_collector(collector)
+        try:
+            record_summary("job_seconds", 2.0)
+            record_summary("job_seconds", 4.0, labels=None)
+        finally:
+            set_metrics_collector(previous)
+        assert collector.summary("job_seconds") is custom
+        assert custom.get_statistics()["count"] == 2
+
+
+def test_a_summary_asked_again_with_another_export_is_a_conflict_naming_both() -> None:
+    """A different export= is refused like a different window, not silently ignored."""
+    with MetricsCollector() as collector:
+        collector.summary("lat_seconds")
+        with pytest.raises(MetricConflictError, match="export='histogram_and_gauges'"):
+            collector.summary("lat_seconds", export="histogram_and_gauges")
+        collector.summary("old_seconds", max_age=60, export="histogram_and_gauges")
+        with pytest.raises(MetricConflictError, match="export='histogram_and_gauges'"):
+            collector.summary("old_seconds", max_age=60)

@@ -17,6 +17,9 @@ from .timer import Timer
 
 __all__ = ["Instruments", "Meter", "Scope", "check_scope"]
 
+#: A summary's window and export arguments at their defaults (``max_age``, ``max_samples``, ``export``).
+_PLAIN = (600, 10000, "summary")
+
 Labels = Mapping[str, object]
 #: An instrumentation scope: name, version and schema URL.
 Scope = tuple[str, "str | None", "str | None"]
@@ -141,9 +144,21 @@ class Instruments:
     ) -> Summary:
         """The summary series ``name{labels}``: exact quantiles over a sliding window."""
         family = self._registry.lookup(name, MetricType.SUMMARY)
-        same = family is not None and family.same_window(buckets, max_age, max_samples, quantiles, DEFAULT_QUANTILES)
+        # Asked with every layout argument left at its default (record_summary does): the summary as defined,
+        # as a histogram asked again without buckets keeps its layout.
+        plain = buckets is None and quantiles is DEFAULT_QUANTILES and (max_age, max_samples, export) == _PLAIN
+        same = family is not None and (
+            plain
+            or (
+                family.summary_export == export
+                and family.same_window(buckets, max_age, max_samples, quantiles, DEFAULT_QUANTILES)
+            )
+        )
         if same and (series := self._cached(family, labels, description)) is not None:
             return cast(Summary, series)
+
+        # plain: the layout of the summary as defined, so a differing description warns instead of conflicting
+        layout = family if plain and family is not None and family.scope == self._scope else None
 
         def define() -> Family:
             return self._registry.define(
@@ -151,16 +166,17 @@ class Instruments:
                 MetricType.SUMMARY,
                 description,
                 unit,
-                buckets=buckets,
-                quantiles=quantiles,
-                max_age=max_age,
-                max_samples=max_samples,
+                buckets=buckets if layout is None else layout.bounds,
+                quantiles=quantiles if layout is None else layout.quantiles,
+                max_age=max_age if layout is None else layout.max_age,
+                max_samples=max_samples if layout is None else layout.max_samples,
                 limit=cardinality_limit,
                 scope=self._scope,
-                export=export,
+                export=export if layout is None else layout.summary_export,
             )
 
-        return cast(Summary, self._registry.series(name, labels, define))
+        reuse = self._reuse(MetricType.SUMMARY, family) if plain else None
+        return cast(Summary, self._registry.series(name, labels, define, reuse, description))
 
     def timer(
         self,

@@ -107,7 +107,9 @@ class Family:
         if self.kind is MetricType.HISTOGRAM:
             return f"histogram with buckets {list(self.bounds)}{where}"
         if self.kind is MetricType.SUMMARY:
-            return f"summary (max_age={self.max_age}, max_samples={self.max_samples}, quantiles={list(self.quantiles)})"
+            export = "" if self.summary_export == "summary" else f", export={self.summary_export!r}"
+            window = f"max_age={self.max_age}, max_samples={self.max_samples}, quantiles={list(self.quantiles)}"
+            return f"summary ({window}{export})"
         return f"{self.kind.value}{where}"
 
     def same_window(
@@ -126,7 +128,7 @@ class Family:
             self.max_age,
             self.max_samples,
             self.exponential,
-        ) or (other.scope != self.scope):
+        ) or (other.scope, other.summary_export) != (self.scope, self.summary_export):
             raise MetricConflictError(
                 f"metric {self.name!r} is already registered as a {self.describe()}; "
                 f"cannot register it again as a {other.describe()}"
