@@ -166,7 +166,8 @@ class MetricsCollector(Instruments):
 
     def get_sample_value(self, name: str, labels: Labels | None = None) -> float | None:
         """The exported sample ``name{labels}`` (``x_total``, ``h_bucket{le}``...) or None; creates none."""
-        return sample_value(self._bridge.records(time.time(), totals=True), name, labels)
+        legacy = {f.name for f in self._registry.exported() if f.summary_export != "summary"}  # _pNN gauges
+        return sample_value(self._bridge.records(time.time(), totals=True), name, labels, frozenset(legacy))
 
     async def get_all_metrics(self) -> list[Metric]:
         """One ``Metric`` record per series, as the RFS API returns them."""

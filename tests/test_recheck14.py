@@ -126,3 +126,17 @@ def test_a_summary_asked_again_with_another_export_is_a_conflict_naming_both() -
         collector.summary("old_seconds", max_age=60, export="histogram_and_gauges")
         with pytest.raises(MetricConflictError, match="export='histogram_and_gauges'"):
             collector.summary("old_seconds", max_age=60)
+
+
+def test_get_sample_value_reads_a_legacy_summary_as_it_is_exposed() -> None:
+    """export="histogram_and_gauges": the _pNN gauges are read, {quantile} samples (not exposed) are None."""
+    with MetricsCollector() as collector:
+        collector.summary("lat", unit="s", export="histogram_and_gauges", quantiles=(0.5, 0.999)).observe(0.2)
+        assert collector.get_sample_value("lat_p50_seconds") == 0.2
+        assert collector.get_sample_value("lat_p99_9") == 0.2
+        assert collector.get_sample_value("lat_p99.9") is None
+        assert collector.get_sample_value("lat_seconds", {"quantile": "0.5"}) is None
+        assert collector.get_sample_value("lat_seconds_count") == 1.0
+        collector.summary("native", unit="s").observe(0.3)
+        assert collector.get_sample_value("native_p50_seconds") is None
+        assert collector.get_sample_value("native_seconds", {"quantile": "0.5"}) == 0.3

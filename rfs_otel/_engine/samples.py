@@ -43,8 +43,16 @@ def _pick(record: Metric, suffix: str, extra: Mapping[str, str]) -> float | None
     return None
 
 
-def sample_value(records: Iterable[Metric], name: str, labels: Mapping[str, object] | None = None) -> float | None:
+def sample_value(
+    records: Iterable[Metric],
+    name: str,
+    labels: Mapping[str, object] | None = None,
+    legacy: frozenset[str] = frozenset(),
+) -> float | None:
     """The value of sample ``name{labels}`` as Prometheus would expose it, or None when there is no such sample.
+
+    Summaries named in ``legacy`` (``export="histogram_and_gauges"``) expose no ``{quantile}`` samples but a
+    ``<name>_pNN`` gauge per quantile; their ``_bucket`` samples are not in the records (None).
 
     ``name`` is the metric's name (``requests_total``) or its exposed name (with the unit suffix: ``lat_seconds``
     for ``unit="s"``), or a sample of either: ``<histogram>_count``, ``_sum``, ``_bucket`` (with an ``le``
@@ -57,6 +65,12 @@ def sample_value(records: Iterable[Metric], name: str, labels: Mapping[str, obje
         raise InvalidLabelError(f"get_sample_value({name!r}): labels must be a dict of str to str, got {labels!r}")
     wanted = {str(k): str(v) for k, v in (labels or {}).items()}
     for record in records:
+        if record.name in legacy and record.metric_type is MetricType.SUMMARY:
+            if "quantile" in wanted:
+                continue
+            found = _gauge(record, name, wanted)
+            if found is not None:
+                return found
         exposed = family_name(record.name, record.unit, record.metric_type is MetricType.COUNTER)
         for base in dict.fromkeys((record.name, exposed)):
             for suffix in _SUFFIXES:
@@ -75,3 +89,18 @@ def _match(record: Metric, suffix: str, wanted: dict[str, str]) -> float | None:
         if {k: v for k, v in wanted.items() if k not in special} == own:
             return _pick(record, suffix, special)
     return None
+
+
+def _gauge(record: Metric, name: str, wanted: dict[str, str]) -> float | None:
+    """A legacy summary's ``<name>_pNN`` gauge (with or without its unit suffix) when ``name`` is one, else None."""
+    value: Any = record.value
+    for key in (k for k in value if k.startswith("p") and k != "p"):
+        gauge = f"{record.name}_{key.replace('.', '_')}"  # as points.quantile_metrics names it
+        if name in (gauge, family_name(gauge, record.unit, False)) and _match_labels(record, wanted):
+            return float(value[key])
+    return None
+
+
+def _match_labels(record: Metric, wanted: dict[str, str]) -> bool:
+    """Whether ``wanted`` are ``record``'s labels, as recorded or as exposed."""
+    return wanted in (record.labels, {prometheus_label(k): v for k, v in record.labels.items()})
