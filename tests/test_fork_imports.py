@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import subprocess
 import sys
 import textwrap
 import threading
 import time
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,12 +26,12 @@ from rfs_otel import MetricsCollector
 from rfs_otel._util.fork import FORK_LOCK_BUDGET
 from rfs_otel._util.imports import held_elsewhere
 
+from .forking import fork_child
+
 pytestmark = [
     pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork"),
     pytest.mark.filterwarnings("ignore:This process .*is multi-threaded:DeprecationWarning"),
 ]
-
-CHILD_ALARM = 10
 
 
 @pytest.fixture
@@ -45,23 +44,6 @@ def module_dir(tmp_path: Path) -> Iterator[Path]:
     for name in set(sys.modules) - before:
         if name.startswith("_rfs_fork_"):
             del sys.modules[name]
-
-
-def _fork(child: Callable[[], bool]) -> tuple[int, float]:
-    """Fork a child running ``child()`` under an alarm (exit 0 if it returned True); its exit status, fork time."""
-    started = time.monotonic()
-    pid = os.fork()
-    if pid == 0:
-        code = 4
-        try:
-            signal.signal(signal.SIGALRM, signal.SIG_DFL)
-            signal.alarm(CHILD_ALARM)
-            code = 0 if child() else 3
-        finally:
-            os._exit(code)
-    forked = time.monotonic() - started
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status), forked
 
 
 def _import_in_thread(name: str) -> threading.Thread:
@@ -85,7 +67,7 @@ def test_a_child_can_import_a_module_another_thread_was_importing_at_the_fork(mo
 
             return bool(_rfs_fork_slow.VALUE == 42)
 
-        status, _ = _fork(child)
+        status, _ = fork_child(child)
         thread.join(timeout=10)
     assert status == 0  # without the wait: -14, the child's alarm, stuck on the module's import lock
 
@@ -101,8 +83,8 @@ def test_an_import_that_never_ends_delays_one_fork_by_the_budget_and_is_named_on
     try:
         with MetricsCollector():
             thread = _import_in_thread("_rfs_fork_stuck")
-            first, first_fork = _fork(lambda: True)
-            second, second_fork = _fork(lambda: True)
+            first, first_fork = fork_child(lambda: True)
+            second, second_fork = fork_child(lambda: True)
     finally:
         gate.set()
         del sys.modules["_rfs_fork_gate"]

@@ -10,7 +10,6 @@ holds a lock the import needs, as ``concurrent.futures``' does when it runs firs
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -28,12 +27,13 @@ from rfs_otel import MetricsCollector
 from rfs_otel._util.fork import FORK_LOCK_BUDGET
 from rfs_otel._util.imports import held_elsewhere
 
+from .forking import fork_child
+
 pytestmark = [
     pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork"),
     pytest.mark.filterwarnings("ignore:This process .*is multi-threaded:DeprecationWarning"),
 ]
 
-CHILD_ALARM = 10
 QUICK = FORK_LOCK_BUDGET / 2  # a fork that did not wait the budget
 
 
@@ -52,28 +52,11 @@ def module_dir(tmp_path: Path) -> Iterator[Path]:
 @pytest.fixture
 def gate() -> Iterator[types.SimpleNamespace]:
     """A module the test's modules import to meet the test (``_rfs_hfork_gate``), with a stop event set at the end."""
-    namespace = types.SimpleNamespace(stop=threading.Event(), fork=_fork, out=[])
+    namespace = types.SimpleNamespace(stop=threading.Event(), fork=fork_child, out=[])
     sys.modules["_rfs_hfork_gate"] = namespace  # type: ignore[assignment]
     yield namespace
     namespace.stop.set()
     del sys.modules["_rfs_hfork_gate"]
-
-
-def _fork(child: Callable[[], bool] = lambda: True) -> tuple[int, float]:
-    """Fork a child running ``child()`` under an alarm (exit 0 if it returned True); its exit status, fork time."""
-    started = time.monotonic()
-    pid = os.fork()
-    if pid == 0:
-        code = 4
-        try:
-            signal.signal(signal.SIGALRM, signal.SIG_DFL)
-            signal.alarm(CHILD_ALARM)
-            code = 0 if child() else 3
-        finally:
-            os._exit(code)
-    forked = time.monotonic() - started
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status), forked
 
 
 def _wait_until(condition: Callable[[], object], what: str) -> None:
@@ -115,7 +98,7 @@ def test_forks_during_a_long_package_import_wait_for_it_once_not_each(
     with MetricsCollector():
         thread = _start_import("_rfs_hfork_pkg")
         _wait_until(lambda: "_rfs_hfork_pkg" in held_elsewhere(), "the package never started importing")
-        forks = [_fork() for _ in range(3)]
+        forks = [fork_child() for _ in range(3)]
         gate.stop.set()
         thread.join(timeout=10)
     assert [status for status, _ in forks] == [0, 0, 0]
@@ -143,10 +126,10 @@ def test_a_thread_deep_in_an_import_given_up_on_is_still_waited_for_the_imports_
     with MetricsCollector():
         thread = _start_import("_rfs_hfork_forever")
         _wait_until(lambda: "_rfs_hfork_forever" in held_elsewhere(), "the module never started importing")
-        first = _fork()  # waits the budget, then gives the import up
+        first = fork_child()  # waits the budget, then gives the import up
         gate.first.set()
         gate.inside.wait(10)
-        second = _fork(child)
+        second = fork_child(child)
         gate.stop.set()
         thread.join(timeout=10)
     assert first[0] == 0
@@ -182,13 +165,13 @@ def test_an_import_given_up_on_that_ended_does_not_stand_for_the_next_one_at_its
         thread = threading.Thread(target=importer, daemon=True)
         thread.start()
         taken.wait(10)
-        _fork()  # waits the budget for A, then gives it up
+        fork_child()  # waits the budget for A, then gives it up
         taken.clear()
         release.set()
         _wait_until(lambda: "_rfs_hfork_b" in held_elsewhere(), "B was never taken")
         timer = threading.Timer(0.2, release.set)  # B ends 0.2 s from now
         timer.start()
-        status, seconds = _fork()
+        status, seconds = fork_child()
         thread.join(timeout=10)
     assert status == 0
     assert done.is_set()
@@ -256,7 +239,7 @@ def test_a_child_forking_again_does_not_wait_for_imports_its_parent_was_in(
     """In a child, the other threads' imports never end: a grandchild's fork does not wait for them."""
 
     def child() -> bool:
-        status, seconds = _fork()
+        status, seconds = fork_child()
         return status == 0 and seconds < QUICK  # was FORK_LOCK_BUDGET: the wait for the other forker's import
 
     _two_forkers_inside_imports(module_dir, gate, child)
