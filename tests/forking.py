@@ -19,18 +19,23 @@ FORK_WARNING = pytest.mark.filterwarnings("ignore:This process .*is multi-thread
 CHILD_ALARM = 10
 
 
+def run_child(body: Callable[[], bool]) -> None:
+    """In a forked child: run ``body`` under an alarm; exit 0 if it returned True, 3 if not, 4 if it raised."""
+    code = 4
+    try:
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)  # a stuck child dies even inside a C lock wait
+        signal.alarm(CHILD_ALARM)
+        code = 0 if body() else 3
+    finally:
+        os._exit(code)
+
+
 def fork_child(child: Callable[[], bool] = lambda: True) -> tuple[int, float]:
     """Fork a child running ``child()`` under an alarm (exit 0 if it returned True); its exit status, fork time."""
     started = time.monotonic()
     pid = os.fork()
     if pid == 0:
-        code = 4
-        try:
-            signal.signal(signal.SIGALRM, signal.SIG_DFL)  # a stuck child dies even inside a C lock wait
-            signal.alarm(CHILD_ALARM)
-            code = 0 if child() else 3
-        finally:
-            os._exit(code)
+        run_child(child)
     forked = time.monotonic() - started
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status), forked

@@ -41,6 +41,8 @@ from rfs_otel import (
 from rfs_otel._util.fork import FORK_LOCK_BUDGET, hook_counts
 from rfs_otel.testing import skip_shutdown_flush
 
+from .forking import CHILD_ALARM, run_child
+
 pytestmark = [
     pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork"),
     # These tests fork a multi-threaded process deliberately: that is the scenario under test.
@@ -49,22 +51,10 @@ pytestmark = [
 
 FORKS = 100
 BATCH = 20  # children alive at once
-CHILD_ALARM = 10  # seconds before a child that is stuck dies of SIGALRM
 DEADLOCKED = -1
 
 #: Starts two threads looping a collection action until the test ends.
 Busy = Callable[[Callable[[], object]], None]
-
-
-def _run_child(body: Callable[[], bool]) -> None:
-    """In a forked child: run ``body`` under an alarm; exit 0 if it returned True, 3 if not, 4 if it raised."""
-    code = 4
-    try:
-        signal.signal(signal.SIGALRM, signal.SIG_DFL)  # a stuck child dies even inside a C lock wait
-        signal.alarm(CHILD_ALARM)
-        code = 0 if body() else 3
-    finally:
-        os._exit(code)
 
 
 def _reap(pids: list[int], deadline: float) -> list[int]:
@@ -97,7 +87,7 @@ def _fork_many(body: Callable[[], bool], forks: int = FORKS) -> list[int]:
             for _ in range(min(BATCH, forks - start)):
                 pid = os.fork()
                 if pid == 0:
-                    _run_child(body)
+                    run_child(body)
                 pids.append(pid)
             statuses += _reap(pids, time.monotonic() + CHILD_ALARM + 5)
     finally:

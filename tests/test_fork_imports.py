@@ -17,7 +17,6 @@ import textwrap
 import threading
 import time
 import types
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,18 +31,6 @@ pytestmark = [
     pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork"),
     pytest.mark.filterwarnings("ignore:This process .*is multi-threaded:DeprecationWarning"),
 ]
-
-
-@pytest.fixture
-def module_dir(tmp_path: Path) -> Iterator[Path]:
-    """A directory on ``sys.path`` for the test's own modules, removed (with the modules) afterwards."""
-    sys.path.insert(0, str(tmp_path))
-    before = set(sys.modules)
-    yield tmp_path
-    sys.path.remove(str(tmp_path))
-    for name in set(sys.modules) - before:
-        if name.startswith("_rfs_fork_"):
-            del sys.modules[name]
 
 
 def _import_in_thread(name: str) -> threading.Thread:

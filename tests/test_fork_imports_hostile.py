@@ -38,18 +38,6 @@ QUICK = FORK_LOCK_BUDGET / 2  # a fork that did not wait the budget
 
 
 @pytest.fixture
-def module_dir(tmp_path: Path) -> Iterator[Path]:
-    """A directory on ``sys.path`` for the test's own modules, removed (with the modules) afterwards."""
-    sys.path.insert(0, str(tmp_path))
-    before = set(sys.modules)
-    yield tmp_path
-    sys.path.remove(str(tmp_path))
-    for name in set(sys.modules) - before:
-        if name.startswith("_rfs_hfork_"):
-            del sys.modules[name]
-
-
-@pytest.fixture
 def gate() -> Iterator[types.SimpleNamespace]:
     """A module the test's modules import to meet the test (``_rfs_hfork_gate``), with a stop event set at the end."""
     namespace = types.SimpleNamespace(stop=threading.Event(), fork=fork_child, out=[])
