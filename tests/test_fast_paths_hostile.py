@@ -192,7 +192,7 @@ def test_eight_threads_scrape_while_series_come_and_go() -> None:
                 if t % 2:
                     body = storage.exposition(OPENMETRICS).decode()
                     list(parse_openmetrics(body))
-                    assert body.endswith("# EOF\n") and body.count("# EOF") == 1
+                    assert body.endswith("# EOF\n") and body.splitlines().count("# EOF") == 1
                 else:
                     list(parse_text(storage.exposition().decode()))
                 bodies[t] += 1
