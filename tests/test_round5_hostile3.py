@@ -72,6 +72,23 @@ def _wait_for_reads(progress: threading.Condition, reads: Callable[[], int], mor
         progress.wait_for(lambda: reads() >= seen + more, timeout=2)
 
 
+class _Reads:
+    """Readers' completed reads, so owners can pause for one (the windows are read mid-way, not only at the end)."""
+
+    def __init__(self, errors: list[BaseException]) -> None:
+        self.count = 0
+        self.progress = threading.Condition()
+        self._errors = errors
+
+    def done(self) -> None:
+        with self.progress:
+            self.count += 1
+            self.progress.notify_all()
+
+    def pace(self) -> None:
+        _wait_for_reads(self.progress, lambda: self.count - len(self._errors), 1)
+
+
 def _check_prefix_stats(stats: dict[str, float], n: int) -> None:
     """One owner's window holding its first ``n`` samples 0..n-1: count, sum, min and max exactly."""
     assert stats["count"] == n
@@ -89,13 +106,9 @@ def test_racing_readers_see_every_owner_s_samples_as_an_exact_prefix(max_samples
         start = threading.Barrier(owners + readers)
         errors: list[BaseException] = []
         stop = threading.Event()
-        reads = [0]
-        progress = threading.Condition()
+        reads = _Reads(errors)
 
-        def pace() -> None:
-            _wait_for_reads(progress, lambda: reads[0] - len(errors), 1)
-
-        writing = _owners(summary, owners, per_owner, start, pace)
+        writing = _owners(summary, owners, per_owner, start, reads.pace)
 
         def read(kind: int) -> None:
             start.wait(10)
@@ -113,9 +126,7 @@ def test_racing_readers_see_every_owner_s_samples_as_an_exact_prefix(max_samples
                     else:
                         collector.collect_and_store_sync()
                         assert (collector.get_sample_value("work_seconds_count") or 0) <= owners * per_owner
-                    with progress:
-                        reads[0] += 1
-                        progress.notify_all()
+                    reads.done()
                 except BaseException as error:  # reported by the main thread
                     errors.append(error)
                     return
@@ -129,7 +140,7 @@ def test_racing_readers_see_every_owner_s_samples_as_an_exact_prefix(max_samples
         for thread in reading:
             thread.join(20)
         assert not errors, errors[0]
-        assert reads[0] > 10  # the windows were read while the owners observed
+        assert reads.count > 10  # the windows were read while the owners observed
         _check_final(summary, sorted(float(t * SPAN + i) for t in range(owners) for i in range(per_owner)), max_samples)
 
 
@@ -332,8 +343,7 @@ def test_expiry_and_cuts_with_concurrent_reads_keep_each_owner_s_newest_run() ->
         summary = collector.summary("work_seconds", max_samples=max_samples, max_age=max_age)
         errors: list[BaseException] = []
         stop = threading.Event()
-        reads = [0]
-        progress = threading.Condition()
+        reads = _Reads(errors)
         times: dict[float, tuple[float, float]] = {}  # each sample's clock just before and just after observe()
         start = threading.Barrier(owners + 2)
 
@@ -346,7 +356,7 @@ def test_expiry_and_cuts_with_concurrent_reads_keep_each_owner_s_newest_run() ->
                 summary.observe(float(t * SPAN + i))
                 times[float(t * SPAN + i)] = (before, clock())
                 if i % (4 * FOLD + 29) == 0:
-                    _wait_for_reads(progress, lambda: reads[0] - len(errors), 1)
+                    reads.pace()
 
         def read(kind: int) -> None:
             start.wait(10)
@@ -363,9 +373,7 @@ def test_expiry_and_cuts_with_concurrent_reads_keep_each_owner_s_newest_run() ->
                     errors.append(error)
                     return
                 finally:
-                    with progress:
-                        reads[0] += 1
-                        progress.notify_all()
+                    reads.done()
 
         threads = [threading.Thread(target=run, args=(t,)) for t in range(owners)]
         threads += [threading.Thread(target=read, args=(k,)) for k in range(2)]
@@ -377,7 +385,7 @@ def test_expiry_and_cuts_with_concurrent_reads_keep_each_owner_s_newest_run() ->
         for thread in threads[owners:]:
             thread.join(20)
         assert not errors, errors[0]
-        assert reads[0] > 10
+        assert reads.count > 10
         _check_expired(summary, collector, clock, times)
 
 
@@ -409,11 +417,7 @@ def test_a_multiprocess_summary_read_while_threads_observe_and_end_counts_each_s
         summary = collector.summary("work_seconds", max_samples=100_000)
         errors: list[BaseException] = []
         stop = threading.Event()
-        reads = [0]
-        progress = threading.Condition()
-
-        def pace() -> None:
-            _wait_for_reads(progress, lambda: reads[0] - len(errors), 1)
+        reads = _Reads(errors)
 
         def read() -> None:
             deadline = time.monotonic() + 20
@@ -426,14 +430,12 @@ def test_a_multiprocess_summary_read_while_threads_observe_and_end_counts_each_s
                     errors.append(error)
                     return
                 finally:
-                    with progress:
-                        reads[0] += 1
-                        progress.notify_all()
+                    reads.done()
 
         readers = [threading.Thread(target=read) for _ in range(2)]
         for thread in readers:
             thread.start()
-        writing = _owners(summary, owners, per_owner, threading.Barrier(owners), pace)
+        writing = _owners(summary, owners, per_owner, threading.Barrier(owners), reads.pace)
         for thread in writing:
             thread.start()
         for thread in writing:
